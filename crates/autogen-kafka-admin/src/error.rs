@@ -1,0 +1,321 @@
+//! The admin layer's error type.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::schema_registry::{RegistryOperation, SchemaId, SchemaVersion};
+
+/// The error returned when a registry URL cannot be parsed (the `url` crate's parse error,
+/// as re-used by `reqwest`).
+pub type UrlParseError = <reqwest::Url as FromStr>::Err;
+
+/// Result alias for the admin layer.
+pub type Result<T, E = AdminError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the admin layer.
+///
+/// Schema Registry failures are split by what the caller can do about them:
+/// [`is_retriable`](Self::is_retriable) is `true` only for failures that a later attempt may
+/// not hit (server errors, timeouts, an unreachable registry). A "not found" variant is only
+/// produced when the registry itself answered with the matching Confluent error code
+/// (40401, 40402, 40403), never for a failed request or a failed compatibility check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The registry URL given to the client builder is not a valid URL.
+    #[error("invalid schema registry URL `{url}`")]
+    InvalidRegistryUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: UrlParseError,
+    },
+
+    /// The registry URL embeds credentials (`https://user:secret@host`); they would end up in
+    /// logs and error messages, so they must be passed through `basic_auth` instead.
+    #[error(
+        "the schema registry URL must not embed credentials; pass them to `basic_auth` instead"
+    )]
+    CredentialsInRegistryUrl,
+
+    /// The registry URL uses a scheme other than `http` or `https`.
+    #[error("unsupported schema registry URL scheme `{scheme}` (expected http or https)")]
+    UnsupportedRegistryScheme {
+        /// The scheme found in the URL.
+        scheme: String,
+    },
+
+    /// The CA certificate file for the registry's TLS connection could not be read.
+    #[error("cannot read the schema registry CA file {}", path.display())]
+    ReadCaFile {
+        /// The file that was configured.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The CA certificate file does not hold valid PEM certificates.
+    #[error("the schema registry CA file {} holds no valid PEM certificate", path.display())]
+    InvalidCaFile {
+        /// The file that was configured.
+        path: PathBuf,
+        /// The parse error, when the PEM parser reported one (`None` when the file simply
+        /// holds no certificate).
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+
+    /// The HTTP client could not be built (TLS set-up failed).
+    #[error("cannot build the schema registry HTTP client")]
+    BuildRegistryClient {
+        /// The cause reported by the HTTP client.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// A request body could not be serialized to JSON.
+    #[error("cannot encode the schema registry `{operation}` request")]
+    EncodeRequest {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The registry rejected the credentials (HTTP 401) or the permissions (HTTP 403).
+    #[error("schema registry refused `{operation}` at {url}: HTTP {status} ({message})")]
+    RegistryUnauthorized {
+        /// The operation that was refused.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// 401 (bad or missing credentials) or 403 (not allowed).
+        status: u16,
+        /// The registry's message.
+        message: String,
+    },
+
+    /// The subject has no registered version (Confluent error 40401).
+    #[error("`{operation}`: subject `{subject}` not found in the schema registry")]
+    SubjectNotFound {
+        /// The operation that failed.
+        operation: RegistryOperation,
+        /// The subject.
+        subject: String,
+    },
+
+    /// The subject exists but not in the requested version (Confluent error 40402).
+    #[error("`{operation}`: version {version} of subject `{subject}` not found")]
+    VersionNotFound {
+        /// The operation that failed.
+        operation: RegistryOperation,
+        /// The subject.
+        subject: String,
+        /// The requested version.
+        version: SchemaVersion,
+    },
+
+    /// No schema has this id (Confluent error 40403 on `GET /schemas/ids/{id}`).
+    #[error("schema id {id} not found in the schema registry")]
+    SchemaIdNotFound {
+        /// The id that was asked for.
+        id: SchemaId,
+    },
+
+    /// The registry refused the schema because it is incompatible with the subject's
+    /// earlier versions under the configured compatibility level (HTTP 409, or a compatibility
+    /// check that answered `is_compatible: false`). Nothing was registered.
+    #[error(
+        "schema for subject `{subject}` is incompatible with its registered versions: {message}"
+    )]
+    IncompatibleSchema {
+        /// The subject.
+        subject: String,
+        /// The registry's explanation.
+        message: String,
+    },
+
+    /// The registry could not parse the schema (HTTP 422, Confluent error 42201).
+    #[error("schema for subject `{subject}` is invalid: {message}")]
+    InvalidSchema {
+        /// The subject.
+        subject: String,
+        /// The registry's explanation.
+        message: String,
+    },
+
+    /// The registry answered with a client error this crate has no dedicated variant for
+    /// (for example HTTP 400, a 404 without a Confluent error code, or 422 with a code other
+    /// than 42201). Not retried.
+    #[error(
+        "schema registry rejected `{operation}` at {url}: HTTP {status}{}: {message}",
+        error_code.map(|code| format!(" (error code {code})")).unwrap_or_default()
+    )]
+    RegistryRejected {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The Confluent `error_code`, when the body carried one.
+        error_code: Option<i64>,
+        /// The registry's message (or the start of the raw body).
+        message: String,
+    },
+
+    /// The registry kept answering with a server error (5xx) or "too many requests" (429)
+    /// until the retry policy gave up.
+    #[error(
+        "schema registry failed `{operation}` at {url} after {attempts} attempt(s): HTTP {status}{}: {message}",
+        error_code.map(|code| format!(" (error code {code})")).unwrap_or_default()
+    )]
+    RegistryServer {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// The last HTTP status.
+        status: u16,
+        /// The last Confluent `error_code`, when the body carried one.
+        error_code: Option<i64>,
+        /// The last message (or the start of the raw body).
+        message: String,
+        /// How many requests were sent.
+        attempts: u32,
+    },
+
+    /// The registry did not answer within the request timeout. Not retried by the client
+    /// (the request may have been processed); callers may retry.
+    #[error(
+        "schema registry `{operation}` at {url} timed out after {timeout:?} (attempt {attempts})"
+    )]
+    RegistryTimeout {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// The configured request timeout.
+        timeout: Duration,
+        /// How many requests were sent, the timed-out one included.
+        attempts: u32,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// No connection could be made to the registry (refused, unreachable, DNS or TLS
+    /// handshake failure) in any of the attempts the retry policy allowed.
+    #[error(
+        "schema registry unavailable at {url}: `{operation}` could not connect after {attempts} attempt(s)"
+    )]
+    RegistryUnavailable {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// How many connection attempts were made.
+        attempts: u32,
+        /// The last connection error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The request failed after the connection was made (for example the connection was
+    /// reset mid-response). Not retried, because the registry may have processed it.
+    #[error("schema registry `{operation}` at {url} failed")]
+    RegistryRequest {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The registry answered with a success status but a body that is not the documented
+    /// JSON shape.
+    #[error("schema registry `{operation}` at {url} returned an unexpected body (HTTP {status})")]
+    RegistryBadResponse {
+        /// The operation.
+        operation: RegistryOperation,
+        /// The request URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// Why the body did not decode.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl AdminError {
+    /// Whether the same call may succeed if made again later.
+    ///
+    /// `true` for registry server errors, timeouts and an unreachable registry; `false` for
+    /// anything that needs a change by the caller or the operator (credentials, schema,
+    /// configuration, a missing subject).
+    #[must_use]
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            Self::RegistryServer { .. }
+                | Self::RegistryTimeout { .. }
+                | Self::RegistryUnavailable { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transient_failures_are_retriable() {
+        let server = AdminError::RegistryServer {
+            operation: RegistryOperation::Register,
+            url: "http://registry/subjects/a/versions".to_owned(),
+            status: 503,
+            error_code: None,
+            message: "down".to_owned(),
+            attempts: 3,
+        };
+        assert!(server.is_retriable());
+        let incompatible = AdminError::IncompatibleSchema {
+            subject: "a-value".to_owned(),
+            message: "no".to_owned(),
+        };
+        assert!(!incompatible.is_retriable());
+        let unauthorized = AdminError::RegistryUnauthorized {
+            operation: RegistryOperation::Subjects,
+            url: "http://registry/subjects".to_owned(),
+            status: 401,
+            message: "Unauthorized".to_owned(),
+        };
+        assert!(!unauthorized.is_retriable());
+    }
+
+    #[test]
+    fn server_error_message_names_url_attempts_and_code() {
+        let error = AdminError::RegistryServer {
+            operation: RegistryOperation::Register,
+            url: "http://registry:8081/subjects/a/versions".to_owned(),
+            status: 500,
+            error_code: Some(50001),
+            message: "store failure".to_owned(),
+            attempts: 4,
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("http://registry:8081/subjects/a/versions"),
+            "{text}"
+        );
+        assert!(text.contains("4 attempt"), "{text}");
+        assert!(text.contains("50001"), "{text}");
+    }
+}

@@ -1,0 +1,345 @@
+//! A consumer-group worker: ordered, bounded, at-least-once processing with a dead-letter topic.
+//!
+//! One dedicated thread owns the librdkafka consumer and polls it. Each record goes to one of `lanes` tokio tasks,
+//! chosen by hashing `(topic, partition, key)`, so records with the same key are handled one after the other in
+//! offset order while different keys run concurrently. Lanes have bounded queues: when they are full, the poll
+//! thread waits, and with it the intake (backpressure).
+//!
+//! A record is *done* when its handler returned `Ok`, or when it failed and was written to the dead-letter topic
+//! with the reason. Only then does its offset count as handled, and only the contiguous prefix of handled offsets
+//! of a partition is committed ([`PartitionOffsets`](crate::PartitionOffsets)). When partitions are revoked the
+//! worker first waits for their in-flight records, then calls [`RecordHandler::on_revoked`], then commits, so the
+//! next owner starts where this one really stopped.
+
+mod context;
+mod lane;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Result, StreamingError};
+use crate::producer::EventProducer;
+use crate::record::InboundRecord;
+
+/// Header names written on dead-lettered records.
+pub mod dead_letter_headers {
+    /// Why the record was dead-lettered (a human-readable sentence).
+    pub const REASON: &str = "ak_dlq_reason";
+    /// A short machine-readable kind (for example `decode`, `unknown_type`, `handler`).
+    pub const KIND: &str = "ak_dlq_kind";
+    /// The topic the record was read from.
+    pub const SOURCE_TOPIC: &str = "ak_dlq_source_topic";
+    /// The partition the record was read from.
+    pub const SOURCE_PARTITION: &str = "ak_dlq_source_partition";
+    /// The record's offset there.
+    pub const SOURCE_OFFSET: &str = "ak_dlq_source_offset";
+    /// The consumer group that gave up on it.
+    pub const GROUP: &str = "ak_dlq_group";
+}
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+}
+
+/// Why a record could not be handled; it goes to the dead-letter topic with this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandleFailure {
+    /// A short machine-readable kind, written as the `ak_dlq_kind` header.
+    pub kind: String,
+    /// What went wrong, written as the `ak_dlq_reason` header.
+    pub reason: String,
+}
+
+impl HandleFailure {
+    /// A failure of `kind` with a reason.
+    #[must_use]
+    pub fn new(kind: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a [`GroupConsumer`] calls for each record and on rebalances.
+///
+/// The trait is object-safe and returns boxed futures, since workers keep it as `Arc<dyn RecordHandler>`.
+pub trait RecordHandler: Send + Sync + 'static {
+    /// Handles one record. `Err` sends the record to the dead-letter topic with the failure's reason.
+    fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>>;
+
+    /// Called when partitions are taken away, after their in-flight records finished and before their offsets
+    /// are committed: the place to save state that belongs to them.
+    fn on_revoked(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+        let _ = partitions;
+        Box::pin(async {})
+    }
+
+    /// Called when partitions are assigned, before their first record is handled.
+    fn on_assigned(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+        let _ = partitions;
+        Box::pin(async {})
+    }
+}
+
+/// How a [`GroupConsumer`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsumerSpec {
+    /// A name for logs and thread names (for example `requests:echo`).
+    pub name: String,
+    /// The consumer group.
+    pub group_id: String,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    /// librdkafka properties (bootstrap servers, security, tuning). Offsets are always committed by the worker.
+    pub properties: BTreeMap<String, String>,
+    /// How many records may be handled at once (the number of lanes).
+    pub lanes: usize,
+    /// Queue length of each lane.
+    pub lane_capacity: usize,
+    /// How often handled offsets are committed.
+    pub commit_interval: Duration,
+    /// How long a revoke or a shutdown waits for in-flight records.
+    pub drain_timeout: Duration,
+    /// Where records that fail go; `None` retries nothing and commits nothing past a failure.
+    pub dead_letter_topic: Option<String>,
+    /// How long one poll of the client waits.
+    pub poll_timeout: Duration,
+}
+
+impl ConsumerSpec {
+    /// A spec with defaults: 64 lanes of 16, commit every 500 ms, drain for 10 s, no dead-letter topic.
+    #[must_use]
+    pub fn new(name: impl Into<String>, group_id: impl Into<String>, topics: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            group_id: group_id.into(),
+            topics,
+            properties: BTreeMap::new(),
+            lanes: 64,
+            lane_capacity: 16,
+            commit_interval: Duration::from_millis(500),
+            drain_timeout: Duration::from_secs(10),
+            dead_letter_topic: None,
+            poll_timeout: Duration::from_millis(50),
+        }
+    }
+
+    /// Sets the librdkafka properties.
+    #[must_use]
+    pub fn properties(mut self, properties: BTreeMap<String, String>) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets one librdkafka property.
+    #[must_use]
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the number of lanes (at least 1).
+    #[must_use]
+    pub fn lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes.max(1);
+        self
+    }
+
+    /// Sets the queue length of each lane (at least 1).
+    #[must_use]
+    pub fn lane_capacity(mut self, capacity: usize) -> Self {
+        self.lane_capacity = capacity.max(1);
+        self
+    }
+
+    /// Sets the commit interval.
+    #[must_use]
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Sets how long revokes and shutdown wait for in-flight records.
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Sets the dead-letter topic.
+    #[must_use]
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+}
+
+/// Counters of one worker, readable at any time.
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Records handled successfully.
+    pub handled: std::sync::atomic::AtomicU64,
+    /// Records written to the dead-letter topic.
+    pub dead_lettered: std::sync::atomic::AtomicU64,
+    /// Offset commits that succeeded.
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Rebalances seen (assign and revoke).
+    pub rebalances: std::sync::atomic::AtomicU64,
+}
+
+/// A running consumer-group worker. Stop it with [`GroupConsumer::shutdown`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use autogen_kafka_streaming::{
+///     ConsumerSpec, EventProducer, GroupConsumer, HandleFailure, InboundRecord, RecordHandler,
+/// };
+/// use futures::future::BoxFuture;
+/// use tokio_util::sync::CancellationToken;
+///
+/// struct Print;
+/// impl RecordHandler for Print {
+///     fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+///         Box::pin(async move {
+///             match record.value {
+///                 Some(_) => Ok(()),
+///                 None => Err(HandleFailure::new("tombstone", "no value")),
+///             }
+///         })
+///     }
+/// }
+///
+/// # async fn demo(producer: EventProducer) -> Result<(), autogen_kafka_streaming::StreamingError> {
+/// let spec = ConsumerSpec::new("demo", "demo-group", vec!["events".into()])
+///     .property("bootstrap.servers", "127.0.0.1:9092")
+///     .dead_letter_topic("events.dlq");
+/// let worker = GroupConsumer::start(spec, Arc::new(Print), Some(producer), &CancellationToken::new())?;
+/// worker.wait_assigned(Duration::from_secs(30)).await?;
+/// worker.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct GroupConsumer {
+    name: String,
+    token: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+    assignment: watch::Receiver<Vec<TopicPartition>>,
+    stats: Arc<ConsumerStats>,
+}
+
+impl GroupConsumer {
+    /// Creates the consumer, subscribes it and starts its poll thread and lanes.
+    ///
+    /// Must be called inside a tokio runtime (lanes are tokio tasks). `dead_letters` is the producer used for the
+    /// dead-letter topic; it is required when the spec names one.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::CreateClient`] or [`StreamingError::Subscribe`] when librdkafka rejects the configuration,
+    /// [`StreamingError::SpawnThread`] when the poll thread cannot start.
+    pub fn start(
+        spec: ConsumerSpec,
+        handler: Arc<dyn RecordHandler>,
+        dead_letters: Option<EventProducer>,
+        token: &CancellationToken,
+    ) -> Result<Self> {
+        let runtime = tokio::runtime::Handle::current();
+        let stats = Arc::new(ConsumerStats::default());
+        let (assignment_tx, assignment) = watch::channel(Vec::new());
+        let token = token.child_token();
+        let consumer = context::build(
+            &spec,
+            handler,
+            dead_letters,
+            token.clone(),
+            runtime,
+            Arc::clone(&stats),
+            assignment_tx,
+        )?;
+        let name = spec.name;
+        let thread = std::thread::Builder::new()
+            .name(format!("ak-consumer-{name}"))
+            .spawn(move || context::poll_loop(&consumer))
+            .map_err(StreamingError::SpawnThread)?;
+        Ok(Self {
+            name,
+            token,
+            thread: Some(thread),
+            assignment,
+            stats,
+        })
+    }
+
+    /// The partitions assigned to this worker right now.
+    #[must_use]
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assignment.borrow().clone()
+    }
+
+    /// A receiver that changes whenever the assignment changes.
+    #[must_use]
+    pub fn assignment_changes(&self) -> watch::Receiver<Vec<TopicPartition>> {
+        self.assignment.clone()
+    }
+
+    /// The worker's counters.
+    #[must_use]
+    pub fn stats(&self) -> &ConsumerStats {
+        &self.stats
+    }
+
+    /// Waits until the group gave this worker at least one partition.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::NotReady`] after `timeout`, [`StreamingError::Shutdown`] if the worker stopped.
+    pub async fn wait_assigned(&self, timeout: Duration) -> Result<()> {
+        let mut changes = self.assignment.clone();
+        let topic = self.name.clone();
+        match tokio::time::timeout(timeout, changes.wait_for(|a| !a.is_empty())).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(StreamingError::Shutdown),
+            Err(_) => Err(StreamingError::NotReady {
+                topic,
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Stops intake, waits for in-flight records (up to the spec's drain timeout), commits, leaves the group and
+    /// joins the poll thread.
+    pub async fn shutdown(mut self) {
+        self.token.cancel();
+        if let Some(thread) = self.thread.take() {
+            let name = self.name.clone();
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!(consumer = %name, "consumer thread ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for GroupConsumer {
+    /// Cancels the worker; the poll thread finishes on its own (it is not joined here, `Drop` never blocks).
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}

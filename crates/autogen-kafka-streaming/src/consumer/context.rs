@@ -1,0 +1,353 @@
+//! The poll thread and the librdkafka context whose rebalance callbacks drain, save and commit.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::lane::{self, Completion, Job, LaneShared};
+use super::{ConsumerSpec, ConsumerStats, RecordHandler, TopicPartition};
+use crate::error::{Result, StreamingError};
+use crate::offsets::PartitionOffsets;
+use crate::producer::EventProducer;
+use crate::record::InboundRecord;
+
+/// State shared by the poll loop and the rebalance callbacks (both run on the poll thread).
+pub(crate) struct WorkerContext {
+    name: String,
+    group: String,
+    drain_timeout: Duration,
+    commit_interval: Duration,
+    poll_timeout: Duration,
+    handler: Arc<dyn RecordHandler>,
+    runtime: tokio::runtime::Handle,
+    token: CancellationToken,
+    stats: Arc<ConsumerStats>,
+    assignment_tx: watch::Sender<Vec<TopicPartition>>,
+    lanes: Vec<mpsc::Sender<Job>>,
+    completions: Mutex<mpsc::Receiver<Completion>>,
+    offsets: Mutex<HashMap<TopicPartition, PartitionOffsets>>,
+}
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+            let revoked = to_partitions(list);
+            tracing::info!(consumer = %self.name, partitions = ?revoked, "partitions revoked: draining");
+            self.drain(&revoked);
+            let hook = self.handler.on_revoked(revoked.clone());
+            self.runtime.block_on(hook);
+            if consumer.assignment_lost() {
+                tracing::warn!(consumer = %self.name, "assignment lost: not committing (the next owner re-reads)");
+            } else {
+                self.commit(consumer, Some(&revoked), CommitMode::Sync);
+            }
+            let mut offsets = lock(&self.offsets);
+            for partition in &revoked {
+                offsets.remove(partition);
+            }
+            let remaining: Vec<TopicPartition> = offsets.keys().cloned().collect();
+            drop(offsets);
+            self.assignment_tx.send_replace(remaining);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+                let assigned = to_partitions(list);
+                tracing::info!(consumer = %self.name, partitions = ?assigned, "partitions assigned");
+                let hook = self.handler.on_assigned(assigned.clone());
+                self.runtime.block_on(hook);
+                let mut offsets = lock(&self.offsets);
+                for partition in assigned {
+                    offsets.entry(partition).or_default();
+                }
+                let all: Vec<TopicPartition> = offsets.keys().cloned().collect();
+                drop(offsets);
+                self.assignment_tx.send_replace(all);
+            }
+            Rebalance::Error(error) => {
+                tracing::error!(consumer = %self.name, error = %error, "rebalance error");
+            }
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn to_partitions(list: &TopicPartitionList) -> Vec<TopicPartition> {
+    list.elements()
+        .iter()
+        .map(|e| TopicPartition {
+            topic: e.topic().to_owned(),
+            partition: e.partition(),
+        })
+        .collect()
+}
+
+impl WorkerContext {
+    /// Applies every completion reported so far.
+    fn collect_completions(&self) {
+        let mut completions = lock(&self.completions);
+        let mut offsets = lock(&self.offsets);
+        while let Ok(c) = completions.try_recv() {
+            let key = TopicPartition {
+                topic: c.topic,
+                partition: c.partition,
+            };
+            if let Some(partition) = offsets.get_mut(&key) {
+                if c.done {
+                    partition.finished(c.offset);
+                } else {
+                    partition.abandoned(c.offset);
+                }
+            }
+        }
+    }
+
+    fn in_flight(&self, partitions: Option<&[TopicPartition]>) -> usize {
+        let offsets = lock(&self.offsets);
+        match partitions {
+            Some(list) => list
+                .iter()
+                .filter_map(|p| offsets.get(p))
+                .map(PartitionOffsets::in_flight)
+                .sum(),
+            None => offsets.values().map(PartitionOffsets::in_flight).sum(),
+        }
+    }
+
+    /// Waits (up to the drain timeout) until the given partitions, or all, have nothing in flight.
+    fn drain(&self, partitions: &[TopicPartition]) {
+        let deadline = Instant::now() + self.drain_timeout;
+        loop {
+            self.collect_completions();
+            let left = self.in_flight(Some(partitions));
+            if left == 0 {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    consumer = %self.name,
+                    in_flight = left,
+                    "drain timeout: records still running are not committed and will be read again"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Commits the committable offsets of `partitions` (or of all partitions).
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: Option<&[TopicPartition]>,
+        mode: CommitMode,
+    ) {
+        let mut list = TopicPartitionList::new();
+        {
+            let mut offsets = lock(&self.offsets);
+            for (tp, state) in offsets.iter_mut() {
+                if partitions.is_some_and(|only| !only.contains(tp)) {
+                    continue;
+                }
+                let offset = match mode {
+                    CommitMode::Sync => state.committable(),
+                    CommitMode::Async => state.take_committable(),
+                };
+                if let Some(offset) = offset
+                    && let Err(error) =
+                        list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
+                {
+                    tracing::error!(error = %error, "building the commit list failed");
+                }
+            }
+        }
+        if list.count() == 0 {
+            return;
+        }
+        match consumer.commit(&list, mode) {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(source) => {
+                let error = StreamingError::Commit {
+                    group: self.group.clone(),
+                    source,
+                };
+                tracing::warn!(consumer = %self.name, error = %error, "offset commit failed; it is retried");
+            }
+        }
+    }
+
+    fn lane_for(&self, record: &InboundRecord) -> usize {
+        let mut hasher = DefaultHasher::new();
+        record.topic.hash(&mut hasher);
+        record.partition.hash(&mut hasher);
+        record.key.hash(&mut hasher);
+        let lanes = u64::try_from(self.lanes.len()).unwrap_or(1).max(1);
+        usize::try_from(hasher.finish() % lanes).unwrap_or(0)
+    }
+
+    fn started(&self, record: &InboundRecord) {
+        let key = TopicPartition {
+            topic: record.topic.clone(),
+            partition: record.partition,
+        };
+        lock(&self.offsets)
+            .entry(key)
+            .or_default()
+            .started(record.offset);
+    }
+
+    fn abandon(&self, record: &InboundRecord) {
+        let key = TopicPartition {
+            topic: record.topic.clone(),
+            partition: record.partition,
+        };
+        if let Some(state) = lock(&self.offsets).get_mut(&key) {
+            state.abandoned(record.offset);
+        }
+    }
+}
+
+/// Creates the consumer with its context and starts the lanes.
+pub(crate) fn build(
+    spec: &ConsumerSpec,
+    handler: Arc<dyn RecordHandler>,
+    dead_letters: Option<EventProducer>,
+    token: CancellationToken,
+    runtime: tokio::runtime::Handle,
+    stats: Arc<ConsumerStats>,
+    assignment_tx: watch::Sender<Vec<TopicPartition>>,
+) -> Result<BaseConsumer<WorkerContext>> {
+    let lane_count = spec.lanes.max(1);
+    let lane_capacity = spec.lane_capacity.max(1);
+    // Every record in flight can report once without waiting: lanes never block on the poll thread.
+    let (completions_tx, completions_rx) = mpsc::channel(lane_count * (lane_capacity + 2));
+    let shared = Arc::new(LaneShared {
+        name: spec.name.clone(),
+        group: spec.group_id.clone(),
+        handler: Arc::clone(&handler),
+        dead_letter_topic: spec.dead_letter_topic.clone(),
+        dead_letters,
+        token: token.clone(),
+        stats: Arc::clone(&stats),
+        completions: completions_tx,
+    });
+    let mut lanes = Vec::with_capacity(lane_count);
+    for index in 0..lane_count {
+        let (tx, rx) = mpsc::channel(lane_capacity);
+        let span = tracing::debug_span!("consumer.lane", consumer = %spec.name, lane = index);
+        runtime.spawn(tracing::Instrument::instrument(
+            lane::run(Arc::clone(&shared), rx),
+            span,
+        ));
+        lanes.push(tx);
+    }
+    let context = WorkerContext {
+        name: spec.name.clone(),
+        group: spec.group_id.clone(),
+        drain_timeout: spec.drain_timeout,
+        commit_interval: spec.commit_interval,
+        poll_timeout: spec.poll_timeout,
+        handler,
+        runtime,
+        token,
+        stats,
+        assignment_tx,
+        lanes,
+        completions: Mutex::new(completions_rx),
+        offsets: Mutex::new(HashMap::new()),
+    };
+    let mut config = ClientConfig::new();
+    for (key, value) in &spec.properties {
+        config.set(key, value);
+    }
+    config
+        .set("group.id", &spec.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    let consumer: BaseConsumer<WorkerContext> =
+        config
+            .create_with_context(context)
+            .map_err(|source| StreamingError::CreateClient {
+                role: format!("consumer {}", spec.name),
+                source,
+            })?;
+    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|source| StreamingError::Subscribe {
+            topics: spec.topics.clone(),
+            source,
+        })?;
+    Ok(consumer)
+}
+
+/// The poll thread: reads records, hands them to lanes, commits, and on cancellation drains and leaves.
+pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
+    let ctx = consumer.context();
+    let mut pending: Option<(usize, Job)> = None;
+    let mut last_commit = Instant::now();
+    loop {
+        ctx.collect_completions();
+        if last_commit.elapsed() >= ctx.commit_interval {
+            ctx.commit(consumer, None, CommitMode::Async);
+            last_commit = Instant::now();
+        }
+        if ctx.token.is_cancelled() {
+            break;
+        }
+        if let Some((lane, job)) = pending.take() {
+            match ctx.lanes[lane].try_send(job) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(job)) => {
+                    pending = Some((lane, job));
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                Err(mpsc::error::TrySendError::Closed(job)) => {
+                    ctx.abandon(&job.record);
+                    break;
+                }
+            }
+        }
+        match consumer.poll(ctx.poll_timeout) {
+            None => {}
+            Some(Err(error)) => {
+                tracing::warn!(consumer = %ctx.name, error = %error, "consumer error; the client retries on its own");
+            }
+            Some(Ok(message)) => {
+                let record = InboundRecord::from_borrowed(&message);
+                ctx.started(&record);
+                let lane = ctx.lane_for(&record);
+                pending = Some((lane, Job { record }));
+            }
+        }
+    }
+    if let Some((_, job)) = pending.take() {
+        ctx.abandon(&job.record);
+    }
+    ctx.drain(&[]);
+    let all: Vec<TopicPartition> = lock(&ctx.offsets).keys().cloned().collect();
+    ctx.drain(&all);
+    ctx.commit(consumer, None, CommitMode::Sync);
+    tracing::info!(consumer = %ctx.name, "consumer stopped: offsets committed, leaving the group");
+    consumer.unsubscribe();
+}

@@ -1,0 +1,267 @@
+//! Consumer-group worker tests against a real Kafka-protocol broker (the fixture's default: the mock cluster).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autogen_kafka_testing::{TestBroker, eventually, unique_group, unique_topic};
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use super::{ConsumerSpec, GroupConsumer, HandleFailure, RecordHandler, dead_letter_headers};
+use crate::producer::EventProducer;
+use crate::record::{InboundRecord, OutboundRecord};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn producer(broker: &TestBroker) -> EventProducer {
+    let mut props: BTreeMap<String, String> = broker.producer_overrides();
+    props.insert(
+        "bootstrap.servers".into(),
+        broker.bootstrap_servers().into(),
+    );
+    props.insert("enable.idempotence".into(), "true".into());
+    EventProducer::new(&props, Duration::from_secs(10)).unwrap()
+}
+
+fn spec(broker: &TestBroker, name: &str, group: &str, topic: &str) -> ConsumerSpec {
+    let mut props = broker.group_overrides();
+    props.insert(
+        "bootstrap.servers".into(),
+        broker.bootstrap_servers().into(),
+    );
+    props.insert("auto.offset.reset".into(), "earliest".into());
+    ConsumerSpec::new(name, group, vec![topic.to_owned()])
+        .properties(props)
+        .lanes(8)
+        .lane_capacity(4)
+        .commit_interval(Duration::from_millis(100))
+        .drain_timeout(Duration::from_secs(5))
+}
+
+/// Records every value it sees (per key, in order); fails on "poison", panics on "panic".
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl Recorder {
+    fn total(&self) -> usize {
+        self.seen.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+struct Shared(Arc<Recorder>);
+
+impl RecordHandler for Shared {
+    fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        let recorder = Arc::clone(&self.0);
+        Box::pin(async move {
+            let value = String::from_utf8(record.value.unwrap_or_default()).unwrap();
+            match value.as_str() {
+                "poison" => return Err(HandleFailure::new("decode", "value is poison")),
+                "panic" => panic!("handler bug"),
+                _ => {}
+            }
+            // Different keys finish in different orders; same-key order must still hold.
+            tokio::time::sleep(Duration::from_millis(u64::from(value.len() as u8 % 3))).await;
+            let key = record
+                .key
+                .map(|k| String::from_utf8(k).unwrap())
+                .unwrap_or_default();
+            recorder
+                .seen
+                .lock()
+                .unwrap()
+                .entry(key)
+                .or_default()
+                .push(value);
+            Ok(())
+        })
+    }
+}
+
+async fn produce_all(producer: &EventProducer, topic: &str, records: &[(String, String)]) {
+    for (key, value) in records {
+        producer
+            .send(OutboundRecord::new(topic, value.clone().into_bytes()).with_key(key.clone()))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_every_record_in_key_order_and_commits() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("ordered");
+        broker.create_topic(&topic, 3).await.unwrap();
+        let producer = producer(&broker);
+        let records: Vec<(String, String)> = (0..120)
+            .map(|i| (format!("k{}", i % 7), format!("v{i:03}")))
+            .collect();
+        produce_all(&producer, &topic, &records).await;
+
+        let group = unique_group("ordered");
+        let recorder = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            spec(&broker, "ordered", &group, &topic),
+            Arc::new(Shared(Arc::clone(&recorder))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { recorder.total() == 120 },
+        )
+        .await
+        .unwrap();
+        let seen = recorder.seen.lock().unwrap().clone();
+        for (key, values) in &seen {
+            let mut sorted = values.clone();
+            sorted.sort();
+            assert_eq!(
+                values, &sorted,
+                "records of key {key} were handled out of order"
+            );
+        }
+        assert_eq!(seen.len(), 7);
+        worker.shutdown().await;
+
+        // A new worker of the same group finds everything committed: nothing is handled again.
+        let again = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            spec(&broker, "ordered-2", &group, &topic),
+            Arc::new(Shared(Arc::clone(&again))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        worker.wait_assigned(Duration::from_secs(30)).await.unwrap();
+        produce_all(&producer, &topic, &[("k0".into(), "after-restart".into())]).await;
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async { again.total() >= 1 },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            again.total(),
+            1,
+            "only the new record is handled after a restart"
+        );
+        assert_eq!(
+            again.seen.lock().unwrap()["k0"],
+            vec!["after-restart".to_owned()]
+        );
+        worker.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_and_panicking_records_go_to_the_dead_letter_topic_and_the_rest_flows() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("poison");
+        let dlq = unique_topic("poison-dlq");
+        broker.create_topic(&topic, 2).await.unwrap();
+        broker.create_topic(&dlq, 1).await.unwrap();
+        let producer = producer(&broker);
+        let mut records: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("k{i}"), format!("good{i}")))
+            .collect();
+        records.insert(5, ("bad".into(), "poison".into()));
+        records.insert(12, ("worse".into(), "panic".into()));
+        produce_all(&producer, &topic, &records).await;
+
+        let recorder = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            spec(&broker, "poison", &unique_group("poison"), &topic).dead_letter_topic(dlq.clone()),
+            Arc::new(Shared(Arc::clone(&recorder))),
+            Some(producer.clone()),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async {
+                recorder.total() == 20
+                    && worker
+                        .stats()
+                        .dead_lettered
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        == 2
+            },
+        )
+        .await
+        .unwrap();
+        worker.shutdown().await;
+
+        // Read the dead-letter topic back and check the reasons and source coordinates.
+        let dead = Arc::new(Mutex::new(Vec::<InboundRecord>::new()));
+        struct Collect(Arc<Mutex<Vec<InboundRecord>>>);
+        impl RecordHandler for Collect {
+            fn handle(
+                &self,
+                record: InboundRecord,
+            ) -> BoxFuture<'static, Result<(), HandleFailure>> {
+                self.0.lock().unwrap().push(record);
+                Box::pin(async { Ok(()) })
+            }
+        }
+        let reader = GroupConsumer::start(
+            spec(&broker, "dlq-reader", &unique_group("dlq"), &dlq),
+            Arc::new(Collect(Arc::clone(&dead))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async { dead.lock().unwrap().len() == 2 },
+        )
+        .await
+        .unwrap();
+        reader.shutdown().await;
+        let dead = dead.lock().unwrap().clone();
+        let poison = dead.iter().find(|r| r.key_str() == Some("bad")).unwrap();
+        assert_eq!(poison.value.as_deref(), Some(&b"poison"[..]));
+        assert_eq!(poison.header_str(dead_letter_headers::KIND), Some("decode"));
+        assert_eq!(
+            poison.header_str(dead_letter_headers::REASON),
+            Some("value is poison")
+        );
+        assert_eq!(
+            poison.header_str(dead_letter_headers::SOURCE_TOPIC),
+            Some(topic.as_str())
+        );
+        assert!(
+            poison
+                .header_str(dead_letter_headers::SOURCE_OFFSET)
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
+        let panicked = dead.iter().find(|r| r.key_str() == Some("worse")).unwrap();
+        assert_eq!(
+            panicked.header_str(dead_letter_headers::KIND),
+            Some("panic")
+        );
+        assert!(
+            panicked
+                .header_str(dead_letter_headers::REASON)
+                .unwrap()
+                .contains("handler bug")
+        );
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,202 @@
+//! The shared producer: one per runtime, used by every service.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tracing::Instrument;
+
+use crate::error::{Result, StreamingError};
+use crate::record::OutboundRecord;
+
+/// Where a record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// Partition the record went to.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+}
+
+/// A cloneable handle to one idempotent Kafka producer.
+///
+/// Every send waits for the broker's acknowledgement under a deadline, so a caller learns the outcome (or a
+/// [`StreamingError::ProduceTimeout`]) instead of waiting forever. Cloning is cheap and shares the client.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use autogen_kafka_streaming::{EventProducer, OutboundRecord};
+///
+/// # async fn demo() -> Result<(), autogen_kafka_streaming::StreamingError> {
+/// let mut props = BTreeMap::new();
+/// props.insert("bootstrap.servers".to_owned(), "127.0.0.1:9092".to_owned());
+/// let producer = EventProducer::new(&props, Duration::from_secs(5))?;
+/// let at = producer.send(OutboundRecord::new("events", b"hello".to_vec()).with_key("k")).await?;
+/// println!("written at {}/{}", at.partition, at.offset);
+/// producer.flush(Duration::from_secs(5)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EventProducer {
+    inner: FutureProducer,
+    send_timeout: Duration,
+}
+
+impl std::fmt::Debug for EventProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventProducer")
+            .field("send_timeout", &self.send_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventProducer {
+    /// Creates a producer from librdkafka properties.
+    ///
+    /// `send_timeout` bounds every [`Self::send`]: queueing, delivery and acknowledgement. When the properties do not
+    /// set `message.timeout.ms`, it is set to the same deadline so librdkafka gives up at the same time.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::CreateClient`] when librdkafka rejects the properties.
+    pub fn new(properties: &BTreeMap<String, String>, send_timeout: Duration) -> Result<Self> {
+        let mut config = ClientConfig::new();
+        for (key, value) in properties {
+            config.set(key, value);
+        }
+        if !properties.contains_key("message.timeout.ms")
+            && !properties.contains_key("delivery.timeout.ms")
+        {
+            config.set(
+                "message.timeout.ms",
+                send_timeout.as_millis().max(1).to_string(),
+            );
+        }
+        let inner: FutureProducer =
+            config
+                .create()
+                .map_err(|source| StreamingError::CreateClient {
+                    role: "producer".to_owned(),
+                    source,
+                })?;
+        Ok(Self {
+            inner,
+            send_timeout,
+        })
+    }
+
+    /// Writes one record and waits for the broker's acknowledgement.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Produce`] when the broker or client rejects the record, [`StreamingError::ProduceTimeout`]
+    /// when no acknowledgement arrives within the send deadline.
+    pub async fn send(&self, record: OutboundRecord) -> Result<Delivered> {
+        let span = tracing::debug_span!("kafka.produce", topic = %record.topic, partition = record.partition);
+        async {
+            let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic);
+            if let Some(key) = record.key.as_deref() {
+                future_record = future_record.key(key);
+            }
+            if let Some(value) = record.value.as_deref() {
+                future_record = future_record.payload(value);
+            }
+            if let Some(partition) = record.partition {
+                future_record = future_record.partition(partition);
+            }
+            if let Some(headers) = record.owned_headers() {
+                future_record = future_record.headers(headers);
+            }
+            let delivery = self.inner.send(future_record, self.send_timeout);
+            match tokio::time::timeout(self.send_timeout, delivery).await {
+                Ok(Ok(delivery)) => Ok(Delivered {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Ok(Err((source, _))) => Err(StreamingError::Produce {
+                    topic: record.topic.clone(),
+                    source,
+                }),
+                Err(_) => Err(StreamingError::ProduceTimeout {
+                    topic: record.topic.clone(),
+                    after: self.send_timeout,
+                }),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Waits until every queued record is acknowledged, up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Flush`] when records are still queued after the timeout.
+    pub async fn flush(&self, timeout: Duration) -> Result<()> {
+        let producer = self.inner.clone();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(|_| StreamingError::Shutdown)?
+            .map_err(|source| StreamingError::Flush { source })
+    }
+
+    /// Reads the low and high watermarks of one partition.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Metadata`] when the broker does not answer in time.
+    pub async fn watermarks(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<(i64, i64)> {
+        let producer = self.inner.clone();
+        let topic_owned = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_watermarks(&topic_owned, partition, timeout)
+        })
+        .await
+        .map_err(|_| StreamingError::Shutdown)?
+        .map_err(|source| StreamingError::Metadata {
+            topic: topic.to_owned(),
+            source,
+        })
+    }
+
+    /// Number of partitions of `topic`, from the broker's metadata.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Metadata`] when the topic is unknown or the broker does not answer in time.
+    pub async fn partition_count(&self, topic: &str, timeout: Duration) -> Result<i32> {
+        let producer = self.inner.clone();
+        let topic_owned = topic.to_owned();
+        let metadata = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic_owned), timeout)
+        })
+        .await
+        .map_err(|_| StreamingError::Shutdown)?
+        .map_err(|source| StreamingError::Metadata {
+            topic: topic.to_owned(),
+            source,
+        })?;
+        let count = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        i32::try_from(count).map_err(|_| StreamingError::NotReady {
+            topic: topic.to_owned(),
+            after: timeout,
+        })
+    }
+}

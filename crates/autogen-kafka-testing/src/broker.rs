@@ -1,0 +1,469 @@
+//! The broker fixture: one entry point that gives a test a Kafka-protocol broker.
+
+mod mock;
+mod tansu;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+pub use self::mock::MockClusterHandle;
+use self::tansu::TansuProcess;
+use crate::error::{Result, TestingError};
+
+/// Environment variable with the bootstrap servers of an external broker; when set (and not
+/// empty), [`TestBroker::start`] uses that broker.
+pub const BOOTSTRAP_SERVERS_ENV: &str = "KAFKA_BOOTSTRAP_SERVERS";
+
+/// Environment variable choosing the broker [`TestBroker::start`] launches when
+/// [`BOOTSTRAP_SERVERS_ENV`] is not set: `mock` (the default) or `tansu`.
+pub const TEST_BROKER_ENV: &str = "AUTOGEN_KAFKA_TEST_BROKER";
+
+/// `fetch.wait.max.ms` for every kind: neither the mock nor Tansu wakes a parked fetch when
+/// data arrives, so end-to-end latency is about this value (mock) or half of it (Tansu).
+const FETCH_WAIT_MAX_MS: &str = "5";
+
+/// How long the admin client waits for `CreateTopics`.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a created topic may take to show up in the metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which broker a [`TestBroker`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BrokerKind {
+    /// librdkafka's in-process mock cluster (`rdkafka::mocking::MockCluster`).
+    Mock,
+    /// A Tansu broker child process with in-memory storage.
+    Tansu,
+    /// A broker the fixture did not start (`KAFKA_BOOTSTRAP_SERVERS` or
+    /// [`TestBroker::external`]).
+    External,
+}
+
+impl BrokerKind {
+    /// The lower-case name: `mock`, `tansu` or `external`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Mock => "mock",
+            Self::Tansu => "tansu",
+            Self::External => "external",
+        }
+    }
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`TestBroker::start`] decided to run, from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Selection {
+    External(String),
+    Mock,
+    Tansu,
+}
+
+/// Applies the selection rules to the values of [`BOOTSTRAP_SERVERS_ENV`] and
+/// [`TEST_BROKER_ENV`].
+fn select(bootstrap_servers: Option<OsString>, choice: Option<OsString>) -> Result<Selection> {
+    if let Some(servers) = bootstrap_servers {
+        let servers = servers.to_string_lossy().trim().to_owned();
+        if !servers.is_empty() {
+            return Ok(Selection::External(servers));
+        }
+    }
+    let Some(choice) = choice else {
+        return Ok(Selection::Mock);
+    };
+    let choice = choice.to_string_lossy();
+    match choice.trim().to_ascii_lowercase().as_str() {
+        "" | "mock" => Ok(Selection::Mock),
+        "tansu" => Ok(Selection::Tansu),
+        _ => Err(TestingError::SelectBroker {
+            value: choice.into_owned(),
+        }),
+    }
+}
+
+/// The private part of a [`TestBroker`]: what has to be kept alive or torn down.
+#[derive(Debug)]
+enum Backend {
+    Mock(MockClusterHandle),
+    Tansu(TansuProcess),
+    External,
+}
+
+/// A Kafka-protocol broker for one test, plus client settings tuned for it.
+///
+/// [`TestBroker::start`] picks the broker from the environment:
+///
+/// 1. `KAFKA_BOOTSTRAP_SERVERS` set → that external broker, used as is;
+/// 2. else `AUTOGEN_KAFKA_TEST_BROKER=tansu` → a Tansu child process, `=mock` → the mock cluster;
+/// 3. else the in-process librdkafka mock cluster.
+///
+/// [`TestBroker::mock`], [`TestBroker::tansu`] and [`TestBroker::external`] choose explicitly.
+///
+/// Settings measured for each kind (see `group_overrides`): the mock cluster holds the first
+/// consumer-group join for a fixed 3 s; Tansu answers the first join after about half of
+/// `session.timeout.ms` (1 s with the 2 s used here), supports only the classic group protocol,
+/// keeps everything in memory (a restart loses all topics and offsets) and auto-creates topics on
+/// produce. Neither gives transactional abort isolation.
+///
+/// Dropping the broker stops it (the mock cluster is destroyed on its own thread, the Tansu
+/// process is killed). Drop or close every client first: clients still polling a vanished broker
+/// log "all brokers down". Declaring the broker before the clients gets that order for free.
+///
+/// # Examples
+///
+/// ```
+/// use autogen_kafka_testing::{BrokerKind, TestBroker, unique_group, unique_topic};
+/// use rdkafka::consumer::{Consumer, StreamConsumer};
+/// use rdkafka::producer::FutureProducer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let broker = TestBroker::mock().await?;
+/// assert_eq!(broker.kind(), BrokerKind::Mock);
+///
+/// let topic = unique_topic("doc_example");
+/// broker.create_topic(&topic, 3).await?;
+///
+/// let producer: FutureProducer = broker.producer_config().create()?;
+/// let consumer: StreamConsumer = broker.consumer_config(&unique_group("doc_example")).create()?;
+/// consumer.subscribe(&[&topic])?;
+/// # drop((producer, consumer));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TestBroker {
+    bootstrap_servers: String,
+    backend: Backend,
+}
+
+impl TestBroker {
+    /// Gives a broker chosen by the environment (see the type docs for the rules).
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::SelectBroker`] for an unknown `AUTOGEN_KAFKA_TEST_BROKER` value, and
+    /// whatever [`mock`](Self::mock) or [`tansu`](Self::tansu) return.
+    pub async fn start() -> Result<Self> {
+        let selection = select(
+            std::env::var_os(BOOTSTRAP_SERVERS_ENV),
+            std::env::var_os(TEST_BROKER_ENV),
+        )?;
+        let broker = match selection {
+            Selection::External(servers) => Self::external(servers),
+            Selection::Mock => Self::mock().await?,
+            Selection::Tansu => Self::tansu().await?,
+        };
+        tracing::info!(kind = %broker.kind(), bootstrap_servers = %broker.bootstrap_servers, "test broker ready");
+        Ok(broker)
+    }
+
+    /// Starts an in-process librdkafka mock cluster with one broker.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::SpawnMockThread`] or [`TestingError::StartMockCluster`] when the
+    /// cluster cannot be created.
+    pub async fn mock() -> Result<Self> {
+        Self::mock_with_brokers(1).await
+    }
+
+    /// Starts an in-process librdkafka mock cluster with `broker_count` brokers (ids
+    /// `1..=broker_count`), for tests that move partition leaders or take single brokers down.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::SpawnMockThread`] or [`TestingError::StartMockCluster`] when the
+    /// cluster cannot be created (for example `broker_count < 1`).
+    pub async fn mock_with_brokers(broker_count: i32) -> Result<Self> {
+        let handle = MockClusterHandle::start(broker_count).await?;
+        Ok(Self {
+            bootstrap_servers: handle.bootstrap_servers().to_owned(),
+            backend: Backend::Mock(handle),
+        })
+    }
+
+    /// Starts a Tansu broker on a free 127.0.0.1 port with `--storage-engine memory://tansu/`
+    /// and waits until it accepts connections.
+    ///
+    /// The binary is `$TANSU_BIN` if set, else `<repo>/.tools/tansu/tansu` as installed by
+    /// `scripts/install-tansu.sh`. Its output goes to `<target dir>/tansu-logs/` (see
+    /// [`tansu_log`](Self::tansu_log)); `TANSU_LOG` becomes its `RUST_LOG`.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::TansuBinaryNotFound`] (whose message says to run
+    /// `scripts/install-tansu.sh`), [`TestingError::SpawnTansu`],
+    /// [`TestingError::TansuExited`] or [`TestingError::TansuNotReady`] when the broker does not
+    /// come up, and the port and log-file errors.
+    pub async fn tansu() -> Result<Self> {
+        let binary = tansu::binary_path(std::env::var_os(tansu::TANSU_BIN_ENV));
+        let process = TansuProcess::start(binary).await?;
+        Ok(Self {
+            bootstrap_servers: process.bootstrap_servers(),
+            backend: Backend::Tansu(process),
+        })
+    }
+
+    /// Uses a broker that runs elsewhere, at `bootstrap_servers` (`host:port[,host:port...]`).
+    /// Nothing is started or stopped.
+    #[must_use]
+    pub fn external(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            backend: Backend::External,
+        }
+    }
+
+    /// The `bootstrap.servers` value for clients.
+    #[must_use]
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+
+    /// Which kind of broker this is.
+    #[must_use]
+    pub const fn kind(&self) -> BrokerKind {
+        match self.backend {
+            Backend::Mock(_) => BrokerKind::Mock,
+            Backend::Tansu(_) => BrokerKind::Tansu,
+            Backend::External => BrokerKind::External,
+        }
+    }
+
+    /// The mock cluster's control handle (topic creation, fault injection), or `None` when this
+    /// is not a mock broker.
+    #[must_use]
+    pub const fn mock_cluster(&self) -> Option<&MockClusterHandle> {
+        match &self.backend {
+            Backend::Mock(handle) => Some(handle),
+            Backend::Tansu(_) | Backend::External => None,
+        }
+    }
+
+    /// The Tansu broker's log file, or `None` when this is not a Tansu broker.
+    #[must_use]
+    pub fn tansu_log(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Tansu(process) => Some(process.log()),
+            Backend::Mock(_) | Backend::External => None,
+        }
+    }
+
+    /// Creates `topic` with `partitions` partitions and waits until it is usable. A topic that
+    /// already exists is not an error (its partition count is left as it is).
+    ///
+    /// The mock cluster creates it directly (it has no admin API); Tansu and external brokers
+    /// get an admin `CreateTopics` request (replication factor 1 on Tansu, the broker default on
+    /// an external cluster) and the call returns once the topic is in the metadata.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::CreateTopic`] when the broker rejects the topic,
+    /// [`TestingError::CreateAdminClient`], [`TestingError::TopicNotVisible`], or
+    /// [`TestingError::MockClusterGone`] after a mock cluster was shut down.
+    pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        let replication = match &self.backend {
+            Backend::Mock(handle) => return handle.create_topic(topic, partitions).await,
+            Backend::Tansu(_) => 1,
+            Backend::External => -1,
+        };
+        self.create_topic_with_admin(topic, partitions, replication)
+            .await
+    }
+
+    /// Kills the Tansu broker and starts a fresh one on the same port. Clients reconnect by
+    /// themselves, but memory storage loses every topic, record and committed offset: create
+    /// topics again afterwards (a producer with stale metadata may even get an ack for a topic
+    /// that no longer exists, which then comes back auto-created with default settings).
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::Unsupported`] for the mock cluster and external brokers, and the start
+    /// errors of [`tansu`](Self::tansu).
+    pub async fn restart(&mut self) -> Result<()> {
+        match &mut self.backend {
+            Backend::Tansu(process) => process.restart().await,
+            Backend::Mock(_) | Backend::External => Err(TestingError::Unsupported {
+                operation: "restart",
+                needs: "a Tansu",
+                kind: self.kind(),
+            }),
+        }
+    }
+
+    /// Stops the broker and waits until it is gone (drop does the same without waiting).
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::TansuProcess`] when the Tansu process cannot be reaped.
+    pub async fn shutdown(self) -> Result<()> {
+        match self.backend {
+            Backend::Mock(handle) => {
+                handle.shutdown().await;
+                Ok(())
+            }
+            Backend::Tansu(mut process) => process.stop(),
+            Backend::External => Ok(()),
+        }
+    }
+
+    /// A client config with only `bootstrap.servers` set: the base for any client.
+    #[must_use]
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+    }
+
+    /// [`client_config`](Self::client_config) plus [`producer_overrides`](Self::producer_overrides).
+    #[must_use]
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        for (key, value) in self.producer_overrides() {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// A consumer config for group `group_id`: [`client_config`](Self::client_config),
+    /// [`group_overrides`](Self::group_overrides), `auto.offset.reset=earliest` (a consumer that
+    /// joins after the producer still sees the records) and `enable.partition.eof=false`.
+    #[must_use]
+    pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group_id)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        for (key, value) in self.group_overrides() {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// librdkafka consumer properties that make groups and fetches fast on this kind of broker.
+    ///
+    /// | property | mock / external | Tansu |
+    /// |---|---|---|
+    /// | `session.timeout.ms` | 6000 | 2000 |
+    /// | `heartbeat.interval.ms` | 500 | 300 |
+    /// | `fetch.wait.max.ms` | 5 | 5 |
+    /// | `group.protocol` | classic | classic |
+    ///
+    /// Tansu holds the first `JoinGroup` for about half the session timeout and livelocks below
+    /// 1000 ms; it does not support the KIP-848 `consumer` protocol. 6000 ms is the smallest
+    /// session a default Apache Kafka broker accepts. Neither the mock nor Tansu answers a
+    /// waiting fetch early when data arrives, hence the short fetch wait.
+    #[must_use]
+    pub fn group_overrides(&self) -> BTreeMap<String, String> {
+        let (session_ms, heartbeat_ms) = match self.kind() {
+            BrokerKind::Tansu => ("2000", "300"),
+            BrokerKind::Mock | BrokerKind::External => ("6000", "500"),
+        };
+        [
+            ("session.timeout.ms", session_ms),
+            ("heartbeat.interval.ms", heartbeat_ms),
+            ("fetch.wait.max.ms", FETCH_WAIT_MAX_MS),
+            ("group.protocol", "classic"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
+
+    /// librdkafka producer properties for low latency: `linger.ms=0` (send at once; batching
+    /// only adds delay against a local broker).
+    #[must_use]
+    pub fn producer_overrides(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("linger.ms".to_owned(), "0".to_owned())])
+    }
+
+    /// `CreateTopics` through an rdkafka admin client, then wait for the metadata.
+    async fn create_topic_with_admin(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication: i32,
+    ) -> Result<()> {
+        let create_error = |source| TestingError::CreateTopic {
+            topic: topic.to_owned(),
+            partitions,
+            source,
+        };
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config()
+                .create()
+                .map_err(|source| TestingError::CreateAdminClient {
+                    bootstrap_servers: self.bootstrap_servers.clone(),
+                    source,
+                })?;
+        let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+        let options = AdminOptions::new()
+            .request_timeout(Some(ADMIN_TIMEOUT))
+            .operation_timeout(Some(ADMIN_TIMEOUT));
+        let results = admin
+            .create_topics([&new_topic], &options)
+            .await
+            .map_err(create_error)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(create_error(KafkaError::AdminOp(code))),
+            }
+        }
+        // Metadata lookups block; the admin client's drop joins its polling thread.
+        let name = topic.to_owned();
+        tokio::task::spawn_blocking(move || wait_for_topic(&admin, &name))
+            .await
+            .map_err(|source| TestingError::BlockingTask {
+                operation: "wait for topic metadata",
+                source,
+            })?
+    }
+}
+
+/// Polls the metadata (blocking) until `topic` is listed without error.
+fn wait_for_topic(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    loop {
+        let visible = admin
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(1))
+            .is_ok_and(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            });
+        if visible {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(TestingError::TopicNotVisible {
+                topic: topic.to_owned(),
+                timeout: METADATA_TIMEOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+//! A Tansu broker child process with in-memory storage, for tests that need a real
+//! Kafka-protocol broker (admin API, real consumer-group coordinator) outside the process.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep};
+
+use crate::error::{Result, TestingError};
+
+/// Environment variable naming the Tansu binary; overrides the installed one.
+pub(crate) const TANSU_BIN_ENV: &str = "TANSU_BIN";
+
+/// Environment variable whose value becomes the broker's `RUST_LOG` (unset: Tansu's default).
+const TANSU_LOG_ENV: &str = "TANSU_LOG";
+
+/// Where `scripts/install-tansu.sh` puts the binary, relative to the repository root.
+const INSTALLED_BINARY: &str = ".tools/tansu/tansu";
+
+/// How long a fresh broker may take to accept connections (it normally takes ~0.1 s).
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often readiness is probed.
+const READY_POLL: Duration = Duration::from_millis(20);
+
+/// How many times a start is retried when the broker exits at once (e.g. the port was taken
+/// between reserving it and the broker binding it).
+const START_ATTEMPTS: u32 = 3;
+
+/// The binary to run: `$TANSU_BIN` when set and non-empty, else the one the install script
+/// puts under the repository root.
+pub(crate) fn binary_path(tansu_bin: Option<OsString>) -> PathBuf {
+    match tansu_bin {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => repository_root().join(INSTALLED_BINARY),
+    }
+}
+
+/// The workspace root, two levels above this crate's manifest.
+fn repository_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest_dir)
+        .to_path_buf()
+}
+
+/// A running Tansu broker. Killed (and reaped) on drop.
+#[derive(Debug)]
+pub(crate) struct TansuProcess {
+    binary: PathBuf,
+    port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl TansuProcess {
+    /// Spawns `binary` on a free 127.0.0.1 port and waits until the port accepts connections.
+    pub(crate) async fn start(binary: PathBuf) -> Result<Self> {
+        if !binary.is_file() {
+            return Err(TestingError::TansuBinaryNotFound { path: binary });
+        }
+        let mut attempt = 1;
+        loop {
+            let port = free_port()?;
+            let log = log_path(port);
+            let mut process = Self {
+                child: Some(spawn(&binary, port, &log)?),
+                binary: binary.clone(),
+                port,
+                log,
+            };
+            match process.wait_ready().await {
+                Ok(()) => {
+                    tracing::debug!(port, log = %process.log.display(), "Tansu broker ready");
+                    return Ok(process);
+                }
+                Err(error @ TestingError::TansuExited { .. }) if attempt < START_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "Tansu broker exited at start; retrying on another port");
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub(crate) fn bootstrap_servers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The file that receives the broker's stdout and stderr.
+    pub(crate) fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// Kills the broker and starts a new one on the same port. With memory storage every
+    /// topic, record and committed offset is lost.
+    pub(crate) async fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        let mut attempt = 1;
+        loop {
+            self.child = Some(spawn(&self.binary, self.port, &self.log)?);
+            match self.wait_ready().await {
+                Ok(()) => return Ok(()),
+                Err(TestingError::TansuExited { .. }) if attempt < START_ATTEMPTS => {
+                    // The old socket may linger for a moment; try the same port again.
+                    attempt += 1;
+                    sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Kills the broker and reaps it. Does nothing if it is not running.
+    pub(crate) fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Err(source) = child.kill() {
+            // Already exited: `kill` fails with InvalidInput; reaping below still applies.
+            tracing::debug!(%source, "killing the Tansu broker failed");
+        }
+        child.wait().map_err(|source| TestingError::TansuProcess {
+            operation: "wait for",
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Polls until the port accepts a TCP connection, the child exits, or the timeout passes.
+    async fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                let exited = child
+                    .try_wait()
+                    .map_err(|source| TestingError::TansuProcess {
+                        operation: "check",
+                        source,
+                    })?;
+                if let Some(status) = exited {
+                    self.child = None;
+                    return Err(TestingError::TansuExited {
+                        port: self.port,
+                        status,
+                        log: self.log.clone(),
+                    });
+                }
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(TestingError::TansuNotReady {
+                    port: self.port,
+                    timeout: READY_TIMEOUT,
+                    log: self.log.clone(),
+                });
+            }
+            sleep(READY_POLL).await;
+        }
+    }
+}
+
+impl Drop for TansuProcess {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop() {
+            tracing::warn!(%error, "could not stop the Tansu broker");
+        }
+    }
+}
+
+/// Asks the OS for a free port on 127.0.0.1 and releases it for the broker to bind.
+fn free_port() -> Result<u16> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|source| TestingError::ReservePort { source })
+}
+
+/// Starts `tansu broker` on `port` with memory storage, appending its output to `log`.
+fn spawn(binary: &Path, port: u16, log: &Path) -> Result<Child> {
+    let create_log = |source| TestingError::CreateLog {
+        path: log.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(create_log)?;
+    }
+    let stdout: File = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(create_log)?;
+    let stderr = stdout.try_clone().map_err(create_log)?;
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new(binary);
+    command
+        .arg("broker")
+        .args(["--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", "memory://tansu/"])
+        // Settings a developer may have exported for other tools must not leak in.
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("SCHEMA_REGISTRY")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    match std::env::var_os(TANSU_LOG_ENV) {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    command.spawn().map_err(|source| TestingError::SpawnTansu {
+        binary: binary.to_path_buf(),
+        source,
+    })
+}
+
+/// `<cargo target dir>/tansu-logs/tansu-<pid>-<port>.log`; the system temp dir when the test
+/// binary does not run from a cargo target dir.
+fn log_path(port: u16) -> PathBuf {
+    let file = format!("tansu-{}-{port}.log", std::process::id());
+    target_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("tansu-logs")
+        .join(file)
+}
+
+/// The cargo target dir holding the running test binary: the nearest ancestor of the
+/// executable that contains cargo's `CACHEDIR.TAG` marker.
+fn target_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+}

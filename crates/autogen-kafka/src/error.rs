@@ -1,0 +1,151 @@
+//! The top-level error: one variant per layer, sorted into the seed's hierarchy by [`Error::kind`].
+
+use autogen_kafka_admin::AdminError;
+use autogen_kafka_config::ConfigError;
+use autogen_kafka_core::{CoreError, ErrorKind as CoreKind};
+use autogen_kafka_events::EventsError;
+use autogen_kafka_streaming::StreamingError;
+
+/// Any error of autogen-kafka.
+///
+/// Each layer has its own error enum; they all convert into this one with `?`. The layer error stays
+/// inside with its whole source chain; [`Error::kind`] sorts it into the categories of the API document
+/// (configuration, serialization, connection, agent, memory) plus timeout, cancelled and undeliverable.
+///
+/// # Examples
+///
+/// ```
+/// use autogen_kafka::{AgentId, Error, ErrorKind};
+///
+/// fn parse(text: &str) -> Result<AgentId, Error> {
+///     Ok(text.parse::<AgentId>()?)
+/// }
+///
+/// let error = parse("bad type!/key").unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::Agent);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The agent model or a runtime failed (see [`CoreError`]).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The configuration is invalid or could not be loaded (see [`ConfigError`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An event could not be encoded or decoded (see [`EventsError`]).
+    #[error(transparent)]
+    Events(#[from] EventsError),
+    /// Topic or Schema Registry administration failed (see [`AdminError`]).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// Moving records to or from Kafka failed (see [`StreamingError`]).
+    #[error(transparent)]
+    Streaming(#[from] StreamingError),
+}
+
+/// The categories of the API document's error hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Invalid or unloadable configuration (`ConfigValidationError`).
+    Config,
+    /// A message or event could not be encoded or decoded (`SerializationError`).
+    Serialization,
+    /// The broker or the Schema Registry could not be reached or refused (`ConnectionError`).
+    Connection,
+    /// An agent failed, or a call named agents or types wrongly (`AgentError`).
+    Agent,
+    /// Shared memory failed (`KafkaMemoryError`).
+    Memory,
+    /// A deadline passed.
+    Timeout,
+    /// The caller cancelled.
+    Cancelled,
+    /// No runtime hosts the recipient's agent type.
+    Undeliverable,
+    /// The runtime is stopped or stopping.
+    Runtime,
+}
+
+impl Error {
+    /// The category of the API document's hierarchy this error belongs to.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Core(error) => match error.kind() {
+                CoreKind::Timeout => ErrorKind::Timeout,
+                CoreKind::Cancelled => ErrorKind::Cancelled,
+                CoreKind::Undeliverable => ErrorKind::Undeliverable,
+                CoreKind::Serialization => ErrorKind::Serialization,
+                CoreKind::Runtime => ErrorKind::Runtime,
+                _ => ErrorKind::Agent,
+            },
+            Self::Config(_) => ErrorKind::Config,
+            Self::Events(_) => ErrorKind::Serialization,
+            Self::Admin(error) => {
+                if error.is_retriable() {
+                    ErrorKind::Connection
+                } else {
+                    ErrorKind::Config
+                }
+            }
+            Self::Streaming(error) => match error {
+                StreamingError::ProduceTimeout { .. } | StreamingError::NotReady { .. } => {
+                    ErrorKind::Timeout
+                }
+                StreamingError::Shutdown => ErrorKind::Runtime,
+                _ => ErrorKind::Connection,
+            },
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    #[must_use]
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Core(error) => error.is_retriable(),
+            Self::Config(_) | Self::Events(_) => false,
+            Self::Admin(error) => error.is_retriable(),
+            Self::Streaming(error) => error.is_retriable(),
+        }
+    }
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Error, ErrorKind};
+    use autogen_kafka_core::{AgentId, CoreError};
+
+    #[test]
+    fn core_errors_keep_their_category() {
+        let recipient = AgentId::new("echo", "k").unwrap();
+        let timeout: Error = CoreError::Timeout {
+            recipient,
+            after: Duration::from_secs(1),
+        }
+        .into();
+        assert_eq!(timeout.kind(), ErrorKind::Timeout);
+        assert!(timeout.is_retriable());
+        let cancelled: Error = CoreError::Cancelled.into();
+        assert_eq!(cancelled.kind(), ErrorKind::Cancelled);
+        let undeliverable: Error = CoreError::Undeliverable {
+            agent_type: "nobody".into(),
+        }
+        .into();
+        assert_eq!(undeliverable.kind(), ErrorKind::Undeliverable);
+        assert!(undeliverable.to_string().contains("nobody"));
+    }
+
+    #[test]
+    fn source_chain_is_kept() {
+        let error: Error = CoreError::Cancelled.into();
+        // Transparent: the display and the source are the layer error's.
+        assert_eq!(error.to_string(), CoreError::Cancelled.to_string());
+    }
+}

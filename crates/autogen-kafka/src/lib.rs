@@ -1,0 +1,96 @@
+//! # autogen-kafka
+//!
+//! A distributed runtime for AutoGen-style agents on Apache Kafka. Agents are addressed by
+//! [`AgentId`] (`type/key`), talk by RPC ([`AgentRuntimeExt::send`]) and by publishing to a
+//! [`TopicId`] that [`Subscription`]s map onto agents. The same agent code runs in-process on
+//! [`LocalRuntime`] or across many processes on Kafka, speaking the wire format of the Python
+//! `autogen-kafka` extension so mixed Python/Rust fleets work.
+//!
+//! This crate is the facade: it holds no logic, re-exports the headline types flat, each layer
+//! as a module, and the top-level [`Error`].
+//!
+//! | module | layer |
+//! |---|---|
+//! | [`core`] | agent model: ids, subscriptions, messages, agents, `AgentRuntime`, `LocalRuntime` |
+//! | [`config`] | configuration: defaults → file → `AUTOGEN_KAFKA_*` environment, validation |
+//! | [`events`] | wire events, Confluent framing, JSON Schema / Avro / JSON codecs |
+//! | [`admin`] | Schema Registry client, topic administration |
+//! | [`streaming`] | producer, consumer-group workers, offsets, dead letters |
+//! | [`services`], [`runtime`], [`memory`], [`monitoring`] | the Kafka worker runtime and its services |
+//!
+//! ## Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use autogen_kafka::{
+//!     AgentId, AgentRuntimeExt, Handler, HandlerError, LocalRuntime, Message, MessageContext,
+//!     RoutedAgent,
+//! };
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize)]
+//! struct Ping {
+//!     content: String,
+//! }
+//! impl Message for Ping {
+//!     const TYPE_NAME: &'static str = "Ping";
+//! }
+//!
+//! struct Echo;
+//! impl Handler<Ping> for Echo {
+//!     type Response = Ping;
+//!     async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Ping, HandlerError> {
+//!         Ok(Ping { content: format!("echo: {}", ping.content) })
+//!     }
+//! }
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), autogen_kafka::Error> {
+//!     let runtime = LocalRuntime::new();
+//!     runtime.register("echo", |_id| RoutedAgent::new(Echo).with_handler::<Ping>()).await?;
+//!     let reply: Ping = runtime
+//!         .send(Ping { content: "hi".into() }, &AgentId::new("echo", "default")?)
+//!         .await?;
+//!     assert_eq!(reply.content, "echo: hi");
+//!     runtime.stop(Duration::from_secs(1)).await?;
+//!     Ok(())
+//! }
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+// ---------------------------------------------------------------- Modules
+
+mod error;
+
+// ---------------------------------------------------------------- Layers
+
+#[doc(inline)]
+pub use autogen_kafka_admin as admin;
+#[doc(inline)]
+pub use autogen_kafka_config as config;
+#[doc(inline)]
+pub use autogen_kafka_core as core;
+#[doc(inline)]
+pub use autogen_kafka_events as events;
+#[doc(inline)]
+pub use autogen_kafka_memory as memory;
+#[doc(inline)]
+pub use autogen_kafka_monitoring as monitoring;
+#[doc(inline)]
+pub use autogen_kafka_runtime as runtime;
+#[doc(inline)]
+pub use autogen_kafka_services as services;
+#[doc(inline)]
+pub use autogen_kafka_streaming as streaming;
+
+// ---------------------------------------------------------------- Headline types
+
+pub use autogen_kafka_config::Config;
+pub use autogen_kafka_core::{
+    Agent, AgentId, AgentMetadata, AgentRuntime, AgentRuntimeExt, AgentType, AnyMessage,
+    CancellationToken, Handler, HandlerError, LocalRuntime, Message, MessageContext,
+    PublishOptions, RoutedAgent, RuntimeHandle, SendOptions, Subscription, TopicId,
+    TypePrefixSubscription, TypeSubscription,
+};
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,38 @@
+# autogen-kafka task runner. `just --list` shows the recipes.
+# Every recipe works on a fresh machine: the scripts install what they need.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Show the recipes.
+default:
+    @just --list
+
+# Run the demo on the embedded broker (no setup needed).
+quickstart:
+    cargo run --example quickstart
+
+# All tests: unit, doc and integration tests (installs the Tansu broker first).
+test:
+    bash scripts/test.sh
+
+# Integration tests only (tests that span crates and need a broker).
+test-integration:
+    bash scripts/test.sh integration
+
+# Format check and clippy with warnings denied, docs without warnings.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# Benchmarks: writes target/bench/results.json and a Markdown table.
+bench:
+    bash scripts/bench.sh
+
+# Fuzz every decoder for a short while each (needs the nightly toolchain and cargo-fuzz).
+fuzz seconds="30":
+    bash scripts/fuzz.sh {{seconds}}
+
+# Install the Tansu broker used by multi-process tests into .tools/.
+install-tansu:
+    bash scripts/install-tansu.sh
