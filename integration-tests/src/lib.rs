@@ -1,1 +1,155 @@
-//! Tests that span crates and need a broker live in `tests/`; see the README of this folder.
+//! Support for the integration tests in `tests/`: runtime configurations tuned for the test broker, and the
+//! message and agent types the tests share.
+//!
+//! Every test starts its own broker through `autogen_kafka_testing::TestBroker::start()` (the in-process mock
+//! cluster by default, Tansu with `AUTOGEN_KAFKA_TEST_BROKER=tansu`, or `KAFKA_BOOTSTRAP_SERVERS`), and names its
+//! topics and groups uniquely so tests can share an external broker.
+
+use std::time::Duration;
+
+use autogen_kafka::admin::CreateMode;
+use autogen_kafka::config::{Config, SerializationFormat};
+use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
+use autogen_kafka::{Handler, HandlerError, Message, MessageContext};
+use autogen_kafka_testing::{BrokerKind, TestBroker, unique_group};
+use serde::{Deserialize, Serialize};
+
+/// A request carrying text. Its type name matches the Python interop vectors (`Ping`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// The text.
+    pub content: String,
+}
+impl Message for Ping {
+    const TYPE_NAME: &'static str = "Ping";
+}
+
+/// The answer to a [`Ping`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The text.
+    pub content: String,
+}
+impl Message for Pong {
+    const TYPE_NAME: &'static str = "Pong";
+}
+
+/// Answers a [`Ping`] with a [`Pong`] naming the agent and the runtime that answered; `"fail"` is a handler
+/// error and `"sleep:<ms>"` sleeps first.
+#[derive(Debug)]
+pub struct Echo {
+    /// The answering runtime's name.
+    pub runtime: String,
+}
+
+impl Handler<Ping> for Echo {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        if ping.content == "fail" {
+            return Err("the echo agent refuses to fail quietly".into());
+        }
+        if let Some(ms) = ping.content.strip_prefix("sleep:") {
+            let ms: u64 = ms.parse()?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Ok(Pong {
+            content: format!(
+                "{} from {} on {}",
+                ping.content,
+                ctx.agent_id(),
+                self.runtime
+            ),
+        })
+    }
+}
+
+/// A worker configuration for `broker`: topics prefixed with `fleet` (so tests sharing an external broker do not
+/// meet), plain JSON values, and group and fetch settings tuned for the broker kind.
+///
+/// # Panics
+///
+/// If the configuration is invalid (a bug in the test).
+#[must_use]
+pub fn worker_config(broker: &TestBroker, fleet: &str) -> Config {
+    let (session, heartbeat) = match broker.kind() {
+        BrokerKind::Tansu => (2000, 300),
+        _ => (6000, 500),
+    };
+    let mut builder = Config::builder()
+        .without_env()
+        .bootstrap_servers([broker.bootstrap_servers()])
+        .group_id(unique_group(fleet))
+        .serialization_format(SerializationFormat::Json)
+        .rpc_timeout(Duration::from_secs(20))
+        .set("streaming.session_timeout_ms", session)
+        .set("streaming.heartbeat_interval_ms", heartbeat)
+        .set("streaming.fetch_wait_max_ms", 5)
+        .set("streaming.linger_ms", 0)
+        .set("streaming.commit_interval_ms", 100)
+        .set("runtime.registry_heartbeat_ms", 500)
+        .set("runtime.registry_expiry_ms", 3000)
+        .set("runtime.startup_timeout_ms", 60_000)
+        .set("service.shutdown_timeout_ms", 10_000);
+    for (key, suffix) in [
+        ("runtime.runtime_requests", "requests"),
+        ("runtime.runtime_responses", "responses"),
+        ("runtime.registry_topic", "registry"),
+        ("runtime.subscription_topic", "subscriptions"),
+        ("runtime.publish_topic", "publishes"),
+        ("runtime.dead_letter_topic", "dead_letters"),
+        ("runtime.state_topic", "state"),
+    ] {
+        builder = builder.set(key, format!("{fleet}.{suffix}"));
+    }
+    #[expect(
+        clippy::expect_used,
+        reason = "test support: a bad config is a bug in the test"
+    )]
+    builder.build().expect("test configuration is valid")
+}
+
+/// A runtime builder for `broker` with topic creation suited to it (the mock cluster has no Admin API).
+///
+/// # Panics
+///
+/// If the runtime cannot be built (a bug in the test).
+#[must_use]
+pub fn worker(broker: &TestBroker, config: Config, name: &str) -> KafkaWorkerAgentRuntime {
+    let mode = match broker.kind() {
+        BrokerKind::Mock => CreateMode::AutoCreate,
+        _ => CreateMode::Admin,
+    };
+    #[expect(clippy::expect_used, reason = "test support")]
+    KafkaWorkerAgentRuntime::builder(config)
+        .instance_id(unique_group(name))
+        .topic_creation(mode)
+        .consumer_lanes(8)
+        .build()
+        .expect("runtime builds")
+}
+
+/// Creates the fleet's shared topics on `broker` with `partitions` partitions (the mock cluster's auto-created
+/// topics have a fixed partition count, so tests that depend on partitioning create them first).
+///
+/// # Panics
+///
+/// If the broker refuses (a bug in the test environment).
+pub async fn create_fleet_topics(broker: &TestBroker, config: &Config, partitions: i32) {
+    let topics = &config.runtime;
+    for topic in [
+        &topics.runtime_requests,
+        &topics.runtime_responses,
+        &topics.registry_topic,
+        &topics.subscription_topic,
+        &topics.publish_topic,
+        &topics.dead_letter_topic,
+        &topics.state_topic,
+    ] {
+        #[expect(clippy::expect_used, reason = "test support")]
+        broker
+            .create_topic(topic, partitions)
+            .await
+            .expect("topic created");
+    }
+}

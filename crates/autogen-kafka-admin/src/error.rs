@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
 use crate::schema_registry::{RegistryOperation, SchemaId, SchemaVersion};
+use crate::topics::TopicOperation;
 
 /// The error returned when a registry URL cannot be parsed (the `url` crate's parse error,
 /// as re-used by `reqwest`).
@@ -20,6 +23,10 @@ pub type Result<T, E = AdminError> = std::result::Result<T, E>;
 /// not hit (server errors, timeouts, an unreachable registry). A "not found" variant is only
 /// produced when the registry itself answered with the matching Confluent error code
 /// (40401, 40402, 40403), never for a failed request or a failed compatibility check.
+///
+/// Topic failures follow the same split: an unreachable broker, a timed-out request and
+/// transient broker error codes are retriable; an invalid spec, a topic with too few
+/// partitions or a refused creation are not.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminError {
@@ -252,23 +259,217 @@ pub enum AdminError {
         #[source]
         source: serde_json::Error,
     },
+
+    /// The librdkafka properties given to [`TopicAdmin`](crate::TopicAdmin) have no
+    /// (or an empty) `bootstrap.servers`.
+    #[error("the Kafka client properties have no `bootstrap.servers`")]
+    MissingBootstrapServers,
+
+    /// librdkafka refused to create a client from the given properties (an unknown property or
+    /// an invalid value).
+    #[error("cannot create a Kafka client for {bootstrap}")]
+    CreateClient {
+        /// The `bootstrap.servers` value.
+        bootstrap: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+
+    /// A [`TopicSpec`](crate::TopicSpec) cannot be created as given (checked before any broker
+    /// is contacted).
+    #[error("invalid spec for topic `{topic}`: {reason}")]
+    InvalidTopicSpec {
+        /// The topic name as given.
+        topic: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A `cleanup.policy` value is not a comma-separated list of `delete` and `compact`.
+    #[error("`{value}` is not a cleanup policy (expected delete, compact or compact,delete)")]
+    InvalidCleanupPolicy {
+        /// The value as given.
+        value: String,
+    },
+
+    /// No broker answered a metadata request within the operation timeout: the bootstrap
+    /// servers are down or unreachable, or TLS/SASL set-up failed (see `last_error`).
+    #[error(
+        "no Kafka broker at {bootstrap} answered within {timeout:?}{}",
+        last_error.as_ref().map(|reason| format!(" (last client error: {reason})")).unwrap_or_default()
+    )]
+    BrokerUnreachable {
+        /// The `bootstrap.servers` value.
+        bootstrap: String,
+        /// The operation timeout.
+        timeout: Duration,
+        /// The last client-level error librdkafka reported (for example `Connection refused`),
+        /// when there was one.
+        last_error: Option<String>,
+        /// librdkafka's error for the metadata request (boxed to keep the error small), or
+        /// `None` when the safety deadline around it fired first.
+        #[source]
+        source: Option<Box<KafkaError>>,
+    },
+
+    /// A topic request or wait did not finish within the operation timeout. For `create
+    /// topic` the broker may still create the topic; `describe configs`, `create topic` and
+    /// `delete topic` also time out on brokers that do not implement them (the librdkafka
+    /// mock cluster: use [`CreateMode::AutoCreate`](crate::CreateMode::AutoCreate)).
+    #[error("`{operation}` for topic `{topic}` timed out after {timeout:?}")]
+    AdminTimeout {
+        /// The step that timed out.
+        operation: TopicOperation,
+        /// The topic.
+        topic: String,
+        /// The operation timeout.
+        timeout: Duration,
+    },
+
+    /// The broker answered a metadata request with an error for this topic (for example
+    /// `TopicAuthorizationFailed`).
+    #[error("metadata for topic `{topic}` reported an error")]
+    TopicMetadata {
+        /// The topic.
+        topic: String,
+        /// The broker's error code, as `KafkaError::MetadataFetch`.
+        #[source]
+        source: KafkaError,
+    },
+
+    /// The topic does not exist.
+    #[error("topic `{topic}` does not exist")]
+    TopicNotFound {
+        /// The topic.
+        topic: String,
+    },
+
+    /// The broker refused to create the topic (for example an invalid config, a policy
+    /// violation or missing authorization).
+    #[error("cannot create topic `{topic}`")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// librdkafka's or the broker's error (`KafkaError::AdminOp(code)` for a per-topic
+        /// error).
+        #[source]
+        source: KafkaError,
+    },
+
+    /// The topic exists with fewer partitions than the spec asks for. Adding partitions
+    /// changes which partition a key maps to, so this is left to an operator.
+    #[error("topic `{topic}` has {found} partition(s), fewer than the {wanted} required")]
+    TopicMismatch {
+        /// The topic.
+        topic: String,
+        /// The partition count the spec asks for.
+        wanted: u32,
+        /// The partition count the topic has.
+        found: u32,
+    },
+
+    /// In [`CreateMode::AutoCreate`](crate::CreateMode::AutoCreate) the topic did not appear
+    /// after metadata requests that allow auto-creation: the broker most likely has
+    /// `auto.create.topics.enable=false`.
+    #[error(
+        "topic `{topic}` was not auto-created within {timeout:?}; \
+         does the broker allow auto-creation (auto.create.topics.enable)?"
+    )]
+    AutoCreateTopic {
+        /// The topic.
+        topic: String,
+        /// The operation timeout.
+        timeout: Duration,
+        /// The last metadata request error, if a request failed.
+        #[source]
+        source: Option<KafkaError>,
+    },
+
+    /// The broker refused to delete the topic.
+    #[error("cannot delete topic `{topic}`")]
+    DeleteTopic {
+        /// The topic.
+        topic: String,
+        /// librdkafka's or the broker's error.
+        #[source]
+        source: KafkaError,
+    },
+
+    /// A blocking librdkafka call, run on a blocking thread, panicked or was cancelled.
+    #[error("the blocking task for `{operation}` failed")]
+    AdminTask {
+        /// The step the task ran.
+        operation: TopicOperation,
+        /// The join error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 impl AdminError {
     /// Whether the same call may succeed if made again later.
     ///
-    /// `true` for registry server errors, timeouts and an unreachable registry; `false` for
-    /// anything that needs a change by the caller or the operator (credentials, schema,
-    /// configuration, a missing subject).
+    /// `true` for registry server errors, timeouts and an unreachable registry, for an
+    /// unreachable broker, a timed-out topic request, and topic requests the broker refused with
+    /// a transient error code (not the controller, leader not available, request timed out,
+    /// throttled, ...); `false` for anything that needs a change by the caller or the operator
+    /// (credentials, schema, configuration, a missing subject, an invalid topic spec, a topic
+    /// with too few partitions).
     #[must_use]
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::RegistryServer { .. }
-                | Self::RegistryTimeout { .. }
-                | Self::RegistryUnavailable { .. }
-        )
+            | Self::RegistryTimeout { .. }
+            | Self::RegistryUnavailable { .. }
+            | Self::BrokerUnreachable { .. }
+            | Self::AdminTimeout { .. } => true,
+            Self::TopicMetadata { source, .. }
+            | Self::CreateTopic { source, .. }
+            | Self::DeleteTopic { source, .. } => is_transient(source),
+            _ => false,
+        }
     }
+}
+
+/// The librdkafka or broker error code inside `error`, including per-topic admin results.
+pub(crate) const fn error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match error {
+        KafkaError::AdminOp(code) | KafkaError::MetadataFetch(code) | KafkaError::Global(code) => {
+            Some(*code)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a broker or librdkafka error may go away on its own (a later attempt may succeed).
+fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as Code;
+    let code = error_code(error).or_else(|| error.rdkafka_error_code());
+    matches!(
+        code,
+        Some(
+            Code::RequestTimedOut
+                | Code::OperationTimedOut
+                | Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::Resolve
+                | Code::TimedOutQueue
+                | Code::NotController
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::BrokerNotAvailable
+                | Code::ReplicaNotAvailable
+                | Code::NetworkException
+                | Code::CoordinatorLoadInProgress
+                | Code::CoordinatorNotAvailable
+                | Code::NotCoordinator
+                | Code::NotEnoughReplicas
+                | Code::NotEnoughReplicasAfterAppend
+                | Code::KafkaStorageError
+                | Code::ThrottlingQuotaExceeded
+        )
+    )
 }
 
 #[cfg(test)]

@@ -46,14 +46,72 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Topics
+//!
+//! [`TopicAdmin`] runs the startup step "topic creation/verification" before any consumer
+//! starts. [`ensure_topics`](TopicAdmin::ensure_topics) takes one [`TopicSpec`] per topic and,
+//! for each, creates it when missing (replication factor capped at the broker count, as the
+//! Python runtime does) or verifies it when it exists: fewer partitions than asked is a typed
+//! [`AdminError::TopicMismatch`], more partitions or a different [`Cleanup`] policy is a
+//! logged warning. Every broker request is bounded by the operation timeout; an unreachable
+//! cluster is [`AdminError::BrokerUnreachable`].
+//!
+//! [`CreateMode::Admin`] (the default) uses `CreateTopics` and `DescribeConfigs`: Apache
+//! Kafka, Confluent, Redpanda and Tansu. librdkafka's mock cluster implements neither, but
+//! creates topics on metadata requests: use [`CreateMode::AutoCreate`] there (partitions,
+//! replication and policy are then the broker's defaults, and a warning says so).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::time::Duration;
+//!
+//! use autogen_kafka_admin::{CreateMode, TopicAdmin, TopicOutcome, TopicSpec};
+//!
+//! /// Startup step 3: the runtime's topics exist before any consumer starts.
+//! async fn ensure_runtime_topics(
+//!     properties: BTreeMap<String, String>,
+//!     mode: CreateMode,
+//! ) -> autogen_kafka_admin::Result<Vec<TopicOutcome>> {
+//!     let admin = TopicAdmin::builder(properties)
+//!         .operation_timeout(Duration::from_secs(10))
+//!         .create_mode(mode)
+//!         .build()?;
+//!     admin
+//!         .ensure_topics(&[
+//!             TopicSpec::new("runtime_requests").replication_factor(3),
+//!             TopicSpec::compacted("agent_registry").replication_factor(3),
+//!         ])
+//!         .await
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let broker = autogen_kafka_testing::TestBroker::mock().await?;
+//! // The in-process mock cluster only auto-creates topics.
+//! let properties = BTreeMap::from([(
+//!     "bootstrap.servers".to_owned(),
+//!     broker.bootstrap_servers().to_owned(),
+//! )]);
+//! let first = ensure_runtime_topics(properties.clone(), CreateMode::AutoCreate).await?;
+//! assert!(first.iter().all(TopicOutcome::was_created));
+//! let second = ensure_runtime_topics(properties, CreateMode::AutoCreate).await?;
+//! assert!(second.iter().all(|outcome| matches!(outcome, TopicOutcome::Existed { .. })));
+//! # Ok(())
+//! # }
+//! ```
 #![doc(test(attr(deny(warnings))))]
 
 pub mod error;
 pub mod schema_registry;
+pub mod topics;
 
 pub use error::{AdminError, Result};
 pub use schema_registry::{
     CompatibilityLevel, RegisteredSchema, RegistryOperation, RetryPolicy, SchemaDefinition,
     SchemaId, SchemaReference, SchemaRegistryClient, SchemaRegistryClientBuilder, SchemaType,
     SchemaVersion,
+};
+pub use topics::{
+    Cleanup, CreateMode, TopicAdmin, TopicAdminBuilder, TopicDescription, TopicOperation,
+    TopicOutcome, TopicSpec,
 };

@@ -271,7 +271,7 @@ pub trait Agent: Any + Send {
         Box::pin(ready(Ok(())))
     }
 
-    /// Releases resources when the runtime stops. The default does nothing.
+    /// Releases resources when the runtime stops or evicts the agent. The default does nothing.
     fn close(&mut self) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(ready(Ok(())))
     }

@@ -108,7 +108,8 @@ pub enum CoreError {
         /// The topic it does not match.
         topic_id: TopicId,
     },
-    /// An RPC did not complete before its deadline.
+    /// An RPC (or another operation on one agent, such as
+    /// [`LocalRuntime::evict_agent`](crate::LocalRuntime::evict_agent)) did not complete before its deadline.
     #[error("request to {recipient} timed out after {after:?}")]
     Timeout {
         /// The agent that did not answer in time.

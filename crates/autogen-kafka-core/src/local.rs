@@ -11,13 +11,16 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex, MutexGuard, PoisonError, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
-use futures::{FutureExt as _, future::BoxFuture};
+use futures::{
+    FutureExt as _,
+    future::{BoxFuture, ready},
+};
 use serde_json::Value;
 use tokio::sync::{OnceCell, mpsc, oneshot};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -120,6 +123,7 @@ impl LocalRuntimeBuilder {
                 tracker: TaskTracker::new(),
                 abort: CancellationToken::new(),
                 stopped: AtomicBool::new(false),
+                host: Mutex::new(None),
             }),
         }
     }
@@ -145,6 +149,8 @@ impl LocalRuntimeBuilder {
 ///   sender), with [`MessageContext::topic_id`] and [`MessageContext::sender`] set and
 ///   `is_rpc = false`. It returns once the message is enqueued; handler errors, and failures to
 ///   reach one subscriber, are logged with `tracing` and never reach the publisher.
+/// - [`evict_agent`](Self::evict_agent) saves, closes and removes one instance (after the messages
+///   queued before it); the next message to its id creates a fresh instance with the factory.
 ///
 /// `LocalRuntime` is a cheap handle (clones share one runtime) and must be used inside a Tokio
 /// runtime. Call [`stop`](Self::stop) when done: it closes the agents and breaks the reference
@@ -181,6 +187,8 @@ struct Inner {
     /// Cancelled when `stop` overruns its deadline: agent tasks drop their work and exit.
     abort: CancellationToken,
     stopped: AtomicBool,
+    /// The runtime agents see in their contexts and factories, when another runtime hosts them through this one.
+    host: Mutex<Option<RuntimeHandle>>,
 }
 
 #[derive(Default)]
@@ -220,6 +228,44 @@ enum Command {
     Describe {
         done: Answer<String>,
     },
+    /// Save the state, close the agent and end its task (see [`LocalRuntime::evict_agent`]).
+    Evict {
+        done: Answer<Option<Value>>,
+    },
+}
+
+impl Command {
+    /// Answers the command with `error` instead of running it.
+    fn fail(self, error: CoreError) {
+        match self {
+            Self::Deliver(delivery) => match delivery.reply {
+                Some(reply) => {
+                    let _unused = reply.send(Err(error));
+                }
+                None => log_error(&error, "published message not delivered to a subscriber"),
+            },
+            Self::Access { done, .. } | Self::LoadState { done, .. } => {
+                let _unused = done.send(Err(error));
+            }
+            Self::SaveState { done } => {
+                let _unused = done.send(Err(error));
+            }
+            Self::Describe { done } => {
+                let _unused = done.send(Err(error));
+            }
+            Self::Evict { done } => {
+                let _unused = done.send(Err(error));
+            }
+        }
+    }
+}
+
+/// What an agent's task needs to take itself out of the runtime when it is evicted.
+struct Link {
+    /// Weak, so that agent tasks do not keep a dropped runtime alive.
+    runtime: Weak<Inner>,
+    /// The agent's own mailbox, to tell it apart from a successor registered under the same id.
+    own: mpsc::WeakSender<Command>,
 }
 
 /// A panic turned into an error (the source of [`CoreError::AgentCreation`] when a factory panics).
@@ -295,6 +341,30 @@ impl LocalRuntime {
         RuntimeHandle::new(self.clone())
     }
 
+    /// Makes `host` the runtime that agents of this runtime see: in [`MessageContext::runtime`] and as the
+    /// factory's handle. A distributed runtime that keeps its agent instances in a `LocalRuntime` sets itself here,
+    /// so an agent's `ctx.send(..)` goes through the distributed runtime.
+    ///
+    /// The host usually holds this runtime; [`stop`](Self::stop) forgets the host, which breaks that cycle.
+    pub fn set_host_runtime(&self, host: RuntimeHandle) {
+        *self
+            .inner
+            .host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(host);
+    }
+
+    /// The handle given to agents: the host runtime when one is set, else this runtime.
+    fn context_handle(&self) -> RuntimeHandle {
+        let host = self
+            .inner
+            .host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        host.unwrap_or_else(|| self.handle())
+    }
+
     /// Whether [`stop`](Self::stop) was called.
     #[must_use]
     pub fn is_stopped(&self) -> bool {
@@ -326,14 +396,114 @@ impl LocalRuntime {
                 .is_ok()
             {
                 debug!("all agents closed");
+                self.forget_host();
                 return Ok(());
             }
             warn!("agents did not finish before the deadline; aborting them");
             self.inner.abort.cancel();
+            self.forget_host();
             Err(CoreError::StopTimedOut { after: deadline })
         }
         .instrument(span)
         .await
+    }
+
+    fn forget_host(&self) {
+        self.inner
+            .host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Evicts the agent `id`: once it has handled the commands queued before this one (a message
+    /// it is handling is never interrupted), saves its state ([`Agent::save_state`]), closes it
+    /// ([`Agent::close`]) and removes the instance. Returns the saved state, or `None` when no such
+    /// agent exists (nothing is created then).
+    ///
+    /// The next message to `id` creates a fresh instance with the factory (for a type registered
+    /// with [`register_agent_instance`](AgentRuntime::register_agent_instance) it fails with
+    /// [`CoreError::AgentNotFound`]); [`agent_load_state`](AgentRuntime::agent_load_state) with
+    /// the returned state restores it. Messages that reach the agent while it is being evicted go
+    /// to that fresh instance: those already in its mailbox are handed over in their order before
+    /// this call returns; a sender still waiting for room in the mailbox retries with the fresh
+    /// instance, in no particular order relative to them.
+    ///
+    /// A distributed runtime calls it when the agent's partition moves to another replica.
+    ///
+    /// # Errors
+    ///
+    /// - [`CoreError::AgentSaveState`] (or [`CoreError::HandlerPanicked`]) when saving fails: the
+    ///   agent is closed and removed all the same, and its state is lost. A failing
+    ///   [`Agent::close`] is only logged.
+    /// - [`CoreError::Timeout`] when the eviction did not finish within `deadline`. If the agent
+    ///   had not started it yet, it never does and the agent stays as it was; if it had, the
+    ///   eviction completes and the state is dropped.
+    /// - [`CoreError::RuntimeStopped`] when the runtime is stopped or stops meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use autogen_kafka_core::{AgentId, AgentRuntimeExt, LocalRuntime, RoutedAgent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), autogen_kafka_core::CoreError> {
+    /// let runtime = LocalRuntime::new();
+    /// runtime.register("worker", |_id| RoutedAgent::new(())).await?;
+    /// let worker = AgentId::new("worker", "1")?;
+    ///
+    /// // Not created yet: nothing to evict, and nothing is created.
+    /// assert_eq!(runtime.evict_agent(&worker, Duration::from_secs(5)).await?, None);
+    ///
+    /// runtime.with_agent(&worker, |_agent: &mut ()| ()).await?;
+    /// assert_eq!(runtime.active_agents(), [worker.clone()]);
+    /// let state = runtime.evict_agent(&worker, Duration::from_secs(5)).await?;
+    /// assert!(state.is_some());
+    /// assert!(runtime.active_agents().is_empty());
+    /// # runtime.stop(Duration::from_secs(1)).await
+    /// # }
+    /// ```
+    pub async fn evict_agent(&self, id: &AgentId, deadline: Duration) -> Result<Option<Value>> {
+        let span = info_span!("evict_agent", agent_id = %id);
+        async {
+            self.ensure_running()?;
+            let (done, answer) = oneshot::channel();
+            let work = async {
+                let Some(permit) = self.reserve_existing(id).await? else {
+                    debug!("no such agent; nothing to evict");
+                    return Ok(None);
+                };
+                permit.send(Command::Evict { done });
+                answer.await.map_err(|_closed| CoreError::RuntimeStopped)?
+            };
+            tokio::time::timeout(deadline, work)
+                .await
+                .unwrap_or_else(|_elapsed| {
+                    Err(CoreError::Timeout {
+                        recipient: id.clone(),
+                        after: deadline,
+                    })
+                })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The agents that exist now (created and not evicted), sorted. Agents whose factory is still
+    /// running are not included.
+    #[must_use]
+    pub fn active_agents(&self) -> Vec<AgentId> {
+        let mut ids: Vec<AgentId> = self
+            .registry()
+            .agents
+            .iter()
+            .filter(|(_, cell)| cell.initialized())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -386,7 +556,7 @@ impl LocalRuntime {
             agent_id: id.clone(),
         })?;
         let span = info_span!("create_agent", agent_id = %id);
-        let handle = self.handle();
+        let handle = self.context_handle();
         let created = catch_panic(async { factory(id.clone(), handle).await })
             .instrument(span)
             .await;
@@ -411,21 +581,133 @@ impl LocalRuntime {
     fn spawn_agent(&self, id: AgentId, agent: Box<dyn Agent>) -> Mailbox {
         let (mailbox, inbox) = mpsc::channel(self.inner.mailbox_capacity);
         let span = info_span!("agent_mailbox", agent_id = %id);
-        let task = run_agent(id, agent, inbox, self.inner.abort.clone());
+        let link = Link {
+            runtime: Arc::downgrade(&self.inner),
+            own: mailbox.downgrade(),
+        };
+        let task = run_agent(id, agent, inbox, link, self.inner.abort.clone());
         self.inner.tracker.spawn(task.instrument(span));
         mailbox
+    }
+
+    /// A slot in the mailbox of `id` (creating the agent when it does not exist yet). Waits at
+    /// most `full_for` for room, when given.
+    async fn reserve(
+        &self,
+        id: &AgentId,
+        full_for: Option<Duration>,
+    ) -> Result<mpsc::OwnedPermit<Command>> {
+        loop {
+            let mailbox = self.mailbox(id).await?;
+            let reserving = mailbox.clone().reserve_owned();
+            let reserved = match full_for {
+                None => reserving.await,
+                Some(after) => {
+                    tokio::time::timeout(after, reserving)
+                        .await
+                        .map_err(|_elapsed| CoreError::MailboxFull {
+                            agent_id: id.clone(),
+                        })?
+                }
+            };
+            match reserved {
+                Ok(permit) => return Ok(permit),
+                Err(_closed) => self.check_replaced(id, &mailbox)?,
+            }
+        }
+    }
+
+    /// A slot in the mailbox of `id` when the agent exists (waiting for a creation in progress),
+    /// `None` when it does not; never creates the agent.
+    async fn reserve_existing(&self, id: &AgentId) -> Result<Option<mpsc::OwnedPermit<Command>>> {
+        loop {
+            self.ensure_running()?;
+            let Some(cell) = self.registry().agents.get(id).cloned() else {
+                return Ok(None);
+            };
+            // Waits for a factory call in progress; with none, the cell stays empty.
+            let Ok(mailbox) = cell
+                .get_or_try_init(|| ready(Err::<Mailbox, ()>(())))
+                .await
+                .cloned()
+            else {
+                return Ok(None);
+            };
+            match mailbox.clone().reserve_owned().await {
+                Ok(permit) => return Ok(Some(permit)),
+                Err(_closed) => self.check_replaced(id, &mailbox)?,
+            }
+        }
+    }
+
+    /// Called when `mailbox` of `id` was found closed. An evicted agent is taken out of the
+    /// registry before its mailbox closes, so trying again reaches its successor; a closed mailbox
+    /// still in the registry means the runtime is going away.
+    fn check_replaced(&self, id: &AgentId, mailbox: &Mailbox) -> Result<()> {
+        self.ensure_running()?;
+        let registry = self.registry();
+        let still_registered = registry
+            .agents
+            .get(id)
+            .and_then(|cell| cell.get())
+            .is_some_and(|registered| registered.same_channel(mailbox));
+        if still_registered {
+            Err(CoreError::RuntimeStopped)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Takes the evicted agent `id` out of the registry, unless a successor already replaced it.
+    fn unregister(&self, id: &AgentId, own: &mpsc::WeakSender<Command>) {
+        // No strong sender left: the registry no longer holds this mailbox.
+        let Some(own) = own.upgrade() else { return };
+        let mut registry = self.registry();
+        let ours = registry
+            .agents
+            .get(id)
+            .and_then(|cell| cell.get())
+            .is_some_and(|registered| registered.same_channel(&own));
+        if ours {
+            registry.agents.remove(id);
+        }
+    }
+
+    /// Hands a command that reached an evicted agent after its eviction to the agent's successor,
+    /// which it creates unless the command is itself an eviction.
+    async fn forward(&self, id: &AgentId, command: Command) {
+        if let Command::Evict { done } = command {
+            if done.is_closed() {
+                return;
+            }
+            match self.reserve_existing(id).await {
+                Ok(Some(permit)) => {
+                    permit.send(Command::Evict { done });
+                }
+                Ok(None) => {
+                    let _unused = done.send(Ok(None));
+                }
+                Err(error) => {
+                    let _unused = done.send(Err(error));
+                }
+            }
+            return;
+        }
+        match self.reserve(id, None).await {
+            Ok(permit) => {
+                permit.send(command);
+            }
+            Err(error) => command.fail(error),
+        }
     }
 
     /// Sends a control command and waits for its answer, under the default deadline.
     async fn request<T>(&self, id: &AgentId, make: impl FnOnce(Answer<T>) -> Command) -> Result<T> {
         let after = self.inner.default_rpc_timeout;
         let work = async {
-            let mailbox = self.mailbox(id).await?;
+            let permit = self.reserve(id, None).await?;
             let (done, answer) = oneshot::channel();
-            mailbox
-                .send(make(done))
-                .await
-                .map_err(|_closed| CoreError::RuntimeStopped)?;
+            permit.send(make(done));
             answer.await.map_err(|_closed| CoreError::RuntimeStopped)?
         };
         tokio::time::timeout(after, work)
@@ -480,19 +762,15 @@ impl LocalRuntime {
             let handler_token = caller.child_token();
             let guard = handler_token.clone().drop_guard();
             let ctx = MessageContext::for_rpc(
-                self.handle(),
+                self.context_handle(),
                 recipient.clone(),
                 sender.clone(),
                 message_id.clone(),
                 handler_token,
             );
             let work = async {
-                let mailbox = self.mailbox(&recipient).await?;
+                let permit = self.reserve(&recipient, None).await?;
                 let (reply, answer) = oneshot::channel();
-                let permit = mailbox
-                    .reserve()
-                    .await
-                    .map_err(|_closed| CoreError::RuntimeStopped)?;
                 permit.send(Command::Deliver(Box::new(Delivery {
                     message,
                     ctx,
@@ -591,7 +869,7 @@ impl LocalRuntime {
             };
             for recipient in self.recipients(&topic, sender.as_ref()) {
                 let ctx = MessageContext::for_publish(
-                    self.handle(),
+                    self.context_handle(),
                     recipient.clone(),
                     topic.clone(),
                     sender.clone(),
@@ -624,6 +902,73 @@ impl LocalRuntime {
         .await
     }
 
+    /// Delivers a publication on `topic` to one agent and waits until it was handled.
+    ///
+    /// The agent sees it exactly as a publication (`is_rpc = false`, [`MessageContext::topic_id`] and
+    /// [`MessageContext::sender`] set); unlike [`AgentRuntime::publish_message`], the caller learns the outcome.
+    /// A distributed runtime uses it to deliver a publication it routed to this process, and commits the record
+    /// only once this returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Undeliverable`] for an unregistered type, [`CoreError::Handler`] /
+    /// [`CoreError::HandlerPanicked`] / [`CoreError::UnhandledMessageType`] from the agent,
+    /// [`CoreError::Timeout`] past `timeout`, [`CoreError::RuntimeStopped`].
+    pub async fn deliver_publication(
+        &self,
+        message: AnyMessage,
+        recipient: AgentId,
+        topic: TopicId,
+        sender: Option<AgentId>,
+        message_id: String,
+        timeout: Duration,
+    ) -> Result<()> {
+        let span = info_span!(
+            "deliver",
+            agent_id = %recipient,
+            topic = %topic,
+            message_type = %message.type_name(),
+            message_id = %message_id,
+        );
+        async {
+            self.ensure_running()?;
+            let token = CancellationToken::new();
+            let guard = token.clone().drop_guard();
+            let ctx = MessageContext::for_publish(
+                self.context_handle(),
+                recipient.clone(),
+                topic,
+                sender,
+                message_id,
+                token,
+            );
+            let work = async {
+                let permit = self.reserve(&recipient, None).await?;
+                let (reply, answer) = oneshot::channel();
+                permit.send(Command::Deliver(Box::new(Delivery {
+                    message,
+                    ctx,
+                    reply: Some(reply),
+                })));
+                answer.await.map_err(|_closed| CoreError::RuntimeStopped)?
+            };
+            let outcome = tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or_else(|_elapsed| {
+                    Err(CoreError::Timeout {
+                        recipient: recipient.clone(),
+                        after: timeout,
+                    })
+                });
+            if outcome.is_ok() {
+                drop(guard.disarm());
+            }
+            outcome.map(|_answer| ())
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn enqueue_published(
         &self,
         recipient: &AgentId,
@@ -631,17 +976,7 @@ impl LocalRuntime {
         ctx: MessageContext,
         token: &CancellationToken,
     ) -> Result<()> {
-        let reserve = async {
-            let mailbox = self.mailbox(recipient).await?;
-            let full_for = self.inner.default_rpc_timeout;
-            match tokio::time::timeout(full_for, mailbox.reserve_owned()).await {
-                Ok(Ok(permit)) => Ok(permit),
-                Ok(Err(_closed)) => Err(CoreError::RuntimeStopped),
-                Err(_elapsed) => Err(CoreError::MailboxFull {
-                    agent_id: recipient.clone(),
-                }),
-            }
-        };
+        let reserve = self.reserve(recipient, Some(self.inner.default_rpc_timeout));
         let permit = tokio::select! {
             biased;
             () = token.cancelled() => return Err(CoreError::Cancelled),
@@ -728,16 +1063,8 @@ impl LocalRuntime {
     }
 
     async fn save_state_impl(&self) -> Result<Value> {
-        let mut ids: Vec<AgentId> = self
-            .registry()
-            .agents
-            .iter()
-            .filter(|(_, cell)| cell.initialized())
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.sort();
         let mut state = serde_json::Map::new();
-        for id in ids {
+        for id in self.active_agents() {
             let saved = self
                 .request(&id, |done| Command::SaveState { done })
                 .await?;
@@ -787,11 +1114,12 @@ impl fmt::Debug for LocalRuntime {
 }
 
 /// The task that owns one agent: handles its commands one at a time until the mailbox closes
-/// (then closes the agent) or the runtime aborts (then drops everything).
+/// (then closes the agent), the agent is evicted, or the runtime aborts (then drops everything).
 async fn run_agent(
     id: AgentId,
     mut agent: Box<dyn Agent>,
     mut inbox: mpsc::Receiver<Command>,
+    link: Link,
     abort: CancellationToken,
 ) {
     debug!("agent started");
@@ -802,18 +1130,87 @@ async fn run_agent(
             command = inbox.recv() => command,
         };
         let Some(command) = command else { break };
+        if let Command::Evict { done } = command {
+            if done.is_closed() {
+                debug!("eviction abandoned by its caller; the agent stays");
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = abort.cancelled() => {}
+                () = evict(&id, agent, inbox, &link, done) => {}
+            }
+            return;
+        }
         tokio::select! {
             biased;
             () = abort.cancelled() => return,
             () = execute(&id, agent.as_mut(), command) => {}
         }
     }
-    let closed = tokio::select! {
+    tokio::select! {
         biased;
-        () = abort.cancelled() => return,
-        closed = catch_panic(async { agent.close().await }) => closed,
-    };
-    match closed {
+        () = abort.cancelled() => {}
+        () = close_agent(agent.as_mut()) => {}
+    }
+}
+
+/// Saves and closes the agent, takes it out of the registry, hands the commands that arrived
+/// meanwhile to its successor, then answers `done`.
+async fn evict(
+    id: &AgentId,
+    mut agent: Box<dyn Agent>,
+    mut inbox: mpsc::Receiver<Command>,
+    link: &Link,
+    done: Answer<Option<Value>>,
+) {
+    let saved = save_agent(id, agent.as_mut()).await;
+    close_agent(agent.as_mut()).await;
+    drop(agent);
+    let runtime = link.runtime.upgrade().map(|inner| LocalRuntime { inner });
+    if let Some(runtime) = &runtime {
+        runtime.unregister(id, &link.own);
+    }
+    // Out of the registry first, then closed: a sender that finds this mailbox closed looks the
+    // id up again and reaches the successor.
+    inbox.close();
+    let mut late = Vec::new();
+    while let Some(command) = inbox.recv().await {
+        late.push(command);
+    }
+    drop(inbox);
+    if let Some(runtime) = &runtime {
+        if !late.is_empty() {
+            debug!(
+                count = late.len(),
+                "handing messages that arrived during the eviction to a new instance"
+            );
+        }
+        for command in late {
+            runtime.forward(id, command).await;
+        }
+    }
+    debug!("agent evicted");
+    let _unused = done.send(saved.map(Some));
+}
+
+async fn save_agent(id: &AgentId, agent: &mut dyn Agent) -> Result<Value> {
+    match catch_panic(async { agent.save_state().await }).await {
+        Ok(Ok(state)) => Ok(state),
+        Ok(Err(source)) => Err(CoreError::AgentSaveState {
+            agent_id: id.clone(),
+            source,
+        }),
+        Err(message) => Err(CoreError::HandlerPanicked {
+            agent_id: id.clone(),
+            message,
+        }),
+    }
+}
+
+/// Closes the agent; a failure is only logged.
+async fn close_agent(agent: &mut dyn Agent) {
+    match catch_panic(async { agent.close().await }).await {
         Ok(Ok(())) => debug!("agent closed"),
         Ok(Err(source)) => warn!(
             error = &*source as &dyn std::error::Error,
@@ -870,15 +1267,7 @@ async fn execute(id: &AgentId, agent: &mut dyn Agent, command: Command) {
             let _unused = done.send(result);
         }
         Command::SaveState { done } => {
-            let result = match catch_panic(async { agent.save_state().await }).await {
-                Ok(Ok(state)) => Ok(state),
-                Ok(Err(source)) => Err(CoreError::AgentSaveState {
-                    agent_id: id.clone(),
-                    source,
-                }),
-                Err(message) => Err(panicked(message)),
-            };
-            let _unused = done.send(result);
+            let _unused = done.send(save_agent(id, agent).await);
         }
         Command::LoadState { state, done } => {
             let result = match catch_panic(async { agent.load_state(state).await }).await {
@@ -895,6 +1284,10 @@ async fn execute(id: &AgentId, agent: &mut dyn Agent, command: Command) {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| agent.description()))
                 .map_err(|payload| panicked(panic_message(payload.as_ref())));
             let _unused = done.send(result);
+        }
+        // `run_agent` handles evictions itself; one that gets here is answered as a no-op.
+        Command::Evict { done } => {
+            let _unused = done.send(Ok(None));
         }
     }
 }

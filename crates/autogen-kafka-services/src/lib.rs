@@ -1,8 +1,45 @@
 //! # autogen-kafka-services
 //!
-//! The services of a worker runtime: the agent manager (instances, lifecycle, activation on
-//! first message), the subscription service, the message processor (decode, route,
-//! correlate responses) and the agent registry (which runtime hosts which agent types).
-//! Services know agents and routing and reach Kafka only through the streaming layer.
+//! The services of a worker runtime. They know agents and routing, and reach Kafka only through the streaming
+//! layer:
 //!
-//! Built by the Kafka runtime issue; this crate grows as it lands.
+//! - [`AgentRegistry`]: which live runtimes host which agent types (registry topic, heartbeats, expiry).
+//! - [`SubscriptionService`]: the fleet's subscriptions (subscription topic), and who receives a publication.
+//! - [`MessageProcessor`] / [`AgentTypeHandler`]: the callee side: decode, deduplicate, activate, call the agent,
+//!   answer, dead-letter failures.
+//! - [`PendingRequests`]: the caller side: correlate responses with waiting requests.
+//! - [`AgentManager`] and [`StateStore`]: which agent ids are active here and their state when they move.
+//! - [`EventCodecs`]: the wire codec of each topic.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::Arc;
+//! use autogen_kafka_events::Format;
+//! use autogen_kafka_services::{AgentRegistry, EventCodecs};
+//!
+//! let registry = AgentRegistry::new("agent_registry", Arc::new(EventCodecs::new(Format::Json)));
+//! assert!(!registry.is_hosted("echo"));
+//! ```
+
+mod agents;
+mod codecs;
+mod error;
+pub mod headers;
+mod pending;
+mod processor;
+mod registry;
+mod state;
+mod subscriptions;
+
+pub use agents::AgentManager;
+pub use codecs::EventCodecs;
+pub use error::{Result, ServicesError};
+pub use pending::{PendingRequests, RemoteError, RpcOutcome};
+pub use processor::{
+    ActivationHook, AgentTypeHandler, MessageProcessor, ProcessorSettings, ProcessorStats,
+    error_chain, error_kind,
+};
+pub use registry::AgentRegistry;
+pub use state::StateStore;
+pub use subscriptions::SubscriptionService;

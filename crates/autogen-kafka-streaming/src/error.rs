@@ -82,6 +82,15 @@ pub enum StreamingError {
     /// The consumer thread could not be started.
     #[error("starting the consumer thread failed")]
     SpawnThread(#[source] std::io::Error),
+    /// Assigning partitions to a tail reader failed.
+    #[error("assigning the partitions of {topics:?} failed")]
+    Assign {
+        /// The topics.
+        topics: Vec<String>,
+        /// The client's error.
+        #[source]
+        source: KafkaError,
+    },
 }
 
 impl StreamingError {
@@ -97,7 +106,8 @@ impl StreamingError {
             Self::CreateClient { .. }
             | Self::Subscribe { .. }
             | Self::Shutdown
-            | Self::SpawnThread(_) => false,
+            | Self::SpawnThread(_)
+            | Self::Assign { .. } => false,
         }
     }
 }

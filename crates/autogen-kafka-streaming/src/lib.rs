@@ -9,6 +9,9 @@
 //!   concurrently (bounded by `lanes`); a record that fails goes to the dead-letter topic with the reason; only
 //!   contiguous handled offsets are committed ([`PartitionOffsets`]), after the handler finished: at-least-once.
 //!   On revoke, in-flight records finish, [`RecordHandler::on_revoked`] runs, then offsets are committed.
+//! - [`TailReader`]: reads every partition of some topics without a consumer group (compacted "table" topics such
+//!   as the registry, and reply topics); [`TailReader::catch_up`] waits until every record acknowledged before the
+//!   call was delivered (read your writes).
 //! - [`Backoff`]: exponential backoff with jitter for reconnects and restarts.
 //!
 //! # Examples
@@ -31,6 +34,7 @@ mod error;
 mod offsets;
 mod producer;
 mod record;
+mod tail;
 
 pub use backoff::Backoff;
 pub use consumer::{
@@ -41,3 +45,4 @@ pub use error::{Result, StreamingError};
 pub use offsets::PartitionOffsets;
 pub use producer::{Delivered, EventProducer};
 pub use record::{InboundRecord, OutboundRecord};
+pub use tail::{TailHandler, TailReader, TailSpec, TailStart};

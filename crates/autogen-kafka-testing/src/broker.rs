@@ -36,6 +36,12 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a created topic may take to show up in the metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a dropped broker keeps serving before it is torn down. Clients dropped just after
+/// the broker (typically tasks cancelled when the test's runtime shuts down) commit offsets
+/// and leave their group on close; without a broker that close stalls for the session timeout
+/// or longer, blocking the thread that drops them.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Which broker a [`TestBroker`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -115,15 +121,19 @@ enum Backend {
 ///
 /// [`TestBroker::mock`], [`TestBroker::tansu`] and [`TestBroker::external`] choose explicitly.
 ///
-/// Settings measured for each kind (see `group_overrides`): the mock cluster holds the first
+/// Behaviour measured for each kind (settings in [`group_overrides`](Self::group_overrides)): the mock cluster holds the first
 /// consumer-group join for a fixed 3 s; Tansu answers the first join after about half of
 /// `session.timeout.ms` (1 s with the 2 s used here), supports only the classic group protocol,
 /// keeps everything in memory (a restart loses all topics and offsets) and auto-creates topics on
 /// produce. Neither gives transactional abort isolation.
 ///
-/// Dropping the broker stops it (the mock cluster is destroyed on its own thread, the Tansu
-/// process is killed). Drop or close every client first: clients still polling a vanished broker
-/// log "all brokers down". Declaring the broker before the clients gets that order for free.
+/// Dropping the broker never blocks: the broker keeps serving for two more seconds, then the
+/// mock cluster is destroyed on its own thread or the Tansu process is killed. The delay lets
+/// clients dropped just after the broker (for example tasks cancelled when the test's runtime
+/// shuts down) commit and leave their group; a consumer closed against a vanished broker blocks
+/// its thread for the session timeout or longer. [`shutdown`](Self::shutdown) stops the broker
+/// at once. A Tansu broker never outlives the test process, even one killed by `SIGKILL`.
+/// Still, declare the broker before the clients so they are dropped first.
 ///
 /// # Examples
 ///
@@ -308,7 +318,8 @@ impl TestBroker {
         }
     }
 
-    /// Stops the broker and waits until it is gone (drop does the same without waiting).
+    /// Stops the broker now and waits until it is gone (drop stops it after a grace period,
+    /// without waiting). Close the clients first.
     ///
     /// # Errors
     ///

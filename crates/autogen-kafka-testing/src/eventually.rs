@@ -142,7 +142,7 @@ mod tests {
             let result = eventually(
                 Duration::from_millis(100),
                 Duration::from_millis(10),
-                || std::future::pending::<bool>(),
+                std::future::pending::<bool>,
             )
             .await;
             assert!(matches!(

@@ -4,6 +4,8 @@ use autogen_kafka_admin::AdminError;
 use autogen_kafka_config::ConfigError;
 use autogen_kafka_core::{CoreError, ErrorKind as CoreKind};
 use autogen_kafka_events::EventsError;
+use autogen_kafka_runtime::RuntimeError;
+use autogen_kafka_services::ServicesError;
 use autogen_kafka_streaming::StreamingError;
 
 /// Any error of autogen-kafka.
@@ -42,6 +44,12 @@ pub enum Error {
     /// Moving records to or from Kafka failed (see [`StreamingError`]).
     #[error(transparent)]
     Streaming(#[from] StreamingError),
+    /// A service of the worker runtime failed (see [`ServicesError`]).
+    #[error(transparent)]
+    Services(#[from] ServicesError),
+    /// Starting, running or stopping the worker runtime failed (see [`RuntimeError`]).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 }
 
 /// The categories of the API document's error hierarchy.
@@ -73,14 +81,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Core(error) => match error.kind() {
-                CoreKind::Timeout => ErrorKind::Timeout,
-                CoreKind::Cancelled => ErrorKind::Cancelled,
-                CoreKind::Undeliverable => ErrorKind::Undeliverable,
-                CoreKind::Serialization => ErrorKind::Serialization,
-                CoreKind::Runtime => ErrorKind::Runtime,
-                _ => ErrorKind::Agent,
-            },
+            Self::Core(error) => Self::kind_of_core(error),
             Self::Config(_) => ErrorKind::Config,
             Self::Events(_) => ErrorKind::Serialization,
             Self::Admin(error) => {
@@ -90,13 +91,33 @@ impl Error {
                     ErrorKind::Config
                 }
             }
-            Self::Streaming(error) => match error {
-                StreamingError::ProduceTimeout { .. } | StreamingError::NotReady { .. } => {
-                    ErrorKind::Timeout
-                }
-                StreamingError::Shutdown => ErrorKind::Runtime,
-                _ => ErrorKind::Connection,
+            Self::Streaming(error) => streaming_kind(error),
+            Self::Services(error) => match error {
+                ServicesError::Core(error) => Self::kind_of_core(error),
+                ServicesError::Streaming(error) => streaming_kind(error),
+                ServicesError::Codec { .. } => ErrorKind::Serialization,
+                _ => ErrorKind::Agent,
             },
+            Self::Runtime(error) => match error {
+                RuntimeError::Config(_) => ErrorKind::Config,
+                RuntimeError::Connect { .. } => ErrorKind::Connection,
+                RuntimeError::Admin(error) if !error.is_retriable() => ErrorKind::Config,
+                RuntimeError::Admin(_) => ErrorKind::Connection,
+                RuntimeError::Streaming(error) => streaming_kind(error),
+                RuntimeError::Core(error) => Self::kind_of_core(error),
+                _ => ErrorKind::Runtime,
+            },
+        }
+    }
+
+    fn kind_of_core(error: &CoreError) -> ErrorKind {
+        match error.kind() {
+            CoreKind::Timeout => ErrorKind::Timeout,
+            CoreKind::Cancelled => ErrorKind::Cancelled,
+            CoreKind::Undeliverable => ErrorKind::Undeliverable,
+            CoreKind::Serialization => ErrorKind::Serialization,
+            CoreKind::Runtime => ErrorKind::Runtime,
+            _ => ErrorKind::Agent,
         }
     }
 
@@ -108,7 +129,19 @@ impl Error {
             Self::Config(_) | Self::Events(_) => false,
             Self::Admin(error) => error.is_retriable(),
             Self::Streaming(error) => error.is_retriable(),
+            Self::Services(error) => error.is_retriable(),
+            Self::Runtime(error) => error.is_retriable(),
         }
+    }
+}
+
+fn streaming_kind(error: &StreamingError) -> ErrorKind {
+    match error {
+        StreamingError::ProduceTimeout { .. } | StreamingError::NotReady { .. } => {
+            ErrorKind::Timeout
+        }
+        StreamingError::Shutdown => ErrorKind::Runtime,
+        _ => ErrorKind::Connection,
     }
 }
 

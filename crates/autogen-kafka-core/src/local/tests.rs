@@ -1,5 +1,5 @@
 //! Behaviour of [`LocalRuntime`] that users rely on: delivery, ordering, isolation, deadlines,
-//! cancellation, interventions, state and lifecycle.
+//! cancellation, interventions, state, lifecycle, host runtimes and eviction.
 
 use std::{
     error::Error as _,
@@ -13,13 +13,18 @@ use std::{
 
 use futures::future::{BoxFuture, join_all};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Barrier, mpsc};
+use serde_json::{Value, json};
+use tokio::{
+    sync::{Barrier, mpsc},
+    time::Instant,
+};
 
 use crate::{
-    Agent, AgentId, AgentMetadata, AgentRuntime, AgentRuntimeExt, AgentType, AnyMessage,
-    CancellationToken, CoreError, Handler, HandlerError, Intervention, InterventionContext,
-    InterventionHandler, LocalRuntime, Message, MessageContext, PublishOptions, RoutedAgent,
-    SendOptions, Subscription, TopicId, TypePrefixSubscription, TypeSubscription,
+    Agent, AgentAccess, AgentFactory, AgentId, AgentMetadata, AgentRuntime, AgentRuntimeExt,
+    AgentType, AnyMessage, CancellationToken, CoreError, Handler, HandlerError, Intervention,
+    InterventionContext, InterventionHandler, LocalRuntime, Message, MessageContext,
+    PublishOptions, RoutedAgent, RuntimeHandle, SendOptions, SerializerRegistry, Subscription,
+    TopicId, TypePrefixSubscription, TypeSubscription,
 };
 
 // ------------------------------------------------------------------ messages
@@ -1265,6 +1270,590 @@ async fn stop_past_its_deadline_aborts_in_flight_work() {
             matches!(answer, Err(CoreError::RuntimeStopped)),
             "{answer:?}"
         );
+    })
+    .await;
+}
+
+// ------------------------------------------------------------------ host runtime
+
+/// A runtime in front of a `LocalRuntime` (as the Kafka worker runtime is): counts the sends and
+/// publishes that reach it and hands everything to the local runtime.
+struct CountingHost {
+    local: LocalRuntime,
+    sends: AtomicUsize,
+    publishes: AtomicUsize,
+}
+
+impl AgentRuntime for CountingHost {
+    fn send_message(
+        &self,
+        message: AnyMessage,
+        recipient: AgentId,
+        options: SendOptions,
+    ) -> BoxFuture<'_, crate::Result<Option<AnyMessage>>> {
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        self.local.send_message(message, recipient, options)
+    }
+
+    fn publish_message(
+        &self,
+        message: AnyMessage,
+        topic: TopicId,
+        options: PublishOptions,
+    ) -> BoxFuture<'_, crate::Result<()>> {
+        self.publishes.fetch_add(1, Ordering::SeqCst);
+        self.local.publish_message(message, topic, options)
+    }
+
+    fn register_factory(
+        &self,
+        agent_type: AgentType,
+        factory: AgentFactory,
+    ) -> BoxFuture<'_, crate::Result<AgentType>> {
+        self.local.register_factory(agent_type, factory)
+    }
+
+    fn register_agent_instance(
+        &self,
+        agent: Box<dyn Agent>,
+        id: AgentId,
+    ) -> BoxFuture<'_, crate::Result<AgentId>> {
+        self.local.register_agent_instance(agent, id)
+    }
+
+    fn add_subscription(&self, subscription: Subscription) -> BoxFuture<'_, crate::Result<()>> {
+        self.local.add_subscription(subscription)
+    }
+
+    fn remove_subscription<'a>(&'a self, id: &'a str) -> BoxFuture<'a, crate::Result<()>> {
+        self.local.remove_subscription(id)
+    }
+
+    fn get<'a>(
+        &'a self,
+        agent_type: &'a AgentType,
+        key: &'a str,
+        lazy: bool,
+    ) -> BoxFuture<'a, crate::Result<AgentId>> {
+        self.local.get(agent_type, key, lazy)
+    }
+
+    fn agent_metadata<'a>(
+        &'a self,
+        id: &'a AgentId,
+    ) -> BoxFuture<'a, crate::Result<AgentMetadata>> {
+        self.local.agent_metadata(id)
+    }
+
+    fn agent_save_state<'a>(&'a self, id: &'a AgentId) -> BoxFuture<'a, crate::Result<Value>> {
+        self.local.agent_save_state(id)
+    }
+
+    fn agent_load_state<'a>(
+        &'a self,
+        id: &'a AgentId,
+        state: Value,
+    ) -> BoxFuture<'a, crate::Result<()>> {
+        self.local.agent_load_state(id, state)
+    }
+
+    fn save_state(&self) -> BoxFuture<'_, crate::Result<Value>> {
+        self.local.save_state()
+    }
+
+    fn load_state(&self, state: Value) -> BoxFuture<'_, crate::Result<()>> {
+        self.local.load_state(state)
+    }
+
+    fn serializers(&self) -> &SerializerRegistry {
+        self.local.serializers()
+    }
+
+    fn access_agent<'a>(
+        &'a self,
+        id: &'a AgentId,
+        access: AgentAccess,
+    ) -> BoxFuture<'a, crate::Result<()>> {
+        self.local.access_agent(id, access)
+    }
+}
+
+/// Reaches other agents through its context (`Relay` → `ctx.send`, `Record` → `ctx.publish` on
+/// topic "out") and through the handle its factory was given (`Ping` → a `Ping` to `echo`).
+struct Forwarder {
+    runtime: RuntimeHandle,
+}
+
+impl Handler<Relay> for Forwarder {
+    type Response = Pong;
+    async fn handle(&mut self, relay: Relay, ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        Ok(ctx.send(Ping(relay.0), &AgentId::new("echo", "1")?).await?)
+    }
+}
+
+impl Handler<Record> for Forwarder {
+    type Response = ();
+    async fn handle(&mut self, record: Record, ctx: &MessageContext) -> Result<(), HandlerError> {
+        Ok(ctx.publish(record, &TopicId::new("out", "1")?).await?)
+    }
+}
+
+impl Handler<Ping> for Forwarder {
+    type Response = Pong;
+    async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        Ok(self.runtime.send(ping, &AgentId::new("echo", "1")?).await?)
+    }
+}
+
+#[tokio::test]
+async fn a_host_runtime_carries_the_agents_traffic_until_stop() {
+    within(async {
+        let local = LocalRuntime::new();
+        let host = Arc::new(CountingHost {
+            local: local.clone(),
+            sends: AtomicUsize::new(0),
+            publishes: AtomicUsize::new(0),
+        });
+        let as_runtime: Arc<dyn AgentRuntime> = host.clone();
+        local.set_host_runtime(RuntimeHandle::from_arc(as_runtime));
+
+        let (tx, mut rx) = events();
+        local.register("echo", reporting(&tx)).await.unwrap();
+        local
+            .add_subscription(TypeSubscription::new("out", "echo").unwrap().into())
+            .await
+            .unwrap();
+        local
+            .register_async("forwarder", |_id, runtime| async move {
+                Ok::<_, HandlerError>(
+                    RoutedAgent::new(Forwarder { runtime })
+                        .with_handler::<Relay>()
+                        .with_handler::<Record>()
+                        .with_handler::<Ping>(),
+                )
+            })
+            .await
+            .unwrap();
+        let forwarder = id("forwarder", "1");
+
+        // `ctx.send` from a handler goes through the host.
+        let pong: Pong = local.send(Relay(1), &forwarder).await.unwrap();
+        assert_eq!(pong, Pong(2));
+        assert_eq!(host.sends.load(Ordering::SeqCst), 1);
+        let seen = next_seen(&mut rx).await;
+        assert_eq!(seen.agent, id("echo", "1"));
+        assert_eq!(seen.sender, Some(forwarder.clone()));
+
+        // So does the handle the factory was given.
+        let pong: Pong = local.send(Ping(5), &forwarder).await.unwrap();
+        assert_eq!(pong, Pong(6));
+        assert_eq!(host.sends.load(Ordering::SeqCst), 2);
+        assert_eq!(next_seen(&mut rx).await.value, 5);
+
+        // And `ctx.publish`.
+        local
+            .send::<Record, ()>(Record(3), &forwarder)
+            .await
+            .unwrap();
+        assert_eq!(host.publishes.load(Ordering::SeqCst), 1);
+        let seen = next_seen(&mut rx).await;
+        assert_eq!(seen.topic, Some(topic("out", "1")));
+        assert_eq!(seen.value, 3);
+        assert_eq!(host.sends.load(Ordering::SeqCst), 2);
+
+        // The local runtime (and the agent keeping its factory's handle) hold the host, which
+        // holds the local runtime: stop breaks that cycle.
+        let weak = Arc::downgrade(&host);
+        drop(host);
+        assert!(weak.upgrade().is_some(), "the runtime holds its host");
+        local.stop(Duration::from_secs(1)).await.unwrap();
+        assert!(weak.upgrade().is_none(), "stop releases the host");
+    })
+    .await;
+}
+
+// ------------------------------------------------------------------ eviction
+
+/// A probe factory that counts the instances it creates.
+fn counted(
+    created: &Arc<AtomicUsize>,
+) -> impl Fn(AgentId) -> RoutedAgent<Probe> + Send + Sync + 'static {
+    let created = Arc::clone(created);
+    move |_id| {
+        created.fetch_add(1, Ordering::SeqCst);
+        routed(Probe::default())
+    }
+}
+
+async fn records_of(runtime: &LocalRuntime, agent: &AgentId) -> Vec<u32> {
+    runtime
+        .with_agent(agent, |p: &mut Probe| p.records.clone())
+        .await
+        .unwrap()
+}
+
+const EVICT_DEADLINE: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn eviction_returns_the_state_and_the_next_message_creates_a_fresh_agent() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let created = Arc::new(AtomicUsize::new(0));
+        runtime.register("probe", counted(&created)).await.unwrap();
+        let (evicted, kept) = (id("probe", "1"), id("probe", "2"));
+        for n in [1, 2] {
+            runtime
+                .send::<Record, ()>(Record(n), &evicted)
+                .await
+                .unwrap();
+        }
+        runtime.send::<Record, ()>(Record(9), &kept).await.unwrap();
+        assert_eq!(runtime.active_agents(), [evicted.clone(), kept.clone()]);
+
+        let saved = runtime
+            .evict_agent(&evicted, EVICT_DEADLINE)
+            .await
+            .unwrap()
+            .expect("the agent existed");
+        assert_eq!(saved, json!({"records": [1, 2]}));
+        assert_eq!(runtime.active_agents(), std::slice::from_ref(&kept));
+        assert_eq!(created.load(Ordering::SeqCst), 2);
+
+        // The next message creates a fresh instance, with fresh state.
+        runtime
+            .send::<Record, ()>(Record(3), &evicted)
+            .await
+            .unwrap();
+        assert_eq!(created.load(Ordering::SeqCst), 3);
+        assert_eq!(records_of(&runtime, &evicted).await, [3]);
+        // The saved state restores it.
+        runtime.agent_load_state(&evicted, saved).await.unwrap();
+        assert_eq!(records_of(&runtime, &evicted).await, [1, 2]);
+        // Other agents are untouched.
+        assert_eq!(records_of(&runtime, &kept).await, [9]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn eviction_closes_the_agent_once() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (h, c) = (Arc::clone(&handled), Arc::clone(&closed));
+        runtime
+            .register("closer", move |_id| Closer {
+                handled: Arc::clone(&h),
+                closed: Arc::clone(&c),
+            })
+            .await
+            .unwrap();
+        let closer = id("closer", "1");
+        runtime.send::<Ping, ()>(Ping(1), &closer).await.unwrap();
+        let saved = runtime.evict_agent(&closer, EVICT_DEADLINE).await.unwrap();
+        assert_eq!(
+            saved,
+            Some(json!({})),
+            "the default state is an empty object"
+        );
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        // Stopping does not close the evicted agent again.
+        runtime.stop(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        assert_eq!(handled.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn evicting_a_missing_agent_returns_none_and_creates_nothing() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let created = Arc::new(AtomicUsize::new(0));
+        runtime.register("probe", counted(&created)).await.unwrap();
+        let ghost = id("probe", "ghost");
+        assert_eq!(
+            runtime.evict_agent(&ghost, EVICT_DEADLINE).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            runtime
+                .evict_agent(&id("nobody", "1"), EVICT_DEADLINE)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(created.load(Ordering::SeqCst), 0);
+        assert!(runtime.active_agents().is_empty());
+
+        // An evicted agent is missing too.
+        runtime.send::<Record, ()>(Record(1), &ghost).await.unwrap();
+        assert!(
+            runtime
+                .evict_agent(&ghost, EVICT_DEADLINE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            runtime.evict_agent(&ghost, EVICT_DEADLINE).await.unwrap(),
+            None
+        );
+        assert_eq!(created.load(Ordering::SeqCst), 1);
+
+        // A registered instance has no factory to come back from.
+        let single = id("single", "only");
+        let instance: Box<dyn Agent> = Box::new(routed(Probe::default()));
+        runtime
+            .register_agent_instance(instance, single.clone())
+            .await
+            .unwrap();
+        runtime
+            .send::<Record, ()>(Record(4), &single)
+            .await
+            .unwrap();
+        assert_eq!(
+            runtime.evict_agent(&single, EVICT_DEADLINE).await.unwrap(),
+            Some(json!({"records": [4]}))
+        );
+        assert!(matches!(
+            runtime.send::<Ping, Pong>(Ping(1), &single).await,
+            Err(CoreError::AgentNotFound { ref agent_id }) if *agent_id == single
+        ));
+
+        runtime.stop(Duration::from_secs(1)).await.unwrap();
+        assert!(matches!(
+            runtime.evict_agent(&ghost, EVICT_DEADLINE).await,
+            Err(CoreError::RuntimeStopped)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn messages_queued_before_an_eviction_are_handled_before_it() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        runtime.register("probe", plain).await.unwrap();
+        runtime
+            .add_subscription(Subscription::default_for("probe").unwrap())
+            .await
+            .unwrap();
+        // A publish returns once enqueued: these are all still queued when the eviction is.
+        for n in 0..50 {
+            runtime
+                .publish(Record(n), &topic("default", "k"))
+                .await
+                .unwrap();
+        }
+        let saved = runtime
+            .evict_agent(&id("probe", "k"), EVICT_DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(saved, Some(json!({"records": (0..50).collect::<Vec<_>>()})));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn eviction_waits_for_the_message_in_flight() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let (tx, mut rx) = events();
+        runtime.register("probe", reporting(&tx)).await.unwrap();
+        let probe = id("probe", "1");
+        runtime.send::<Record, ()>(Record(1), &probe).await.unwrap();
+        next_seen(&mut rx).await;
+
+        let slow = {
+            let runtime = runtime.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move { runtime.send::<Sleep, ()>(Sleep(500), &probe).await })
+        };
+        // Let the request reach the agent.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let started = Instant::now();
+        let saved = runtime.evict_agent(&probe, EVICT_DEADLINE).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(490));
+        assert_eq!(saved, Some(json!({"records": [1]})));
+        // The handler ran to its end, uncancelled.
+        slow.await.unwrap().unwrap();
+        assert!(rx.try_recv().is_err(), "the handler was not cancelled");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_eviction_past_its_deadline_leaves_the_agent_as_it_was() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let created = Arc::new(AtomicUsize::new(0));
+        runtime.register("probe", counted(&created)).await.unwrap();
+        let probe = id("probe", "1");
+        runtime.send::<Record, ()>(Record(1), &probe).await.unwrap();
+        let slow = {
+            let runtime = runtime.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move { runtime.send::<Sleep, ()>(Sleep(500), &probe).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+
+        let deadline = Duration::from_millis(100);
+        let err = runtime.evict_agent(&probe, deadline).await.unwrap_err();
+        match err {
+            CoreError::Timeout { recipient, after } => {
+                assert_eq!(recipient, probe);
+                assert_eq!(after, deadline);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        slow.await.unwrap().unwrap();
+        // The abandoned eviction never ran: same instance, same state.
+        assert_eq!(runtime.active_agents(), std::slice::from_ref(&probe));
+        assert_eq!(records_of(&runtime, &probe).await, [1]);
+        assert_eq!(created.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_arriving_during_an_eviction_go_to_the_next_instance() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let created = Arc::new(AtomicUsize::new(0));
+        runtime.register("probe", counted(&created)).await.unwrap();
+        runtime
+            .add_subscription(Subscription::default_for("probe").unwrap())
+            .await
+            .unwrap();
+        let probe = id("probe", "1");
+        runtime.send::<Record, ()>(Record(1), &probe).await.unwrap();
+        let slow = {
+            let runtime = runtime.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move { runtime.send::<Sleep, ()>(Sleep(500), &probe).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let eviction = {
+            let runtime = runtime.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move { runtime.evict_agent(&probe, EVICT_DEADLINE).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Queued behind the eviction, in the evicted agent's mailbox.
+        for n in [7, 8] {
+            runtime
+                .publish(Record(n), &topic("default", "1"))
+                .await
+                .unwrap();
+        }
+
+        let saved = eviction.await.unwrap().unwrap();
+        assert_eq!(saved, Some(json!({"records": [1]})));
+        slow.await.unwrap().unwrap();
+        // Handed, in order, to a fresh instance before the eviction returned.
+        assert_eq!(records_of(&runtime, &probe).await, [7, 8]);
+        assert_eq!(created.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn senders_waiting_on_a_full_mailbox_reach_the_next_instance() {
+    within(async {
+        let runtime = LocalRuntime::builder().mailbox_capacity(1).build().unwrap();
+        let created = Arc::new(AtomicUsize::new(0));
+        runtime.register("probe", counted(&created)).await.unwrap();
+        let probe = id("probe", "1");
+        runtime.send::<Record, ()>(Record(1), &probe).await.unwrap();
+        let send = |message| {
+            let runtime = runtime.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move {
+                runtime
+                    .send_message(message, probe, SendOptions::new())
+                    .await
+            })
+        };
+        let slow = send(AnyMessage::new(Sleep(500)));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let eviction = {
+            let runtime = runtime.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move { runtime.evict_agent(&probe, EVICT_DEADLINE).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The mailbox (capacity 1) holds the eviction: both wait for room in the evicted agent's
+        // mailbox, and the second still waits when it closes.
+        let first = send(AnyMessage::new(Record(7)));
+        let second = send(AnyMessage::new(Record(8)));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+
+        let saved = eviction.await.unwrap().unwrap();
+        assert_eq!(saved, Some(json!({"records": [1]})));
+        slow.await.unwrap().unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        let mut records = records_of(&runtime, &probe).await;
+        records.sort_unstable();
+        assert_eq!(records, [7, 8]);
+        assert_eq!(created.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}
+
+/// Cannot save its state; counts how often it is closed.
+struct Unsaveable {
+    closed: Arc<AtomicUsize>,
+}
+
+impl Agent for Unsaveable {
+    fn on_message(
+        &mut self,
+        _message: AnyMessage,
+        _ctx: MessageContext,
+    ) -> BoxFuture<'_, Result<Option<AnyMessage>, HandlerError>> {
+        Box::pin(ready(Ok(None)))
+    }
+
+    fn save_state(&mut self) -> BoxFuture<'_, Result<Value, HandlerError>> {
+        Box::pin(ready(Err(Box::new(ProbeError) as HandlerError)))
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, Result<(), HandlerError>> {
+        self.closed.fetch_add(1, Ordering::SeqCst);
+        Box::pin(ready(Ok(())))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_save_is_reported_and_the_agent_is_still_evicted() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&closed);
+        runtime
+            .register("unsaveable", move |_id| Unsaveable {
+                closed: Arc::clone(&counter),
+            })
+            .await
+            .unwrap();
+        let agent = id("unsaveable", "1");
+        runtime.send::<Ping, ()>(Ping(1), &agent).await.unwrap();
+        let err = runtime
+            .evict_agent(&agent, EVICT_DEADLINE)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CoreError::AgentSaveState { ref agent_id, .. } if *agent_id == agent)
+        );
+        assert!(
+            err.source()
+                .is_some_and(|source| source.downcast_ref::<ProbeError>().is_some())
+        );
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        assert!(runtime.active_agents().is_empty());
     })
     .await;
 }

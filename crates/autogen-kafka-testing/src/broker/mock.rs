@@ -3,8 +3,8 @@
 //! `rdkafka::mocking::MockCluster` is `!Send` (it wraps raw librdkafka pointers), so it cannot
 //! live inside an async test. One plain thread creates it, owns it, and serves control commands
 //! sent through a bounded channel; each command answers through a oneshot channel. The cluster
-//! is destroyed on that thread when the last [`MockClusterHandle`] is dropped or when
-//! [`MockClusterHandle::shutdown`] is called.
+//! is destroyed on that thread when [`MockClusterHandle::shutdown`] is called, or
+//! [`STOP_GRACE`] after the last [`MockClusterHandle`] is dropped.
 
 use std::fmt;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio::sync::{mpsc, oneshot};
 
+use super::STOP_GRACE;
 use crate::error::{Result, TestingError};
 
 /// The concrete mock cluster type created by `MockCluster::new`.
@@ -41,9 +42,10 @@ enum Request {
 /// injection.
 ///
 /// Obtained from [`TestBroker::mock_cluster`](crate::TestBroker::mock_cluster). The cluster
-/// lives on its own thread until [`shutdown`](Self::shutdown) is called or every handle
-/// (including the one inside the [`TestBroker`](crate::TestBroker)) is dropped. Broker ids
-/// start at 1; the fault-injection methods accept `-1` to mean "every broker".
+/// lives on its own thread until [`shutdown`](Self::shutdown) is called, or until two seconds
+/// after every handle (including the one inside the [`TestBroker`](crate::TestBroker)) is
+/// dropped. Broker ids start at 1; the fault-injection methods accept `-1` to mean "every
+/// broker".
 ///
 /// The mock cluster does not implement the admin API (`CreateTopics` times out): create topics
 /// with [`create_topic`](Self::create_topic). Topics that a client touches first are
@@ -330,6 +332,10 @@ fn serve(
                 break;
             }
         }
+    }
+    if done.is_none() {
+        // Every handle was dropped: let clients dropped right after the broker still close.
+        std::thread::sleep(STOP_GRACE);
     }
     drop(cluster);
     tracing::debug!("mock cluster destroyed");

@@ -1,8 +1,15 @@
 //! A Tansu broker child process with in-memory storage, for tests that need a real
 //! Kafka-protocol broker (admin API, real consumer-group coordinator) outside the process.
+//!
+//! The broker runs under a small `/bin/sh` supervisor that holds the read end of a pipe whose
+//! write end is the child's stdin in this process. Writing `stop` kills the broker at once;
+//! end-of-file (the fixture was dropped, or the test process died, even by `SIGKILL`) kills it
+//! after [`STOP_GRACE`]. So a broker never outlives its test process, and dropping the fixture
+//! never blocks.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +18,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep};
 
+use super::STOP_GRACE;
 use crate::error::{Result, TestingError};
 
 /// Environment variable naming the Tansu binary; overrides the installed one.
@@ -32,6 +40,32 @@ const READY_POLL: Duration = Duration::from_millis(20);
 /// between reserving it and the broker binding it).
 const START_ATTEMPTS: u32 = 3;
 
+/// The supervisor script, run as
+/// `sh -c SUPERVISOR tansu-supervisor <grace seconds> <binary> <args>...`.
+///
+/// fd 3 keeps the pipe from the fixture; the broker gets `/dev/null` as stdin and no fd 3. A
+/// watcher subshell reads one line from the pipe: `stop` kills the broker now, anything else
+/// (end-of-file) kills it after the grace period. The supervisor exits with the broker's
+/// status, so an early crash shows up as the supervisor's exit.
+const SUPERVISOR: &str = r#"
+grace=$1
+shift
+exec 3<&0 </dev/null
+"$@" 3<&- &
+broker=$!
+(
+    read -r command <&3 || command=
+    [ "$command" = stop ] || sleep "$grace"
+    kill -KILL "$broker" 2>/dev/null
+) &
+watcher=$!
+exec 3<&-
+wait "$broker"
+status=$?
+kill "$watcher" 2>/dev/null
+exit "$status"
+"#;
+
 /// The binary to run: `$TANSU_BIN` when set and non-empty, else the one the install script
 /// puts under the repository root.
 pub(crate) fn binary_path(tansu_bin: Option<OsString>) -> PathBuf {
@@ -51,7 +85,7 @@ fn repository_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A running Tansu broker. Killed (and reaped) on drop.
+/// A running Tansu broker (under its supervisor). Killed [`STOP_GRACE`] after drop.
 #[derive(Debug)]
 pub(crate) struct TansuProcess {
     binary: PathBuf,
@@ -119,14 +153,16 @@ impl TansuProcess {
         }
     }
 
-    /// Kills the broker and reaps it. Does nothing if it is not running.
+    /// Kills the broker at once and reaps it. Does nothing if it is not running.
     pub(crate) fn stop(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        if let Err(source) = child.kill() {
-            // Already exited: `kill` fails with InvalidInput; reaping below still applies.
-            tracing::debug!(%source, "killing the Tansu broker failed");
+        if let Some(mut pipe) = child.stdin.take() {
+            // Fails only if the supervisor is gone already, and then there is nothing to stop.
+            if let Err(error) = pipe.write_all(b"stop\n") {
+                tracing::debug!(%error, "Tansu supervisor no longer listening");
+            }
         }
         child.wait().map_err(|source| TestingError::TansuProcess {
             operation: "wait for",
@@ -175,8 +211,17 @@ impl TansuProcess {
 
 impl Drop for TansuProcess {
     fn drop(&mut self) {
-        if let Err(error) = self.stop() {
-            tracing::warn!(%error, "could not stop the Tansu broker");
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // Closing the pipe makes the supervisor kill the broker after STOP_GRACE; a thread
+        // reaps the supervisor so no zombie is left behind. Nothing here blocks.
+        drop(child.stdin.take());
+        let reaper = std::thread::Builder::new()
+            .name("tansu-reaper".to_owned())
+            .spawn(move || child.wait());
+        if let Err(error) = reaper {
+            tracing::debug!(%error, "no reaper thread; the Tansu supervisor stays a zombie until exit");
         }
     }
 }
@@ -189,7 +234,8 @@ fn free_port() -> Result<u16> {
         .map_err(|source| TestingError::ReservePort { source })
 }
 
-/// Starts `tansu broker` on `port` with memory storage, appending its output to `log`.
+/// Starts `tansu broker` on `port` with memory storage under the supervisor, appending its
+/// output to `log`.
 fn spawn(binary: &Path, port: u16, log: &Path) -> Result<Child> {
     let create_log = |source| TestingError::CreateLog {
         path: log.to_path_buf(),
@@ -205,15 +251,18 @@ fn spawn(binary: &Path, port: u16, log: &Path) -> Result<Child> {
         .map_err(create_log)?;
     let stderr = stdout.try_clone().map_err(create_log)?;
     let url = format!("tcp://127.0.0.1:{port}");
-    let mut command = Command::new(binary);
+    let mut command = Command::new("/bin/sh");
     command
+        .args(["-c", SUPERVISOR, "tansu-supervisor"])
+        .arg(format!("{:.3}", STOP_GRACE.as_secs_f64()))
+        .arg(binary)
         .arg("broker")
         .args(["--listener-url", &url, "--advertised-listener-url", &url])
         .args(["--storage-engine", "memory://tansu/"])
         // Settings a developer may have exported for other tools must not leak in.
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("SCHEMA_REGISTRY")
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr);
     match std::env::var_os(TANSU_LOG_ENV) {

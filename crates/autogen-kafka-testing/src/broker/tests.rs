@@ -159,7 +159,49 @@ async fn first_assignment(broker: &TestBroker, test_name: &str, bound: Duration)
     assert_eq!(record.payload(), Some(&b"after-join"[..]));
 
     driver.abort();
+    let _ = driver.await;
     elapsed
+}
+
+/// Drops the broker while a group consumer that has offsets to commit is still alive, then
+/// checks that dropping the consumer (which commits and leaves the group) does not stall.
+async fn assert_consumer_closes_after_broker_drop(broker: TestBroker, test_name: &str) {
+    let topic = unique_topic(test_name);
+    broker.create_topic(&topic, 1).await.expect("create topic");
+    let producer: FutureProducer = broker.producer_config().create().expect("producer");
+    producer
+        .send(
+            FutureRecord::to(&topic).key("k").payload("v"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("delivery");
+    drop(producer);
+    let consumer: StreamConsumer = broker
+        .consumer_config(&unique_group(test_name))
+        .set("auto.commit.interval.ms", "60000")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    let record = tokio::time::timeout(Duration::from_secs(15), consumer.recv())
+        .await
+        .expect("record within 15 s")
+        .map(|m| m.detach())
+        .expect("record");
+    assert_eq!(record.payload(), Some(&b"v"[..]));
+
+    drop(broker);
+    // Clients often go a moment later (tasks cancelled at runtime shutdown, say).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    tokio::task::spawn_blocking(move || drop(consumer))
+        .await
+        .expect("drop consumer");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "consumer close took {took:?}"
+    );
 }
 
 /// The topic's partition count as the broker reports it, if the topic exists.
@@ -431,6 +473,15 @@ mod mock {
     }
 
     #[tokio::test]
+    async fn consumers_dropped_after_the_broker_close_promptly() {
+        within(60, async {
+            let broker = TestBroker::mock().await.expect("mock");
+            assert_consumer_closes_after_broker_drop(broker, "mock_drop_order").await;
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn shutdown_ends_the_cluster_for_every_handle() {
         within(30, async {
             let broker = TestBroker::mock().await.expect("mock");
@@ -598,6 +649,38 @@ mod tansu {
     }
 
     #[tokio::test]
+    async fn consumers_dropped_after_the_broker_close_promptly() {
+        within(60, async {
+            assert_consumer_closes_after_broker_drop(tansu().await, "tansu_drop_order").await;
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn dropped_broker_stops_after_the_grace_period() {
+        within(30, async {
+            let broker = tansu().await;
+            let address = broker.bootstrap_servers().to_owned();
+            let dropped = Instant::now();
+            drop(broker);
+            assert!(
+                tokio::net::TcpStream::connect(&address).await.is_ok(),
+                "still serving right after drop"
+            );
+            eventually(
+                Duration::from_secs(10),
+                Duration::from_millis(50),
+                || async { tokio::net::TcpStream::connect(&address).await.is_err() },
+            )
+            .await
+            .expect("port closes after the grace period");
+            let stopped = dropped.elapsed();
+            assert!(stopped >= STOP_GRACE, "{stopped:?}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn missing_binary_names_the_install_script() {
         within(10, async {
             let missing = PathBuf::from("/nonexistent/tansu");
@@ -610,6 +693,39 @@ mod tansu {
             let message = error.to_string();
             assert!(message.contains("scripts/install-tansu.sh"), "{message}");
             assert!(message.contains("/nonexistent/tansu"), "{message}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_exits_at_once_is_reported_with_its_log() {
+        use std::os::unix::fs::PermissionsExt;
+
+        within(30, async {
+            let script = std::env::temp_dir().join(format!("{}.sh", unique_topic("fake-tansu")));
+            std::fs::write(&script, "#!/bin/sh\necho \"fake broker: $*\" >&2\nexit 3\n")
+                .expect("write script");
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            let error = TansuProcess::start(script.clone())
+                .await
+                .expect_err("the fake broker exits");
+            std::fs::remove_file(&script).expect("remove script");
+            let TestingError::TansuExited { status, log, port } = &error else {
+                panic!("unexpected error {error:?}");
+            };
+            assert_eq!(status.code(), Some(3), "{error}");
+            let text = std::fs::read_to_string(log).expect("log readable");
+            assert!(
+                text.contains(&format!(
+                    "fake broker: broker --listener-url tcp://127.0.0.1:{port}"
+                )),
+                "{text}"
+            );
+            assert!(
+                error.to_string().contains(&log.display().to_string()),
+                "{error}"
+            );
         })
         .await;
     }

@@ -1,0 +1,748 @@
+//! `KafkaWorkerAgentRuntime`: the `AgentRuntime` of a fleet of processes talking over Kafka.
+
+mod lifecycle;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use autogen_kafka_admin::CreateMode;
+use autogen_kafka_config::Config;
+use autogen_kafka_core::{
+    Agent, AgentAccess, AgentFactory, AgentId, AgentMetadata, AgentRuntime, AgentType, AnyMessage,
+    CoreError, LocalRuntime, PublishOptions, RuntimeHandle, SendOptions, SerializerRegistry,
+    Subscription, TopicId, new_message_id,
+};
+use autogen_kafka_events::{Format, PublishEvent, RequestEvent};
+use autogen_kafka_services::{
+    AgentManager, AgentRegistry, EventCodecs, PendingRequests, StateStore, SubscriptionService,
+    headers,
+};
+use autogen_kafka_streaming::{EventProducer, GroupConsumer, OutboundRecord, TailReader};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::error::Result;
+
+/// A distributed agent runtime over Kafka.
+///
+/// Agents registered with [`AgentRuntime::register_factory`] are *distributed*: any process of the fleet can
+/// reach them, and when several runtimes host the same type they share its agent ids by key (each id is active
+/// on exactly one of them). Agents registered with [`register_local_factory`](Self::register_local_factory) are
+/// *local*: only this process reaches them, without Kafka (the hybrid pattern).
+///
+/// - `send_message` to a distributed type writes a request keyed `type/key` to the request topic; the runtime
+///   that owns that key's partition handles it and writes the response to this runtime's own reply topic. The
+///   call ends with the answer or a typed error: `Undeliverable` at once when no live runtime hosts the type,
+///   `Timeout` at the deadline, `Cancelled` when its token is cancelled.
+/// - `publish_message` delivers the message once to every agent id a live subscription maps the topic to,
+///   through the request topic (so each delivery reaches the replica that owns the agent id, in order with its
+///   other messages), and also writes the Python original's CloudEvent to the publish topic.
+/// - Delivery is at-least-once: a request's offset is committed only after its response (or dead letter) was
+///   acknowledged by the broker; a redelivered request is recognised by its id and answered from a cache.
+///
+/// Lifecycle: [`builder`](Self::builder) → register agents → [`start`](Self::start) (returns when ready) →
+/// [`stop`](Self::stop).
+///
+/// # Examples
+///
+/// ```no_run
+/// use autogen_kafka_config::Config;
+/// use autogen_kafka_core::{AgentId, AgentRuntimeExt, RoutedAgent};
+/// use autogen_kafka_runtime::KafkaWorkerAgentRuntime;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config::builder().bootstrap_servers(["127.0.0.1:9092"]).group_id("fleet").build()?;
+/// let runtime = KafkaWorkerAgentRuntime::builder(config).build()?;
+/// runtime.register("listener", |_id| RoutedAgent::new(())).await?;
+/// runtime.start().await?;
+/// // ... send, publish ...
+/// runtime.stop().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct KafkaWorkerAgentRuntime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for KafkaWorkerAgentRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaWorkerAgentRuntime")
+            .field("runtime_id", &self.inner.runtime_id)
+            .field("reply_topic", &self.inner.reply_topic)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`KafkaWorkerAgentRuntime`].
+#[derive(Debug)]
+#[must_use]
+pub struct KafkaWorkerAgentRuntimeBuilder {
+    config: Config,
+    instance_id: Option<String>,
+    create_mode: CreateMode,
+    consumer_lanes: usize,
+}
+
+impl KafkaWorkerAgentRuntimeBuilder {
+    /// Names this runtime instance (default: a random id). The reply topic is
+    /// `<runtime_responses>.<instance id>`, so a stable id reuses one topic across restarts.
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// How missing topics are made: through the Admin API (default) or by the broker's auto-creation (for
+    /// brokers without the Admin API, such as librdkafka's mock cluster).
+    pub fn topic_creation(mut self, mode: CreateMode) -> Self {
+        self.create_mode = mode;
+        self
+    }
+
+    /// How many records of one agent type are handled at once (default 64).
+    pub fn consumer_lanes(mut self, lanes: usize) -> Self {
+        self.consumer_lanes = lanes.max(1);
+        self
+    }
+
+    /// Validates the configuration and creates the clients. Nothing is read from or written to Kafka until
+    /// [`KafkaWorkerAgentRuntime::start`].
+    ///
+    /// # Errors
+    ///
+    /// [`crate::RuntimeError::Config`] for an invalid configuration, [`crate::RuntimeError::Streaming`] when the
+    /// producer cannot be created.
+    pub fn build(self) -> Result<KafkaWorkerAgentRuntime> {
+        self.config.validate()?;
+        let config = self.config;
+        let instance_id = self
+            .instance_id
+            .unwrap_or_else(|| format!("{}-{}", config.kafka.client_id, &new_message_id()[..8]));
+        let reply_topic = format!("{}.{}", config.runtime.runtime_responses, instance_id);
+        let producer = EventProducer::new(
+            config.producer_properties().as_map(),
+            config.kafka.request_timeout,
+        )?;
+        let local = LocalRuntime::builder()
+            .default_rpc_timeout(config.runtime.rpc_timeout)
+            .mailbox_capacity(config.service.channel_capacity.max(1))
+            .build()?;
+        let format = match config.serialization.format {
+            autogen_kafka_config::SerializationFormat::Json => Format::Json,
+            autogen_kafka_config::SerializationFormat::Avro => Format::Avro,
+            _ => Format::JsonSchema,
+        };
+        let state = Arc::new(StateStore::new(config.runtime.state_topic.clone()));
+        let agents = Arc::new(AgentManager::new(
+            local.clone(),
+            Arc::clone(&state),
+            producer.clone(),
+            config.service.shutdown_timeout,
+        ));
+        let inner = Arc::new(Inner {
+            runtime_id: instance_id,
+            reply_topic,
+            create_mode: self.create_mode,
+            consumer_lanes: self.consumer_lanes,
+            codecs: OnceLock::new(),
+            format,
+            producer,
+            local,
+            registry: OnceLock::new(),
+            subscriptions: OnceLock::new(),
+            pending: OnceLock::new(),
+            state,
+            agents,
+            distributed_types: Mutex::new(Vec::new()),
+            local_types: Mutex::new(HashSet::new()),
+            own_subscriptions: Mutex::new(Vec::new()),
+            early_subscriptions: Mutex::new(Vec::new()),
+            consumers: tokio::sync::Mutex::new(Vec::new()),
+            tails: OnceLock::new(),
+            token: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            started: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            config,
+        });
+        let runtime = KafkaWorkerAgentRuntime { inner };
+        runtime
+            .inner
+            .local
+            .set_host_runtime(RuntimeHandle::new(runtime.clone()));
+        Ok(runtime)
+    }
+}
+
+/// The tail readers that keep the fleet's views current.
+struct Tails {
+    registry: TailReader,
+    subscriptions: TailReader,
+    state: TailReader,
+    replies: TailReader,
+}
+
+pub(crate) struct Inner {
+    config: Config,
+    runtime_id: String,
+    reply_topic: String,
+    create_mode: CreateMode,
+    consumer_lanes: usize,
+    format: Format,
+    /// Set at start, once schema ids are known.
+    codecs: OnceLock<Arc<EventCodecs>>,
+    producer: EventProducer,
+    local: LocalRuntime,
+    registry: OnceLock<Arc<AgentRegistry>>,
+    subscriptions: OnceLock<Arc<SubscriptionService>>,
+    pending: OnceLock<Arc<PendingRequests>>,
+    state: Arc<StateStore>,
+    agents: Arc<AgentManager>,
+    distributed_types: Mutex<Vec<String>>,
+    local_types: Mutex<HashSet<String>>,
+    /// Subscriptions this runtime added to the fleet (removed again at stop).
+    own_subscriptions: Mutex<Vec<String>>,
+    /// Subscriptions added before `start`, written at start (startup step 6).
+    early_subscriptions: Mutex<Vec<Subscription>>,
+    consumers: tokio::sync::Mutex<Vec<GroupConsumer>>,
+    tails: OnceLock<Tails>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    started: AtomicBool,
+    stopped: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl KafkaWorkerAgentRuntime {
+    /// A builder for a runtime with `config`.
+    pub fn builder(config: Config) -> KafkaWorkerAgentRuntimeBuilder {
+        KafkaWorkerAgentRuntimeBuilder {
+            config,
+            instance_id: None,
+            create_mode: CreateMode::Admin,
+            consumer_lanes: 64,
+        }
+    }
+
+    /// This runtime instance's id.
+    #[must_use]
+    pub fn instance_id(&self) -> &str {
+        &self.inner.runtime_id
+    }
+
+    /// The topic this runtime reads its responses from.
+    #[must_use]
+    pub fn reply_topic(&self) -> &str {
+        &self.inner.reply_topic
+    }
+
+    /// The configuration in use.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether [`start`](Self::start) finished and [`stop`](Self::stop) was not called.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.inner.started.load(Ordering::Acquire) && !self.inner.stopped.load(Ordering::Acquire)
+    }
+
+    /// Responses that arrived for no waiting request (late or duplicated).
+    #[must_use]
+    pub fn late_responses(&self) -> u64 {
+        self.inner.pending.get().map_or(0, |p| p.late_responses())
+    }
+
+    /// Whether some live runtime of the fleet hosts `agent_type` (as this runtime currently sees the registry).
+    #[must_use]
+    pub fn is_hosted(&self, agent_type: &str) -> bool {
+        self.inner
+            .registry
+            .get()
+            .is_some_and(|r| r.is_hosted(agent_type))
+    }
+
+    /// Agent ids active on this replica.
+    #[must_use]
+    pub fn active_agents(&self) -> Vec<AgentId> {
+        self.inner.agents.active()
+    }
+
+    /// Registers a *local* agent type: reachable only from this process, never through Kafka.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::DuplicateAgentType`] when the type is registered already.
+    pub async fn register_local_factory(
+        &self,
+        agent_type: AgentType,
+        factory: AgentFactory,
+    ) -> Result<AgentType> {
+        if lock(&self.inner.distributed_types)
+            .iter()
+            .any(|t| t == agent_type.as_str())
+        {
+            return Err(CoreError::DuplicateAgentType {
+                agent_type: agent_type.clone(),
+            }
+            .into());
+        }
+        let registered = self
+            .inner
+            .local
+            .register_factory(agent_type, factory)
+            .await?;
+        lock(&self.inner.local_types).insert(registered.to_string());
+        Ok(registered)
+    }
+
+    /// Starts the runtime: the startup sequence of the API document (validate, connect, create or verify
+    /// topics, start the services and read the registry and subscriptions, register the agent types, write the
+    /// subscriptions, start processing). Returns when the runtime is ready: its consumers are assigned and it knows
+    /// the fleet.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::RuntimeError::Connect`] when the broker is unreachable until the startup timeout, admin errors
+    /// when topics cannot be created, [`crate::RuntimeError::Lifecycle`] when called twice.
+    pub async fn start(&self) -> Result<()> {
+        lifecycle::start(self).await
+    }
+
+    /// Stops the runtime: the shutdown sequence of the API document (stop intake and finish in-flight work,
+    /// complete pending requests, remove this runtime's subscriptions and registrations, close the agents, stop
+    /// the services, flush the producer), bounded by the configured shutdown timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::RuntimeError::Core`] when the agents did not close in time.
+    pub async fn stop(&self) -> Result<()> {
+        lifecycle::stop(self).await
+    }
+
+    fn codecs(&self) -> Result<&Arc<EventCodecs>, CoreError> {
+        self.inner.codecs.get().ok_or(CoreError::RuntimeStopped)
+    }
+
+    fn is_local_type(&self, agent_type: &str) -> bool {
+        lock(&self.inner.local_types).contains(agent_type)
+    }
+
+    fn ensure_running(&self) -> Result<(), CoreError> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(CoreError::RuntimeStopped);
+        }
+        Ok(())
+    }
+
+    async fn send_remote(
+        &self,
+        message: AnyMessage,
+        recipient: AgentId,
+        options: SendOptions,
+    ) -> Result<Option<AnyMessage>, CoreError> {
+        self.ensure_running()?;
+        let (Some(registry), Some(pending)) = (self.inner.registry.get(), self.inner.pending.get())
+        else {
+            return Err(CoreError::RuntimeStopped);
+        };
+        if !registry.is_hosted(recipient.agent_type().as_str()) {
+            return Err(CoreError::Undeliverable {
+                agent_type: recipient.agent_type().to_string(),
+            });
+        }
+        let timeout = options
+            .timeout
+            .unwrap_or(self.inner.config.runtime.rpc_timeout);
+        let token = options.cancellation.clone().unwrap_or_default();
+        let serialized = message.to_serialized()?;
+        let request_id = new_message_id();
+        let mut request = RequestEvent::new(
+            recipient.to_string(),
+            serialized.type_name.clone(),
+            serialized.bytes,
+        )
+        .with_request_id(request_id.clone())
+        .with_message_id(options.message_id.clone().unwrap_or_else(new_message_id))
+        .with_payload_format(serialized.content_type);
+        if let Some(sender) = &options.sender {
+            request = request.with_sender(sender.to_string());
+        }
+        let topic = &self.inner.config.runtime.runtime_requests;
+        let value =
+            self.codecs()?
+                .encode(topic, &request)
+                .map_err(|error| CoreError::Serialize {
+                    type_name: serialized.type_name.clone(),
+                    source: Box::new(error),
+                })?;
+        let deadline_ms = headers::now_ms()
+            .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+        let record = OutboundRecord::new(topic.clone(), value)
+            .with_key(recipient.to_string())
+            .with_header(headers::KIND, headers::KIND_RPC)
+            .with_header(headers::REPLY_TO, self.inner.reply_topic.as_bytes())
+            .with_header(headers::DEADLINE_MS, deadline_ms.to_string())
+            .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes());
+        let reply = pending.register(&request_id, recipient.clone(), &serialized.type_name);
+        let exchange = async {
+            self.inner
+                .producer
+                .send(record)
+                .await
+                .map_err(|error| CoreError::Handler {
+                    agent_id: recipient.clone(),
+                    source: Box::new(error),
+                })?;
+            reply.await.map_err(|_| CoreError::RuntimeStopped)?
+        };
+        let outcome = tokio::select! {
+            biased;
+            () = token.cancelled() => Err(CoreError::Cancelled),
+            () = tokio::time::sleep(timeout) => Err(CoreError::Timeout { recipient: recipient.clone(), after: timeout }),
+            outcome = exchange => outcome,
+        };
+        if outcome.is_err() {
+            pending.forget(&request_id);
+        }
+        outcome
+    }
+
+    async fn publish_remote(
+        &self,
+        message: AnyMessage,
+        topic: TopicId,
+        options: PublishOptions,
+    ) -> Result<(), CoreError> {
+        self.ensure_running()?;
+        let (Some(registry), Some(subscriptions)) =
+            (self.inner.registry.get(), self.inner.subscriptions.get())
+        else {
+            return Err(CoreError::RuntimeStopped);
+        };
+        let codecs = Arc::clone(self.codecs()?);
+        let message_id = options.message_id.clone().unwrap_or_else(new_message_id);
+        let serialized = message.to_serialized()?;
+        let serialize_error = |error: autogen_kafka_services::ServicesError| CoreError::Serialize {
+            type_name: serialized.type_name.clone(),
+            source: Box::new(error),
+        };
+        let mut records = Vec::new();
+        let requests_topic = &self.inner.config.runtime.runtime_requests;
+        for recipient in subscriptions.recipients(&topic, options.sender.as_ref(), registry, true) {
+            if self.is_local_type(recipient.agent_type().as_str()) {
+                continue;
+            }
+            let mut request = RequestEvent::new(
+                recipient.to_string(),
+                serialized.type_name.clone(),
+                serialized.bytes.clone(),
+            )
+            .with_request_id(format!("{message_id}:{recipient}"))
+            .with_message_id(message_id.clone())
+            .with_payload_format(serialized.content_type.clone());
+            request.topic_id = Some(topic.to_string());
+            if let Some(sender) = &options.sender {
+                request = request.with_sender(sender.to_string());
+            }
+            let value = codecs
+                .encode(requests_topic, &request)
+                .map_err(serialize_error)?;
+            records.push(
+                OutboundRecord::new(requests_topic.clone(), value)
+                    .with_key(recipient.to_string())
+                    .with_header(headers::KIND, headers::KIND_PUBLISH)
+                    .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
+            );
+        }
+        // The Python original's form of the publication, for Python runtimes of the fleet.
+        let publish_topic = &self.inner.config.runtime.publish_topic;
+        let mut builder = PublishEvent::builder(topic.topic_type(), topic.source())
+            .id(message_id.clone())
+            .payload(serialized.type_name.clone(), serialized.bytes.clone());
+        if let Some(sender) = &options.sender {
+            builder = builder.sender(sender.agent_type().as_str(), sender.key());
+        }
+        let event = builder.build().map_err(|error| CoreError::Serialize {
+            type_name: serialized.type_name.clone(),
+            source: Box::new(error),
+        })?;
+        let value = codecs
+            .encode(publish_topic, &event)
+            .map_err(serialize_error)?;
+        records.push(
+            OutboundRecord::new(publish_topic.clone(), value)
+                .with_key(event.record_key())
+                .with_header(headers::FANNED_OUT, "1")
+                .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
+        );
+        let sends = records
+            .into_iter()
+            .map(|record| self.inner.producer.send(record));
+        for result in futures::future::join_all(sends).await {
+            result.map_err(|error| CoreError::Serialize {
+                type_name: serialized.type_name.clone(),
+                source: Box::new(error),
+            })?;
+        }
+        // Local agents (hybrid pattern) get it in process.
+        self.inner
+            .local
+            .publish_message(message, topic, options)
+            .await
+    }
+
+    async fn add_remote_subscription(&self, subscription: Subscription) -> Result<(), CoreError> {
+        let Some(service) = self.inner.subscriptions.get() else {
+            // Not started: written at start.
+            lock(&self.inner.early_subscriptions).push(subscription);
+            return Ok(());
+        };
+        if service.has_equivalent(&subscription) {
+            return Err(CoreError::DuplicateSubscription {
+                subscription_id: subscription.id().to_owned(),
+            });
+        }
+        let record = service
+            .added_record(&subscription, &self.inner.runtime_id)
+            .map_err(|error| CoreError::Serialize {
+                type_name: "SubscriptionEvent".to_owned(),
+                source: Box::new(error),
+            })?;
+        self.inner
+            .producer
+            .send(record)
+            .await
+            .map_err(|error| CoreError::Serialize {
+                type_name: "SubscriptionEvent".to_owned(),
+                source: Box::new(error),
+            })?;
+        lock(&self.inner.own_subscriptions).push(subscription.id().to_owned());
+        self.catch_up_subscriptions().await;
+        Ok(())
+    }
+
+    /// Waits until this runtime's subscription view includes everything written so far (read your writes).
+    async fn catch_up_subscriptions(&self) {
+        if let Some(tails) = self.inner.tails.get()
+            && let Err(error) = tails
+                .subscriptions
+                .catch_up(self.inner.config.runtime.startup_timeout)
+                .await
+        {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "subscription view is behind"
+            );
+        }
+    }
+}
+
+impl AgentRuntime for KafkaWorkerAgentRuntime {
+    fn send_message(
+        &self,
+        message: AnyMessage,
+        recipient: AgentId,
+        options: SendOptions,
+    ) -> BoxFuture<'_, Result<Option<AnyMessage>, CoreError>> {
+        let span = tracing::info_span!(
+            "kafka.send",
+            agent_id = %recipient,
+            message_type = %message.type_name(),
+        );
+        Box::pin(
+            async move {
+                if self.is_local_type(recipient.agent_type().as_str()) {
+                    return self
+                        .inner
+                        .local
+                        .send_message(message, recipient, options)
+                        .await;
+                }
+                self.send_remote(message, recipient, options).await
+            }
+            .instrument(span),
+        )
+    }
+
+    fn publish_message(
+        &self,
+        message: AnyMessage,
+        topic: TopicId,
+        options: PublishOptions,
+    ) -> BoxFuture<'_, Result<(), CoreError>> {
+        let span = tracing::info_span!("kafka.publish", topic = %topic, message_type = %message.type_name());
+        Box::pin(
+            self.publish_remote(message, topic, options)
+                .instrument(span),
+        )
+    }
+
+    fn register_factory(
+        &self,
+        agent_type: AgentType,
+        factory: AgentFactory,
+    ) -> BoxFuture<'_, Result<AgentType, CoreError>> {
+        Box::pin(async move {
+            if self.is_local_type(agent_type.as_str()) {
+                return Err(CoreError::DuplicateAgentType {
+                    agent_type: agent_type.clone(),
+                });
+            }
+            let registered = self
+                .inner
+                .local
+                .register_factory(agent_type, factory)
+                .await?;
+            lock(&self.inner.distributed_types).push(registered.to_string());
+            if self.inner.started.load(Ordering::Acquire)
+                && let Err(error) = lifecycle::start_agent_type(self, registered.as_str()).await
+            {
+                return Err(CoreError::Handler {
+                    agent_id: AgentId::from_parts(registered.clone(), "*"),
+                    source: Box::new(error),
+                });
+            }
+            Ok(registered)
+        })
+    }
+
+    fn register_agent_instance(
+        &self,
+        agent: Box<dyn Agent>,
+        id: AgentId,
+    ) -> BoxFuture<'_, Result<AgentId, CoreError>> {
+        Box::pin(async move {
+            let registered = self.inner.local.register_agent_instance(agent, id).await?;
+            lock(&self.inner.local_types).insert(registered.agent_type().to_string());
+            Ok(registered)
+        })
+    }
+
+    fn add_subscription(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), CoreError>> {
+        Box::pin(async move {
+            if self.is_local_type(subscription.agent_type().as_str()) {
+                return self.inner.local.add_subscription(subscription).await;
+            }
+            self.add_remote_subscription(subscription).await
+        })
+    }
+
+    fn remove_subscription<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CoreError>> {
+        Box::pin(async move {
+            let Some(service) = self.inner.subscriptions.get() else {
+                let removed_early = {
+                    let mut early = lock(&self.inner.early_subscriptions);
+                    let before = early.len();
+                    early.retain(|s| s.id() != id);
+                    early.len() != before
+                };
+                if removed_early {
+                    return Ok(());
+                }
+                return self.inner.local.remove_subscription(id).await;
+            };
+            if !service.contains(id) {
+                return self.inner.local.remove_subscription(id).await;
+            }
+            let record = service
+                .removed_record(id, &self.inner.runtime_id)
+                .map_err(|error| CoreError::Serialize {
+                    type_name: "SubscriptionEvent".to_owned(),
+                    source: Box::new(error),
+                })?;
+            self.inner
+                .producer
+                .send(record)
+                .await
+                .map_err(|error| CoreError::Serialize {
+                    type_name: "SubscriptionEvent".to_owned(),
+                    source: Box::new(error),
+                })?;
+            lock(&self.inner.own_subscriptions).retain(|s| s != id);
+            self.catch_up_subscriptions().await;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        agent_type: &'a AgentType,
+        key: &'a str,
+        lazy: bool,
+    ) -> BoxFuture<'a, Result<AgentId, CoreError>> {
+        Box::pin(async move {
+            let hosted_here = self.is_local_type(agent_type.as_str())
+                || lock(&self.inner.distributed_types)
+                    .iter()
+                    .any(|t| t == agent_type.as_str());
+            if hosted_here || !lazy {
+                return self.inner.local.get(agent_type, key, lazy).await;
+            }
+            if self.is_hosted(agent_type.as_str()) {
+                return Ok(AgentId::from_parts(agent_type.clone(), key));
+            }
+            Err(CoreError::Undeliverable {
+                agent_type: agent_type.to_string(),
+            })
+        })
+    }
+
+    fn agent_metadata<'a>(
+        &'a self,
+        id: &'a AgentId,
+    ) -> BoxFuture<'a, Result<AgentMetadata, CoreError>> {
+        self.inner.local.agent_metadata(id)
+    }
+
+    fn agent_save_state<'a>(&'a self, id: &'a AgentId) -> BoxFuture<'a, Result<Value, CoreError>> {
+        self.inner.local.agent_save_state(id)
+    }
+
+    fn agent_load_state<'a>(
+        &'a self,
+        id: &'a AgentId,
+        state: Value,
+    ) -> BoxFuture<'a, Result<(), CoreError>> {
+        self.inner.local.agent_load_state(id, state)
+    }
+
+    fn save_state(&self) -> BoxFuture<'_, Result<Value, CoreError>> {
+        self.inner.local.save_state()
+    }
+
+    fn load_state(&self, state: Value) -> BoxFuture<'_, Result<(), CoreError>> {
+        self.inner.local.load_state(state)
+    }
+
+    fn serializers(&self) -> &SerializerRegistry {
+        self.inner.local.serializers()
+    }
+
+    fn access_agent<'a>(
+        &'a self,
+        id: &'a AgentId,
+        access: AgentAccess,
+    ) -> BoxFuture<'a, Result<(), CoreError>> {
+        self.inner.local.access_agent(id, access)
+    }
+}
+
+impl Inner {
+    fn distributed_types(&self) -> Vec<String> {
+        lock(&self.distributed_types).clone()
+    }
+}
+
+/// A hard upper bound for one startup step, so a misconfigured runtime fails instead of hanging.
+pub(crate) fn step_timeout(config: &Config) -> Duration {
+    config.runtime.startup_timeout.max(Duration::from_secs(1))
+}

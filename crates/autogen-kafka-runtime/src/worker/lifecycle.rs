@@ -1,0 +1,479 @@
+//! The startup and shutdown sequences.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use autogen_kafka_admin::{SchemaDefinition, SchemaRegistryClient, TopicAdmin, TopicSpec};
+use autogen_kafka_config::Config;
+use autogen_kafka_core::CoreError;
+use autogen_kafka_events::{EventKind, Format};
+use autogen_kafka_services::{
+    ActivationHook, AgentRegistry, AgentTypeHandler, EventCodecs, MessageProcessor,
+    PendingRequests, ProcessorSettings, StateStore, SubscriptionService,
+};
+use autogen_kafka_streaming::{
+    Backoff, ConsumerSpec, GroupConsumer, InboundRecord, TailHandler, TailReader, TailSpec,
+    TailStart,
+};
+
+use tracing::Instrument;
+
+use super::{KafkaWorkerAgentRuntime, Tails, lock, step_timeout};
+use crate::error::{Result, RuntimeError};
+
+/// Feeds a tail's records to a view (`apply` of a service).
+struct Apply<F>(F);
+
+impl<F: Fn(&InboundRecord) + Send + Sync + 'static> TailHandler for Apply<F> {
+    fn on_record(&self, record: InboundRecord) {
+        (self.0)(&record);
+    }
+}
+
+pub(super) async fn start(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    if inner.stopped.load(Ordering::Acquire) {
+        return Err(RuntimeError::Lifecycle { state: "stopped" });
+    }
+    if inner.started.swap(true, Ordering::AcqRel) {
+        return Err(RuntimeError::Lifecycle { state: "started" });
+    }
+    let span = tracing::info_span!("runtime.start", runtime_id = %inner.runtime_id);
+    startup(runtime).instrument(span).await
+}
+
+async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
+    let begun = Instant::now();
+    // 1. Configuration validation happened in `build`. 2. Connection.
+    connect(runtime).await?;
+    tracing::info!(elapsed = ?begun.elapsed(), "broker reachable");
+    // 3. Topics and schemas.
+    ensure_topics(runtime).await?;
+    let codecs = Arc::new(register_schemas(config, inner.format).await?);
+    let _ = inner.codecs.set(Arc::clone(&codecs));
+    tracing::info!(elapsed = ?begun.elapsed(), "topics and schemas ready");
+    // 4. Services: read the registry, the subscriptions and the state to their ends.
+    let registry = Arc::new(AgentRegistry::new(
+        config.runtime.registry_topic.clone(),
+        Arc::clone(&codecs),
+    ));
+    let subscriptions = Arc::new(SubscriptionService::new(
+        config.runtime.subscription_topic.clone(),
+        Arc::clone(&codecs),
+    ));
+    let pending = Arc::new(PendingRequests::new(Arc::clone(&codecs)));
+    let _ = inner.registry.set(Arc::clone(&registry));
+    let _ = inner.subscriptions.set(Arc::clone(&subscriptions));
+    let _ = inner.pending.set(Arc::clone(&pending));
+    let tails = start_tails(runtime, &registry, &subscriptions, &inner.state, &pending).await?;
+    let timeout = step_timeout(config);
+    for tail in [
+        &tails.registry,
+        &tails.subscriptions,
+        &tails.state,
+        &tails.replies,
+    ] {
+        tail.catch_up(timeout).await?;
+    }
+    let _ = inner.tails.set(tails);
+    tracing::info!(elapsed = ?begun.elapsed(), "fleet view bootstrapped");
+    // 5. Agent registration and 7. message processing, per distributed type.
+    for agent_type in inner.distributed_types() {
+        start_agent_type(runtime, &agent_type).await?;
+    }
+    spawn_heartbeats(runtime);
+    // 6. Subscriptions added before start.
+    let early: Vec<_> = std::mem::take(&mut *lock(&inner.early_subscriptions));
+    for subscription in early {
+        runtime.add_remote_subscription(subscription).await?;
+    }
+    if let Some(tails) = inner.tails.get() {
+        tails.registry.catch_up(timeout).await?;
+    }
+    tracing::info!(elapsed = ?begun.elapsed(), "runtime ready");
+    Ok(())
+}
+
+/// Waits until the broker answers a metadata request, retrying with backoff until the startup timeout.
+async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let config = &runtime.inner.config;
+    let deadline = Instant::now() + step_timeout(config);
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    let mut attempt = 0;
+    loop {
+        let probe_timeout = Duration::from_secs(2).min(step_timeout(config));
+        match runtime
+            .inner
+            .producer
+            .partition_count(&config.runtime.runtime_requests, probe_timeout)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if Instant::now() + backoff.delay(attempt) < deadline => {
+                tracing::warn!(
+                    attempt,
+                    error = &error as &dyn std::error::Error,
+                    "broker not reachable yet; retrying"
+                );
+                tokio::time::sleep(backoff.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(RuntimeError::Connect {
+                    bootstrap: config.kafka.bootstrap_servers.join(","),
+                    after: step_timeout(config),
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+}
+
+async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
+    if !config.service.auto_create_topics {
+        return Ok(());
+    }
+    let partitions = config.kafka.num_partitions.max(1);
+    let replication = config.kafka.replication_factor.max(1);
+    let shared = |name: &str| {
+        TopicSpec::new(name)
+            .partitions(partitions)
+            .replication_factor(replication)
+    };
+    let compacted = |name: &str| {
+        TopicSpec::compacted(name)
+            .partitions(partitions)
+            .replication_factor(replication)
+    };
+    let topics = &config.runtime;
+    let specs = vec![
+        shared(&topics.runtime_requests),
+        shared(&topics.runtime_responses),
+        shared(&topics.publish_topic),
+        shared(&topics.dead_letter_topic),
+        compacted(&topics.registry_topic),
+        compacted(&topics.subscription_topic),
+        compacted(&topics.state_topic),
+        TopicSpec::new(inner.reply_topic.clone())
+            .partitions(1)
+            .replication_factor(replication),
+    ];
+    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
+        .operation_timeout(step_timeout(config))
+        .create_mode(inner.create_mode)
+        .build()?;
+    admin.ensure_topics(&specs).await?;
+    Ok(())
+}
+
+/// Registers the event schemas under `<topic>-value` (startup step 3) and returns codecs that write their ids.
+async fn register_schemas(config: &Config, format: Format) -> Result<EventCodecs> {
+    let mut codecs = EventCodecs::new(format);
+    if format == Format::Json {
+        return Ok(codecs);
+    }
+    let registry_config = &config.kafka.schema_registry;
+    let mut builder = SchemaRegistryClient::builder(registry_config.url.clone())
+        .request_timeout(registry_config.request_timeout);
+    if let (Some(user), Some(secret)) = (&registry_config.username, &registry_config.password) {
+        builder = builder.basic_auth(user.clone(), secret.expose().to_owned());
+    }
+    let client = builder.build()?;
+    let topics = &config.runtime;
+    let roles = [
+        (&topics.runtime_requests, EventKind::Request),
+        (&topics.runtime_responses, EventKind::Response),
+        (&topics.registry_topic, EventKind::Registration),
+        (&topics.subscription_topic, EventKind::Subscription),
+        (&topics.publish_topic, EventKind::Publish),
+    ];
+    for (topic, kind) in roles {
+        let text = kind.registered_schema_text().map_err(|source| {
+            autogen_kafka_services::ServicesError::Codec {
+                topic: topic.clone(),
+                source,
+            }
+        })?;
+        let schema = match format {
+            Format::Avro => SchemaDefinition::avro(kind.avro_schema().to_owned()),
+            _ => SchemaDefinition::json(text),
+        };
+        let id = client.register(&format!("{topic}-value"), &schema).await?;
+        tracing::debug!(topic, %id, "schema registered");
+        codecs = codecs.with_schema_id(topic.clone(), id.get());
+    }
+    Ok(codecs)
+}
+
+async fn start_tails(
+    runtime: &KafkaWorkerAgentRuntime,
+    registry: &Arc<AgentRegistry>,
+    subscriptions: &Arc<SubscriptionService>,
+    state: &Arc<StateStore>,
+    pending: &Arc<PendingRequests>,
+) -> Result<Tails> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
+    let properties = config.kafka.client_properties().into_map();
+    let mut properties = properties;
+    properties.insert(
+        "fetch.wait.max.ms".to_owned(),
+        config.streaming.fetch_wait_max.as_millis().to_string(),
+    );
+    let spec = |name: &str, topic: &str| {
+        TailSpec::new(name, vec![topic.to_owned()])
+            .properties(properties.clone())
+            .start(TailStart::Beginning)
+            .metadata_timeout(step_timeout(config))
+    };
+    let token = &inner.token;
+    let view = Arc::clone(registry);
+    let registry_tail = TailReader::start(
+        spec("registry", &config.runtime.registry_topic),
+        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
+        token,
+    )
+    .await?;
+    let view = Arc::clone(subscriptions);
+    let subscriptions_tail = TailReader::start(
+        spec("subscriptions", &config.runtime.subscription_topic),
+        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
+        token,
+    )
+    .await?;
+    let view = Arc::clone(state);
+    let state_tail = TailReader::start(
+        spec("state", &config.runtime.state_topic),
+        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
+        token,
+    )
+    .await?;
+    let view = Arc::clone(pending);
+    let replies_tail = TailReader::start(
+        spec("replies", &inner.reply_topic),
+        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
+        token,
+    )
+    .await?;
+    Ok(Tails {
+        registry: registry_tail,
+        subscriptions: subscriptions_tail,
+        state: state_tail,
+        replies: replies_tail,
+    })
+}
+
+/// Registers `agent_type` with the fleet and starts its request consumer (startup steps 5 and 7).
+pub(super) async fn start_agent_type(
+    runtime: &KafkaWorkerAgentRuntime,
+    agent_type: &str,
+) -> Result<()> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
+    let (Some(codecs), Some(registry)) = (inner.codecs.get(), inner.registry.get()) else {
+        return Err(CoreError::RuntimeStopped.into());
+    };
+    let settings = {
+        let mut settings = ProcessorSettings::new(
+            inner.runtime_id.clone(),
+            config.runtime.runtime_responses.clone(),
+        );
+        settings.default_timeout = config.runtime.rpc_timeout;
+        settings
+    };
+    let processor = Arc::new(MessageProcessor::new(
+        agent_type,
+        settings,
+        Arc::clone(codecs),
+        inner.producer.clone(),
+        Arc::clone(&inner.agents),
+    ));
+    let weak = Arc::downgrade(inner);
+    let timeout = step_timeout(config);
+    let hook: ActivationHook = Arc::new(move || {
+        let weak = weak.clone();
+        Box::pin(async move {
+            if let Some(inner) = weak.upgrade()
+                && let Some(tails) = inner.tails.get()
+                && let Err(error) = tails.state.catch_up(timeout).await
+            {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "state view is behind at assignment"
+                );
+            }
+        })
+    });
+    let group = format!("{}.agent.{agent_type}", config.kafka.group_id);
+    let properties = config
+        .consumer_properties(&group, autogen_kafka_config::AutoOffsetReset::Earliest)
+        .into_map();
+    let spec = ConsumerSpec::new(
+        format!("requests:{agent_type}"),
+        group,
+        vec![config.runtime.runtime_requests.clone()],
+    )
+    .properties(properties)
+    .lanes(inner.consumer_lanes)
+    .lane_capacity(config.streaming.max_in_flight_per_partition.max(1))
+    .commit_interval(config.streaming.commit_interval)
+    .drain_timeout(config.service.shutdown_timeout)
+    .dead_letter_topic(config.runtime.dead_letter_topic.clone());
+    let consumer = GroupConsumer::start(
+        spec,
+        Arc::new(AgentTypeHandler::new(processor, Some(hook))),
+        Some(inner.producer.clone()),
+        &inner.token,
+    )?;
+    consumer.wait_assigned(timeout).await?;
+    inner.consumers.lock().await.push(consumer);
+    let record = registry.registration_record(
+        agent_type,
+        &inner.runtime_id,
+        config.runtime.registry_expiry,
+    )?;
+    inner.producer.send(record).await?;
+    if let Some(tails) = inner.tails.get() {
+        tails.registry.catch_up(timeout).await?;
+    }
+    tracing::info!(agent_type, "agent type registered and consuming");
+    Ok(())
+}
+
+/// Renews this runtime's registrations every heartbeat, so they do not expire while it lives.
+fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
+    let weak = Arc::downgrade(&runtime.inner);
+    let token = runtime.inner.token.child_token();
+    let interval = runtime.inner.config.runtime.registry_heartbeat;
+    let span = tracing::info_span!("registry.heartbeat", runtime_id = %runtime.inner.runtime_id);
+    runtime.inner.tracker.spawn(tracing::Instrument::instrument(
+        async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let Some(registry) = inner.registry.get() else {
+                    return;
+                };
+                for agent_type in inner.distributed_types() {
+                    let record = registry.registration_record(
+                        &agent_type,
+                        &inner.runtime_id,
+                        inner.config.runtime.registry_expiry,
+                    );
+                    match record {
+                        Ok(record) => {
+                            if let Err(error) = inner.producer.send(record).await {
+                                tracing::warn!(
+                                    agent_type,
+                                    error = &error as &dyn std::error::Error,
+                                    "heartbeat not written"
+                                );
+                            }
+                        }
+                        Err(error) => tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            "heartbeat not encoded"
+                        ),
+                    }
+                }
+            }
+        },
+        span,
+    ));
+}
+
+pub(super) async fn stop(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    if inner.stopped.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
+    let span = tracing::info_span!("runtime.stop", runtime_id = %inner.runtime_id);
+    shutdown(runtime).instrument(span).await
+}
+
+async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
+    let deadline = config.service.shutdown_timeout;
+    // 1. Stop accepting new messages: consumers drain, release their agents (saving state) and commit.
+    let consumers = std::mem::take(&mut *inner.consumers.lock().await);
+    for consumer in consumers {
+        consumer.shutdown().await;
+    }
+    inner.agents.release_all().await;
+    // 2. Complete pending requests (they have their own deadlines), then fail the rest.
+    if let Some(pending) = inner.pending.get() {
+        let waited = Instant::now();
+        while !pending.is_empty() && waited.elapsed() < deadline / 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        pending.fail_all(|| CoreError::RuntimeStopped);
+    }
+    // 3. Clean up subscriptions and registrations.
+    if let (Some(subscriptions), Some(registry)) = (inner.subscriptions.get(), inner.registry.get())
+    {
+        let own: Vec<String> = std::mem::take(&mut *lock(&inner.own_subscriptions));
+        for id in own {
+            match subscriptions.removed_record(&id, &inner.runtime_id) {
+                Ok(record) => {
+                    if let Err(error) = inner.producer.send(record).await {
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            "subscription removal not written"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "subscription removal not encoded"
+                ),
+            }
+        }
+        for agent_type in inner.distributed_types() {
+            match registry.unregistration_record(&agent_type, &inner.runtime_id) {
+                Ok(record) => {
+                    if let Err(error) = inner.producer.send(record).await {
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            "unregistration not written"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "unregistration not encoded"
+                ),
+            }
+        }
+    }
+    // 4. Close agent instances.
+    let closed = inner.local.stop(deadline).await;
+    // 5. Stop services (tails, heartbeats).
+    inner.token.cancel();
+    inner.tracker.close();
+    if tokio::time::timeout(deadline, inner.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background tasks did not stop before the deadline");
+    }
+    // 6. Close Kafka connections: flush what is queued.
+    if let Err(error) = inner.producer.flush(deadline).await {
+        tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            "producer flush incomplete"
+        );
+    }
+    // 7. Resource cleanup happens as the last handles drop.
+    tracing::info!("runtime stopped");
+    closed.map_err(RuntimeError::from)
+}

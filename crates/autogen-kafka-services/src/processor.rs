@@ -1,0 +1,453 @@
+//! The message processor: the callee side of an RPC and of a publication delivery.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use autogen_kafka_core::{
+    AgentId, AgentRuntime, AnyMessage, CoreError, SendOptions, SerializedMessage, TopicId,
+};
+use autogen_kafka_events::{JSON_CONTENT_TYPE, RequestEvent, ResponseEvent};
+use autogen_kafka_streaming::{
+    EventProducer, HandleFailure, InboundRecord, OutboundRecord, RecordHandler, TopicPartition,
+};
+use futures::future::BoxFuture;
+use tracing::Instrument;
+
+use crate::agents::AgentManager;
+use crate::codecs::EventCodecs;
+use crate::headers;
+
+/// Settings of a [`MessageProcessor`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProcessorSettings {
+    /// This runtime instance's id.
+    pub runtime_id: String,
+    /// The response topic of callers that name none (Python runtimes).
+    pub shared_responses_topic: String,
+    /// The deadline of requests that carry none (Python callers).
+    pub default_timeout: Duration,
+    /// How many handled request ids are remembered to recognise redeliveries.
+    pub dedupe_capacity: usize,
+}
+
+impl ProcessorSettings {
+    /// Settings with a 30 s default deadline and 10 000 remembered request ids.
+    #[must_use]
+    pub fn new(runtime_id: impl Into<String>, shared_responses_topic: impl Into<String>) -> Self {
+        Self {
+            runtime_id: runtime_id.into(),
+            shared_responses_topic: shared_responses_topic.into(),
+            default_timeout: Duration::from_secs(30),
+            dedupe_capacity: 10_000,
+        }
+    }
+}
+
+/// Counters of a processor.
+#[derive(Debug, Default)]
+pub struct ProcessorStats {
+    /// Requests answered (successfully or with an error response).
+    pub answered: AtomicU64,
+    /// Publications delivered to an agent.
+    pub delivered: AtomicU64,
+    /// Requests skipped because their deadline had passed.
+    pub expired: AtomicU64,
+    /// Redelivered requests recognised by id and not handled again.
+    pub duplicates: AtomicU64,
+}
+
+/// Recently handled request ids and the response sent for each, to answer a redelivery without handling again.
+#[derive(Debug, Default)]
+struct Dedupe {
+    order: VecDeque<String>,
+    seen: HashMap<String, Option<OutboundRecord>>,
+}
+
+/// Handles the records of one agent type on the request topic.
+///
+/// For each record keyed `type/key` of its type: decode the `RequestEvent` (a record that does not decode goes to
+/// the dead-letter topic), skip it if its deadline passed, recognise a redelivery by request id, activate the
+/// agent (loading saved state), then either call it (RPC: the answer or an error response goes to the caller's
+/// reply topic) or deliver the publication to it. Any failure is answered to the caller *and* dead-lettered with
+/// the reason; the consumer goes on with the next record.
+#[derive(Debug)]
+pub struct MessageProcessor {
+    agent_type: String,
+    settings: ProcessorSettings,
+    codecs: Arc<EventCodecs>,
+    producer: EventProducer,
+    agents: Arc<AgentManager>,
+    dedupe: Mutex<Dedupe>,
+    stats: ProcessorStats,
+}
+
+impl MessageProcessor {
+    /// A processor for `agent_type`.
+    #[must_use]
+    pub fn new(
+        agent_type: impl Into<String>,
+        settings: ProcessorSettings,
+        codecs: Arc<EventCodecs>,
+        producer: EventProducer,
+        agents: Arc<AgentManager>,
+    ) -> Self {
+        Self {
+            agent_type: agent_type.into(),
+            settings,
+            codecs,
+            producer,
+            agents,
+            dedupe: Mutex::new(Dedupe::default()),
+            stats: ProcessorStats::default(),
+        }
+    }
+
+    /// The processor's counters.
+    #[must_use]
+    pub fn stats(&self) -> &ProcessorStats {
+        &self.stats
+    }
+
+    async fn process(self: Arc<Self>, record: InboundRecord) -> Result<(), HandleFailure> {
+        let Some(value) = record.value.as_deref() else {
+            return Err(HandleFailure::new(
+                "decode",
+                "a request record without a value",
+            ));
+        };
+        let request: RequestEvent = self
+            .codecs
+            .decode(&record.topic, value)
+            .map_err(|error| HandleFailure::new("decode", error_chain(&error)))?;
+        let request_id = request.request_id.clone().unwrap_or_default();
+        let is_publish = record.header_str(headers::KIND) == Some(headers::KIND_PUBLISH);
+        let now = headers::now_ms();
+        if let Some(deadline) = record
+            .header_str(headers::DEADLINE_MS)
+            .and_then(|d| d.parse::<i64>().ok())
+            && deadline <= now
+        {
+            self.stats.expired.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(request_id, "deadline passed before handling: skipped");
+            return Ok(());
+        }
+        if self.replay_duplicate(&request_id).await {
+            return Ok(());
+        }
+        let reply_to = (!is_publish).then(|| {
+            record
+                .header_str(headers::REPLY_TO)
+                .unwrap_or(&self.settings.shared_responses_topic)
+                .to_owned()
+        });
+        let result = self.call_agent(&record, &request, is_publish, now).await;
+        let response = match (&reply_to, result) {
+            (None, Ok(_)) => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            (None, Err(failure)) => {
+                self.remember(&request_id, None);
+                return Err(failure);
+            }
+            (Some(topic), Ok(answer)) => {
+                Some((self.success_record(topic, &request, answer)?, None))
+            }
+            (Some(topic), Err(failure)) => Some((
+                self.error_record(topic, &request_id, &failure)?,
+                Some(failure),
+            )),
+        };
+        let Some((response, failure)) = response else {
+            self.remember(&request_id, None);
+            return Ok(());
+        };
+        self.producer
+            .send(response.clone())
+            .await
+            .map_err(|error| {
+                HandleFailure::new(
+                    "produce",
+                    format!("sending the response failed: {}", error_chain(&error)),
+                )
+            })?;
+        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        self.remember(&request_id, Some(response));
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Calls the agent; returns its answer, or the failure to report.
+    async fn call_agent(
+        &self,
+        record: &InboundRecord,
+        request: &RequestEvent,
+        is_publish: bool,
+        now: i64,
+    ) -> Result<Option<AnyMessage>, HandleFailure> {
+        let recipient: AgentId = request
+            .recipient
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|error: CoreError| {
+                HandleFailure::new("decode", format!("bad recipient: {error}"))
+            })?;
+        let sender = request
+            .agent_id
+            .as_deref()
+            .filter(|s| *s != autogen_kafka_events::UNKNOWN_ID)
+            .and_then(|s| s.parse::<AgentId>().ok());
+        let type_name = request
+            .payload_type
+            .clone()
+            .ok_or_else(|| HandleFailure::new("decode", "the request names no payload type"))?;
+        let message = AnyMessage::from_serialized(SerializedMessage::new(
+            type_name,
+            request
+                .payload_format
+                .clone()
+                .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned()),
+            request.payload.clone().unwrap_or_default(),
+        ));
+        let partition = TopicPartition {
+            topic: record.topic.clone(),
+            partition: record.partition,
+        };
+        self.agents
+            .activate(&recipient, partition)
+            .await
+            .map_err(|error| HandleFailure::new("activate", error_chain(&error)))?;
+        let remaining = record
+            .header_str(headers::DEADLINE_MS)
+            .and_then(|d| d.parse::<i64>().ok())
+            .map_or(self.settings.default_timeout, |deadline| {
+                Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
+            });
+        let message_id = request.request_id.clone().unwrap_or_default();
+        let local = self.agents.local();
+        let outcome = if is_publish {
+            let topic = request
+                .topic_id
+                .as_deref()
+                .unwrap_or_default()
+                .parse::<TopicId>()
+                .map_err(|error: CoreError| {
+                    HandleFailure::new("decode", format!("bad topic: {error}"))
+                })?;
+            local
+                .deliver_publication(message, recipient, topic, sender, message_id, remaining)
+                .await
+                .map(|()| None)
+        } else {
+            let mut options = SendOptions::new()
+                .with_message_id(message_id)
+                .with_timeout(remaining);
+            if let Some(sender) = sender {
+                options = options.with_sender(sender);
+            }
+            local.send_message(message, recipient, options).await
+        };
+        outcome.map_err(|error| HandleFailure::new(error_kind(&error), error_chain(&error)))
+    }
+
+    fn success_record(
+        &self,
+        topic: &str,
+        request: &RequestEvent,
+        answer: Option<AnyMessage>,
+    ) -> Result<OutboundRecord, HandleFailure> {
+        let request_id = request.request_id.clone().unwrap_or_default();
+        let sender = request.recipient.clone().unwrap_or_default();
+        let recipient = request.agent_id.clone().unwrap_or_default();
+        let response = match answer {
+            Some(answer) => {
+                let serialized = answer
+                    .to_serialized()
+                    .map_err(|error| HandleFailure::new("encode", error_chain(&error)))?;
+                ResponseEvent::success(
+                    request_id.clone(),
+                    sender,
+                    recipient,
+                    serialized.type_name,
+                    serialized.bytes,
+                )
+            }
+            None => ResponseEvent::success(request_id.clone(), sender, recipient, "", Vec::new()),
+        };
+        let value = self
+            .codecs
+            .encode(topic, &response)
+            .map_err(|error| HandleFailure::new("encode", error_chain(&error)))?;
+        Ok(OutboundRecord::new(topic, value)
+            .with_key(request_id)
+            .with_header(headers::RUNTIME, self.settings.runtime_id.as_bytes()))
+    }
+
+    fn error_record(
+        &self,
+        topic: &str,
+        request_id: &str,
+        failure: &HandleFailure,
+    ) -> Result<OutboundRecord, HandleFailure> {
+        let response = ResponseEvent::error(request_id, failure.reason.clone());
+        let value = self
+            .codecs
+            .encode(topic, &response)
+            .map_err(|error| HandleFailure::new("encode", error_chain(&error)))?;
+        Ok(OutboundRecord::new(topic, value)
+            .with_key(request_id)
+            .with_header(headers::ERROR_KIND, failure.kind.as_bytes())
+            .with_header(headers::RUNTIME, self.settings.runtime_id.as_bytes()))
+    }
+
+    /// If `request_id` was handled already, re-sends its response (if any) and returns true.
+    async fn replay_duplicate(&self, request_id: &str) -> bool {
+        if request_id.is_empty() {
+            return false;
+        }
+        let cached = {
+            let dedupe = self.dedupe.lock().unwrap_or_else(PoisonError::into_inner);
+            match dedupe.seen.get(request_id) {
+                None => return false,
+                Some(response) => response.clone(),
+            }
+        };
+        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            request_id,
+            "redelivered request recognised: not handled again"
+        );
+        if let Some(response) = cached
+            && let Err(error) = self.producer.send(response).await
+        {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "re-sending a cached response failed"
+            );
+        }
+        true
+    }
+
+    fn remember(&self, request_id: &str, response: Option<OutboundRecord>) {
+        if request_id.is_empty() {
+            return;
+        }
+        let mut dedupe = self.dedupe.lock().unwrap_or_else(PoisonError::into_inner);
+        if dedupe
+            .seen
+            .insert(request_id.to_owned(), response)
+            .is_none()
+        {
+            dedupe.order.push_back(request_id.to_owned());
+        }
+        while dedupe.order.len() > self.settings.dedupe_capacity {
+            if let Some(oldest) = dedupe.order.pop_front() {
+                dedupe.seen.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// The request-topic consumer of one agent type: routes its records to the processor, skips other types', and
+/// saves/releases agents when partitions move.
+pub struct AgentTypeHandler {
+    processor: Arc<MessageProcessor>,
+    prefix: String,
+    before_activation: Option<ActivationHook>,
+}
+
+/// Runs before the first record of newly assigned partitions (the runtime uses it to read the state topic to
+/// its end, so state saved by the previous owner is visible).
+pub type ActivationHook = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+impl std::fmt::Debug for AgentTypeHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentTypeHandler")
+            .field("agent_type", &self.processor.agent_type)
+            .field("before_activation", &self.before_activation.is_some())
+            .finish()
+    }
+}
+
+impl AgentTypeHandler {
+    /// A handler for the processor's agent type.
+    #[must_use]
+    pub fn new(
+        processor: Arc<MessageProcessor>,
+        before_activation: Option<ActivationHook>,
+    ) -> Self {
+        let prefix = format!("{}/", processor.agent_type);
+        Self {
+            processor,
+            prefix,
+            before_activation,
+        }
+    }
+}
+
+impl RecordHandler for AgentTypeHandler {
+    fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        if !record
+            .key_str()
+            .is_some_and(|k| k.starts_with(&self.prefix))
+        {
+            // Another agent type's record: its own group handles it.
+            return Box::pin(async { Ok(()) });
+        }
+        let span = tracing::info_span!(
+            "request",
+            agent_type = %self.processor.agent_type,
+            key = record.key_str().unwrap_or_default(),
+            partition = record.partition,
+            offset = record.offset,
+        );
+        Box::pin(Arc::clone(&self.processor).process(record).instrument(span))
+    }
+
+    fn on_revoked(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+        let agents = Arc::clone(&self.processor.agents);
+        Box::pin(async move { agents.release(&partitions).await })
+    }
+
+    fn on_assigned(&self, _partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+        match &self.before_activation {
+            Some(hook) => hook(),
+            None => Box::pin(async {}),
+        }
+    }
+}
+
+/// The `ak_error_kind` of a core error.
+#[must_use]
+pub fn error_kind(error: &CoreError) -> &'static str {
+    match error {
+        CoreError::Undeliverable { .. } | CoreError::AgentNotFound { .. } => "undeliverable",
+        CoreError::UnhandledMessageType { .. } | CoreError::UnknownMessageType { .. } => {
+            "unhandled_type"
+        }
+        CoreError::Deserialize { .. } | CoreError::UnsupportedContentType { .. } => "decode",
+        CoreError::HandlerPanicked { .. } => "panic",
+        CoreError::Timeout { .. } => "timeout",
+        CoreError::RuntimeStopped => "stopped",
+        _ => "handler",
+    }
+}
+
+/// An error and its causes on one line.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

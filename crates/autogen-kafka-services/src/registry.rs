@@ -1,0 +1,239 @@
+//! The agent registry: which live runtimes host which agent types.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use autogen_kafka_events::{RegistrationEvent, RegistrationKind};
+use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+
+use crate::codecs::EventCodecs;
+use crate::error::Result;
+use crate::headers;
+
+/// Who registered a type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Registrant {
+    /// A Rust runtime instance, with heartbeats and expiry.
+    Runtime(String),
+    /// A Python runtime: no heartbeats; live from `register` until `unregister`.
+    Python,
+}
+
+/// The fleet's registrations, fed by the registry topic.
+///
+/// Every runtime writes a `register` event for each agent type it hosts when it starts and again every
+/// heartbeat, carrying an expiry header; it writes `unregister` when it stops. A type is hosted while at least
+/// one registration of it is unexpired, so the entries of a runtime that died lapse on their own. Registrations
+/// from Python runtimes (no expiry header) count until they are unregistered, as upstream does.
+///
+/// # Examples
+///
+/// ```
+/// use autogen_kafka_events::Format;
+/// use autogen_kafka_services::{AgentRegistry, EventCodecs};
+/// use std::sync::Arc;
+///
+/// let codecs = Arc::new(EventCodecs::new(Format::Json));
+/// let registry = AgentRegistry::new("agent_registry", codecs);
+/// let record = registry.registration_record("echo", "runtime-1", std::time::Duration::from_secs(10))?;
+/// assert_eq!(record.key.as_deref(), Some(&b"echo@runtime-1"[..]));
+/// assert!(!registry.is_hosted("echo"), "nothing is known until the record is read back");
+/// # Ok::<(), autogen_kafka_services::ServicesError>(())
+/// ```
+#[derive(Debug)]
+pub struct AgentRegistry {
+    topic: String,
+    codecs: Arc<EventCodecs>,
+    /// agent type → registrant → expiry (ms since epoch; `None` = never).
+    entries: Mutex<HashMap<String, HashMap<Registrant, Option<i64>>>>,
+}
+
+impl AgentRegistry {
+    /// An empty registry view of `topic`.
+    #[must_use]
+    pub fn new(topic: impl Into<String>, codecs: Arc<EventCodecs>) -> Self {
+        Self {
+            topic: topic.into(),
+            codecs,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether some live runtime hosts `agent_type`.
+    #[must_use]
+    pub fn is_hosted(&self, agent_type: &str) -> bool {
+        let now = headers::now_ms();
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(agent_type)
+            .is_some_and(|by| by.values().any(|expiry| expiry.is_none_or(|e| e > now)))
+    }
+
+    /// Whether the runtime instance `runtime_id` has at least one unexpired registration.
+    #[must_use]
+    pub fn is_runtime_live(&self, runtime_id: &str) -> bool {
+        let now = headers::now_ms();
+        let key = Registrant::Runtime(runtime_id.to_owned());
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.values().any(|by| {
+            by.get(&key)
+                .is_some_and(|expiry| expiry.is_none_or(|e| e > now))
+        })
+    }
+
+    /// The agent types some live runtime hosts, sorted.
+    #[must_use]
+    pub fn hosted_types(&self) -> Vec<String> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut types: Vec<String> = entries.keys().cloned().collect();
+        drop(entries);
+        types.retain(|t| self.is_hosted(t));
+        types.sort();
+        types
+    }
+
+    /// The record announcing that `runtime_id` hosts `agent_type` for the next `ttl`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ServicesError::Codec`] when the event cannot be encoded.
+    pub fn registration_record(
+        &self,
+        agent_type: &str,
+        runtime_id: &str,
+        ttl: std::time::Duration,
+    ) -> Result<OutboundRecord> {
+        let event = RegistrationEvent::register(agent_type);
+        let value = self.codecs.encode(&self.topic, &event)?;
+        let expires =
+            headers::now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        Ok(OutboundRecord::new(self.topic.clone(), value)
+            .with_key(format!("{agent_type}@{runtime_id}"))
+            .with_header(headers::RUNTIME, runtime_id)
+            .with_header(headers::EXPIRES_MS, expires.to_string()))
+    }
+
+    /// The record withdrawing `runtime_id`'s registration of `agent_type`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ServicesError::Codec`] when the event cannot be encoded.
+    pub fn unregistration_record(
+        &self,
+        agent_type: &str,
+        runtime_id: &str,
+    ) -> Result<OutboundRecord> {
+        let event = RegistrationEvent::unregister(agent_type);
+        let value = self.codecs.encode(&self.topic, &event)?;
+        Ok(OutboundRecord::new(self.topic.clone(), value)
+            .with_key(format!("{agent_type}@{runtime_id}"))
+            .with_header(headers::RUNTIME, runtime_id))
+    }
+
+    /// Applies one record of the registry topic. Undecodable records are logged and skipped: the registry is a
+    /// view, and one bad record must not hide the others.
+    pub fn apply(&self, record: &InboundRecord) {
+        let Some(value) = record.value.as_deref() else {
+            return;
+        };
+        let event: RegistrationEvent = match self.codecs.decode(&record.topic, value) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    partition = record.partition,
+                    offset = record.offset,
+                    "skipping an undecodable registry record"
+                );
+                return;
+            }
+        };
+        let registrant = record
+            .header_str(headers::RUNTIME)
+            .map_or(Registrant::Python, |id| Registrant::Runtime(id.to_owned()));
+        let expiry = record
+            .header_str(headers::EXPIRES_MS)
+            .and_then(|v| v.parse::<i64>().ok());
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let by = entries.entry(event.agent).or_default();
+        match event.message_type {
+            RegistrationKind::Register => {
+                by.insert(registrant, expiry);
+            }
+            RegistrationKind::Unregister => {
+                by.remove(&registrant);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use autogen_kafka_events::{Format, RegistrationEvent};
+    use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+
+    use super::AgentRegistry;
+    use crate::codecs::EventCodecs;
+
+    fn read_back(out: OutboundRecord) -> InboundRecord {
+        InboundRecord {
+            topic: out.topic,
+            partition: 0,
+            offset: 0,
+            key: out.key,
+            value: out.value,
+            headers: out.headers,
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn registrations_expire_and_unregister() {
+        let registry =
+            AgentRegistry::new("agent_registry", Arc::new(EventCodecs::new(Format::Json)));
+        registry.apply(&read_back(
+            registry
+                .registration_record("echo", "a", Duration::from_secs(60))
+                .unwrap(),
+        ));
+        registry.apply(&read_back(
+            registry
+                .registration_record("echo", "b", Duration::ZERO)
+                .unwrap(),
+        ));
+        assert!(registry.is_hosted("echo"));
+        assert!(registry.is_runtime_live("a"));
+        assert!(
+            !registry.is_runtime_live("b"),
+            "b's registration expired at once"
+        );
+        registry.apply(&read_back(
+            registry.unregistration_record("echo", "a").unwrap(),
+        ));
+        assert!(!registry.is_hosted("echo"), "a unregistered and b expired");
+        assert!(registry.hosted_types().is_empty());
+    }
+
+    #[test]
+    fn python_registrations_never_expire_and_garbage_is_skipped() {
+        let codecs = Arc::new(EventCodecs::new(Format::Json));
+        let registry = AgentRegistry::new("agent_registry", Arc::clone(&codecs));
+        let python = OutboundRecord::new(
+            "agent_registry",
+            codecs
+                .encode("agent_registry", &RegistrationEvent::register("py_agent"))
+                .unwrap(),
+        )
+        .with_key("py_agent");
+        registry.apply(&read_back(python));
+        registry.apply(&read_back(OutboundRecord::new(
+            "agent_registry",
+            b"garbage".to_vec(),
+        )));
+        assert!(registry.is_hosted("py_agent"));
+        assert_eq!(registry.hosted_types(), vec!["py_agent".to_owned()]);
+    }
+}

@@ -1,0 +1,239 @@
+//! The fleet's subscriptions, fed by the subscription topic.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use autogen_kafka_core::{
+    AgentId, Subscription, TopicId, TypePrefixSubscription, TypeSubscription,
+};
+use autogen_kafka_events::{SubscriptionEvent, SubscriptionOperation, WireSubscription};
+use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+
+use crate::codecs::EventCodecs;
+use crate::error::Result;
+use crate::headers;
+use crate::registry::AgentRegistry;
+
+/// One subscription of the fleet and who added it.
+#[derive(Debug, Clone)]
+struct Entry {
+    subscription: Subscription,
+    /// The Rust runtime that added it; `None` for subscriptions added by Python runtimes.
+    runtime: Option<String>,
+}
+
+/// The subscription service: every runtime's subscriptions, applied from the subscription topic.
+///
+/// `add`/`remove` produce events keyed by the subscription id (so the topic can be compacted); every runtime,
+/// including the writer, applies them when it reads them back, so all runtimes converge on one view. A
+/// subscription added by a Rust runtime lapses when that runtime's registrations expire (it died); one added by
+/// a Python runtime lasts until removed, as upstream.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use autogen_kafka_core::{Subscription, TopicId, TypeSubscription};
+/// use autogen_kafka_events::Format;
+/// use autogen_kafka_services::{EventCodecs, SubscriptionService};
+///
+/// let service = SubscriptionService::new("agent_subscriptions", Arc::new(EventCodecs::new(Format::Json)));
+/// let subscription: Subscription = TypeSubscription::new("news", "reader")?.into();
+/// let record = service.added_record(&subscription, "runtime-1")?;
+/// assert_eq!(record.key.as_deref(), Some(subscription.id().as_bytes()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SubscriptionService {
+    topic: String,
+    codecs: Arc<EventCodecs>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl SubscriptionService {
+    /// An empty view of `topic`.
+    #[must_use]
+    pub fn new(topic: impl Into<String>, codecs: Arc<EventCodecs>) -> Self {
+        Self {
+            topic: topic.into(),
+            codecs,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The record that adds `subscription` on behalf of `runtime_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ServicesError::Codec`] when the event cannot be encoded.
+    pub fn added_record(
+        &self,
+        subscription: &Subscription,
+        runtime_id: &str,
+    ) -> Result<OutboundRecord> {
+        let event = match subscription {
+            Subscription::TypePrefix(s) => SubscriptionEvent::added_type_prefix(
+                s.id(),
+                s.topic_type_prefix(),
+                s.agent_type().as_str(),
+            ),
+            Subscription::Type(s) => {
+                SubscriptionEvent::added_type(s.id(), s.topic_type(), s.agent_type().as_str())
+            }
+            other => {
+                return Err(crate::ServicesError::UnsupportedSubscription {
+                    id: other.id().to_owned(),
+                });
+            }
+        };
+        let value = self.codecs.encode(&self.topic, &event)?;
+        Ok(OutboundRecord::new(self.topic.clone(), value)
+            .with_key(subscription.id())
+            .with_header(headers::RUNTIME, runtime_id))
+    }
+
+    /// The record that removes the subscription `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ServicesError::Codec`] when the event cannot be encoded.
+    pub fn removed_record(&self, id: &str, runtime_id: &str) -> Result<OutboundRecord> {
+        let value = self
+            .codecs
+            .encode(&self.topic, &SubscriptionEvent::removed(id))?;
+        Ok(OutboundRecord::new(self.topic.clone(), value)
+            .with_key(id)
+            .with_header(headers::RUNTIME, runtime_id))
+    }
+
+    /// Whether a subscription with this id is known.
+    #[must_use]
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(id)
+    }
+
+    /// Whether an equivalent subscription (same id, or same rule and agent type) is known.
+    #[must_use]
+    pub fn has_equivalent(&self, subscription: &Subscription) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .values()
+            .any(|e| e.subscription.is_equivalent(subscription))
+    }
+
+    /// The agents that must receive a publication on `topic`: one entry per distinct agent id, from live
+    /// subscriptions added by Rust runtimes (`rust_only`) or from all live subscriptions. The sender is excluded.
+    #[must_use]
+    pub fn recipients(
+        &self,
+        topic: &TopicId,
+        sender: Option<&AgentId>,
+        registry: &AgentRegistry,
+        rust_only: bool,
+    ) -> Vec<AgentId> {
+        let entries: Vec<Entry> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut recipients = BTreeSet::new();
+        for entry in entries {
+            let live = match &entry.runtime {
+                Some(runtime) => registry.is_runtime_live(runtime),
+                None => !rust_only,
+            };
+            if !live || !entry.subscription.is_match(topic) {
+                continue;
+            }
+            match entry.subscription.map_to_agent(topic) {
+                Ok(id) if Some(&id) != sender => {
+                    recipients.insert(id);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "subscription cannot map topic"
+                ),
+            }
+        }
+        recipients.into_iter().collect()
+    }
+
+    /// Applies one record of the subscription topic; undecodable records are logged and skipped.
+    pub fn apply(&self, record: &InboundRecord) {
+        let Some(value) = record.value.as_deref() else {
+            if let Some(key) = record.key_str() {
+                self.entries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(key);
+            }
+            return;
+        };
+        let event: SubscriptionEvent = match self.codecs.decode(&record.topic, value) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    offset = record.offset,
+                    "skipping an undecodable subscription record"
+                );
+                return;
+            }
+        };
+        let runtime = record.header_str(headers::RUNTIME).map(str::to_owned);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        match (event.operation, event.subscription) {
+            (SubscriptionOperation::Removed, subscription) => {
+                entries.remove(subscription.id());
+            }
+            (SubscriptionOperation::Added, WireSubscription::Type(s)) => {
+                match TypeSubscription::new(s.topic_type, s.agent_type) {
+                    Ok(sub) => {
+                        let sub = sub.with_id(s.id.clone());
+                        entries.insert(
+                            s.id,
+                            Entry {
+                                subscription: sub.into(),
+                                runtime,
+                            },
+                        );
+                    }
+                    Err(error) => tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "invalid subscription"
+                    ),
+                }
+            }
+            (SubscriptionOperation::Added, WireSubscription::TypePrefix(s)) => {
+                match TypePrefixSubscription::new(s.topic_type_prefix, s.agent_type) {
+                    Ok(sub) => {
+                        let sub = sub.with_id(s.id.clone());
+                        entries.insert(
+                            s.id,
+                            Entry {
+                                subscription: sub.into(),
+                                runtime,
+                            },
+                        );
+                    }
+                    Err(error) => tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "invalid subscription"
+                    ),
+                }
+            }
+            (SubscriptionOperation::Added, other) => {
+                tracing::warn!(
+                    id = other.id(),
+                    "an `added` event without a subscription rule is ignored"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! A group-less reader of whole topics: compacted "table" topics (agent registry, subscriptions, agent state) and a
+//! runtime's own reply topic.
+//!
+//! A [`TailReader`] joins no consumer group and commits nothing. At start it reads the topics' metadata, assigns
+//! itself every partition and starts a dedicated thread that owns the librdkafka consumer and hands each record to
+//! a [`TailHandler`], in offset order per partition. It keeps the *position* of every partition (the offset after
+//! the last record delivered) in a `watch` channel, which [`TailReader::catch_up`] waits on: "read your writes" for
+//! records acknowledged before the call.
+
+mod reader;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::TopicPartition;
+use crate::error::{Result, StreamingError};
+use crate::record::InboundRecord;
+
+use self::reader::{Bound, TailClient};
+
+/// Where a [`TailReader`] starts reading each partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TailStart {
+    /// From the first record still in the log (a table's bootstrap).
+    #[default]
+    Beginning,
+    /// From the high watermark read while [`TailReader::start`] runs: every record acknowledged after `start`
+    /// returned is delivered, records below that watermark are skipped (a reply topic).
+    End,
+}
+
+/// How a [`TailReader`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TailSpec {
+    /// A name for logs and the thread name (for example `registry`).
+    pub name: String,
+    /// Topics to read; every partition of each is assigned. They must exist when the reader starts.
+    pub topics: Vec<String>,
+    /// librdkafka properties (bootstrap servers, security, tuning). `group.id` and `group.instance.id` are ignored:
+    /// the reader joins no group and commits nothing (librdkafka's `assign` wants a `group.id`, so the reader
+    /// sets a private one that is never joined).
+    pub properties: BTreeMap<String, String>,
+    /// Where reading starts.
+    pub start: TailStart,
+    /// How long one poll of the client waits.
+    pub poll_timeout: Duration,
+    /// How long [`TailReader::start`] waits for the topics to appear in the metadata.
+    pub metadata_timeout: Duration,
+}
+
+impl TailSpec {
+    /// A spec with defaults: from the beginning, polls of 50 ms, a metadata timeout of 30 s.
+    #[must_use]
+    pub fn new(name: impl Into<String>, topics: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            topics,
+            properties: BTreeMap::new(),
+            start: TailStart::Beginning,
+            poll_timeout: Duration::from_millis(50),
+            metadata_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the librdkafka properties.
+    #[must_use]
+    pub fn properties(mut self, properties: BTreeMap<String, String>) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets one librdkafka property.
+    #[must_use]
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets where reading starts.
+    #[must_use]
+    pub const fn start(mut self, start: TailStart) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Sets how long one poll of the client waits (at least 1 ms).
+    #[must_use]
+    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
+        self.poll_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how long the start waits for the topics to appear in the metadata.
+    #[must_use]
+    pub const fn metadata_timeout(mut self, timeout: Duration) -> Self {
+        self.metadata_timeout = timeout;
+        self
+    }
+}
+
+/// What a [`TailReader`] calls for each record.
+///
+/// The call is synchronous and runs on the reader's thread, one record at a time, in offset order per partition:
+/// keep it cheap (update an in-memory map, send on a channel with `try_send`). A record counts as delivered when
+/// the call returns, which is what [`TailReader::catch_up`] waits for. A panic is logged and the record counts as
+/// delivered. Tombstones arrive as records with `value: None`.
+///
+/// The trait is object-safe (readers keep it as `Arc<dyn TailHandler>`); closures `Fn(InboundRecord)` implement it.
+pub trait TailHandler: Send + Sync + 'static {
+    /// Handles one record.
+    fn on_record(&self, record: InboundRecord);
+}
+
+impl<F> TailHandler for F
+where
+    F: Fn(InboundRecord) + Send + Sync + 'static,
+{
+    fn on_record(&self, record: InboundRecord) {
+        self(record);
+    }
+}
+
+/// A running group-less reader of whole topics. Stop it with [`TailReader::shutdown`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use autogen_kafka_streaming::{InboundRecord, TailReader, TailSpec};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # async fn demo() -> Result<(), autogen_kafka_streaming::StreamingError> {
+/// // A compacted topic as a table: the latest value per key, tombstones delete.
+/// let table: Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>> = Arc::default();
+/// let writer = Arc::clone(&table);
+/// let handler = move |record: InboundRecord| {
+///     let Some(key) = record.key else { return };
+///     let mut table = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+///     match record.value {
+///         Some(value) => table.insert(key, value),
+///         None => table.remove(&key),
+///     };
+/// };
+/// let spec = TailSpec::new("registry", vec!["agent_registry".into()])
+///     .property("bootstrap.servers", "127.0.0.1:9092");
+/// let reader = TailReader::start(spec, Arc::new(handler), &CancellationToken::new()).await?;
+/// // Everything acknowledged before this call is now in the table.
+/// reader.catch_up(Duration::from_secs(30)).await?;
+/// reader.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct TailReader {
+    name: String,
+    token: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The client, owned by the thread; watermark queries borrow it while the thread runs.
+    client: Weak<TailClient>,
+    partitions: Vec<TopicPartition>,
+    positions: watch::Receiver<BTreeMap<TopicPartition, i64>>,
+}
+
+impl std::fmt::Debug for TailReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TailReader")
+            .field("name", &self.name)
+            .field("partitions", &self.partitions)
+            .field(
+                "running",
+                &self.thread.as_ref().is_some_and(|t| !t.is_finished()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl TailReader {
+    /// Reads the topics' metadata, assigns every partition, resolves the start offsets and starts the thread.
+    ///
+    /// The topics must exist: a topic missing from the metadata is waited for, up to the spec's metadata timeout.
+    /// With [`TailStart::End`] the high watermarks are read before this returns, so every record acknowledged
+    /// afterwards is delivered.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::NotReady`] when a topic did not appear (or has no partitions) within the metadata timeout,
+    /// [`StreamingError::Metadata`] when the metadata or the start offsets could not be read,
+    /// [`StreamingError::CreateClient`] or [`StreamingError::Assign`] when librdkafka rejects the configuration or
+    /// the assignment, [`StreamingError::SpawnThread`] when the thread cannot start, [`StreamingError::Shutdown`]
+    /// when `token` is cancelled meanwhile.
+    pub async fn start(
+        spec: TailSpec,
+        handler: Arc<dyn TailHandler>,
+        token: &CancellationToken,
+    ) -> Result<Self> {
+        let token = token.child_token();
+        let name = spec.name.clone();
+        let prepare_token = token.clone();
+        let prepared = tokio::task::spawn_blocking(move || reader::prepare(&spec, &prepare_token))
+            .await
+            .map_err(|_| StreamingError::Shutdown)??;
+        let partitions: Vec<TopicPartition> = prepared.positions.keys().cloned().collect();
+        tracing::info!(tail = %name, partitions = ?partitions, "tail assigned");
+        let (positions_tx, positions) = watch::channel(prepared.positions);
+        let client = Arc::downgrade(&prepared.client);
+        let tail = reader::Tail {
+            name: name.clone(),
+            client: prepared.client,
+            handler,
+            positions: positions_tx,
+            token: token.clone(),
+            poll_timeout: prepared.poll_timeout,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("ak-tail-{name}"))
+            .spawn(move || tail.run())
+            .map_err(StreamingError::SpawnThread)?;
+        Ok(Self {
+            name,
+            token,
+            thread: Some(thread),
+            client,
+            partitions,
+            positions,
+        })
+    }
+
+    /// The partitions this reader reads.
+    #[must_use]
+    pub fn partitions(&self) -> &[TopicPartition] {
+        &self.partitions
+    }
+
+    /// The position of every partition: the offset after the last record delivered (or passed over), or where
+    /// reading started when nothing was delivered yet.
+    #[must_use]
+    pub fn positions(&self) -> BTreeMap<TopicPartition, i64> {
+        self.positions.borrow().clone()
+    }
+
+    /// A receiver that changes whenever positions advance.
+    #[must_use]
+    pub fn position_changes(&self) -> watch::Receiver<BTreeMap<TopicPartition, i64>> {
+        self.positions.clone()
+    }
+
+    /// Waits until every record below the current high watermarks was delivered.
+    ///
+    /// Reads the high (and, for partitions still behind, the low) watermarks of every partition, then waits until
+    /// each partition's position reached its high watermark. Partitions with no record below it (empty, or emptied
+    /// by retention) are caught up at once. A record acknowledged before this call is delivered before it returns.
+    /// `timeout` bounds the whole call.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::NotReady`] (naming a partition still behind) when `timeout` passes,
+    /// [`StreamingError::Metadata`] when the watermarks could not be read in time, [`StreamingError::Shutdown`]
+    /// when the reader stopped.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let targets = self.targets(timeout).await?;
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let mut changes = self.positions.clone();
+        let waited = tokio::select! {
+            biased;
+            () = self.token.cancelled() => return Err(StreamingError::Shutdown),
+            waited = tokio::time::timeout_at(
+                deadline,
+                changes.wait_for(|positions| reader::lagging(&targets, positions).is_none()),
+            ) => waited.map(|changed| changed.is_ok()),
+        };
+        match waited {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StreamingError::Shutdown),
+            Err(_) => {
+                let positions = self.positions.borrow();
+                let behind = reader::lagging(&targets, &positions);
+                let topic = behind.map_or_else(|| self.name.clone(), |tp| tp.topic.clone());
+                tracing::warn!(tail = %self.name, partition = ?behind, "tail did not catch up in time");
+                Err(StreamingError::NotReady {
+                    topic,
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// The high watermark of every partition whose position is below it and that has records below it.
+    async fn targets(&self, timeout: Duration) -> Result<BTreeMap<TopicPartition, i64>> {
+        let deadline = std::time::Instant::now() + timeout;
+        let client = self.client.clone();
+        let partitions = self.partitions.clone();
+        let positions = self.positions();
+        let query = tokio::task::spawn_blocking(move || {
+            let client = client.upgrade().ok_or(StreamingError::Shutdown)?;
+            let highs = reader::query_offsets(&client, &partitions, Bound::Latest, deadline)?;
+            let behind: Vec<TopicPartition> = highs
+                .iter()
+                .filter(|(tp, high)| positions.get(*tp).is_none_or(|p| p < *high))
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            if behind.is_empty() {
+                return Ok(BTreeMap::new());
+            }
+            let lows = reader::query_offsets(&client, &behind, Bound::Earliest, deadline)?;
+            Ok(highs
+                .into_iter()
+                .filter(|(tp, high)| lows.get(tp).is_some_and(|low| low < high))
+                .collect())
+        });
+        tokio::select! {
+            biased;
+            () = self.token.cancelled() => Err(StreamingError::Shutdown),
+            joined = query => joined.map_err(|_| StreamingError::Shutdown)?,
+        }
+    }
+
+    /// Stops reading and joins the thread (records already delivered stay delivered).
+    pub async fn shutdown(mut self) {
+        self.token.cancel();
+        if let Some(thread) = self.thread.take() {
+            let name = self.name.clone();
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!(tail = %name, "tail thread ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for TailReader {
+    /// Cancels the reader; the thread finishes on its own (it is not joined here, `Drop` never blocks).
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}

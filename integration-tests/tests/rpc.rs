@@ -1,0 +1,212 @@
+//! RPC between runtimes on a real broker: answers both ways, typed errors, deadlines and cancellation.
+
+use std::time::{Duration, Instant};
+
+use autogen_kafka::{
+    AgentId, AgentRuntime, AgentRuntimeExt, AnyMessage, CancellationToken, Error, ErrorKind,
+    RoutedAgent, SendOptions,
+};
+use autogen_kafka_integration_tests::{
+    Echo, Ping, Pong, create_fleet_topics, worker, worker_config,
+};
+use autogen_kafka_testing::{TestBroker, unique_topic};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_between_two_runtimes_both_ways_with_typed_errors() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("rpc");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+
+        let alpha = worker(&broker, config.clone(), "alpha");
+        let beta = worker(&broker, config.clone(), "beta");
+        alpha
+            .register("echo_a", |_| {
+                RoutedAgent::new(Echo {
+                    runtime: "alpha".into(),
+                })
+                .with_handler::<Ping>()
+            })
+            .await
+            .unwrap();
+        beta.register("echo_b", |_| {
+            RoutedAgent::new(Echo {
+                runtime: "beta".into(),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(alpha.start(), beta.start());
+        a.unwrap();
+        b.unwrap();
+
+        // alpha → beta and beta → alpha.
+        let pong: Pong = alpha
+            .send(
+                Ping {
+                    content: "hello".into(),
+                },
+                &AgentId::new("echo_b", "k1").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "hello from echo_b/k1 on beta");
+        let pong: Pong = beta
+            .send(
+                Ping {
+                    content: "back".into(),
+                },
+                &AgentId::new("echo_a", "k2").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "back from echo_a/k2 on alpha");
+
+        // A handler error reaches the caller with its text.
+        let error = alpha
+            .send::<Ping, Pong>(
+                Ping {
+                    content: "fail".into(),
+                },
+                &AgentId::new("echo_b", "k1").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        let error = Error::from(error);
+        assert_eq!(error.kind(), ErrorKind::Agent);
+        let text = format!(
+            "{error}: {}",
+            std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+        assert!(text.contains("refuses to fail quietly"), "{text}");
+
+        // The agent keeps serving after the error.
+        let pong: Pong = alpha
+            .send(
+                Ping {
+                    content: "again".into(),
+                },
+                &AgentId::new("echo_b", "k1").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "again from echo_b/k1 on beta");
+
+        // No live runtime hosts this type: fails at once, never hangs.
+        let started = Instant::now();
+        let error = alpha
+            .send::<Ping, Pong>(
+                Ping {
+                    content: "?".into(),
+                },
+                &AgentId::new("nobody", "k").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Undeliverable);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "undeliverable must be immediate"
+        );
+
+        alpha.stop().await.unwrap();
+        beta.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_and_cancellation_end_an_rpc_with_typed_errors() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("deadline");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let callee = worker(&broker, config.clone(), "callee");
+        callee
+            .register("slow", |_| {
+                RoutedAgent::new(Echo {
+                    runtime: "callee".into(),
+                })
+                .with_handler::<Ping>()
+            })
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(caller.start(), callee.start());
+        a.unwrap();
+        b.unwrap();
+        let slow = AgentId::new("slow", "k").unwrap();
+
+        // Deadline: the handler sleeps 3 s, the caller waits 500 ms.
+        let started = Instant::now();
+        let options = SendOptions::new().with_timeout(Duration::from_millis(500));
+        let error = caller
+            .send_message(
+                AnyMessage::new(Ping {
+                    content: "sleep:3000".into(),
+                }),
+                slow.clone(),
+                options,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "timed out late: {:?}",
+            started.elapsed()
+        );
+
+        // Cancellation: cancelled after 300 ms.
+        let token = CancellationToken::new();
+        let cancel = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            cancel.cancel();
+        });
+        let options = SendOptions::new().with_cancellation(token);
+        let error = caller
+            .send_message(
+                AnyMessage::new(Ping {
+                    content: "sleep:3000".into(),
+                }),
+                slow.clone(),
+                options,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Cancelled);
+
+        // The callee still answers afterwards; the late answers were dropped and counted.
+        let pong: Pong = caller
+            .send(
+                Ping {
+                    content: "ok".into(),
+                },
+                &slow,
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "ok from slow/k on callee");
+        autogen_kafka_testing::eventually(
+            Duration::from_secs(15),
+            Duration::from_millis(50),
+            || async { caller.late_responses() >= 1 },
+        )
+        .await
+        .unwrap();
+
+        caller.stop().await.unwrap();
+        callee.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
