@@ -153,3 +153,106 @@ pub async fn create_fleet_topics(broker: &TestBroker, config: &Config, partition
             .expect("topic created");
     }
 }
+
+/// A news item, published to topics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct News {
+    /// The headline.
+    pub headline: String,
+}
+impl Message for News {
+    const TYPE_NAME: &'static str = "News";
+}
+
+/// Every delivery seen by [`Reader`] agents: `(agent id, topic, headline)`.
+pub type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+/// Records each [`News`] it receives in a shared list.
+#[derive(Debug)]
+pub struct Reader {
+    /// Where deliveries are recorded.
+    pub seen: Deliveries,
+}
+
+impl Handler<News> for Reader {
+    type Response = ();
+
+    async fn handle(&mut self, news: News, ctx: &MessageContext) -> Result<(), HandlerError> {
+        let topic = ctx.topic_id().map(ToString::to_string).unwrap_or_default();
+        self.seen
+            .lock()
+            .map_err(|_| "poisoned")?
+            .push((ctx.agent_id().to_string(), topic, news.headline));
+        Ok(())
+    }
+}
+
+/// Adds to a running total kept as the agent's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// The total so far.
+    pub total: u64,
+}
+
+/// Asks a [`Counter`] to add `by` and answer the new total with the runtime that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Add {
+    /// How much to add.
+    pub by: u64,
+}
+impl Message for Add {
+    const TYPE_NAME: &'static str = "Add";
+}
+
+/// A [`Counter`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Total {
+    /// The new total.
+    pub total: u64,
+    /// The runtime that answered (its `RUNTIME_NAME`).
+    pub runtime: String,
+}
+impl Message for Total {
+    const TYPE_NAME: &'static str = "Total";
+}
+
+/// A [`Counter`] hosted by a named runtime.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CounterAgent {
+    /// The state.
+    pub counter: Counter,
+    /// The hosting runtime's name (not part of the saved state's meaning, but saved along).
+    #[serde(skip)]
+    pub runtime: String,
+}
+
+impl Handler<Add> for CounterAgent {
+    type Response = Total;
+
+    async fn handle(&mut self, add: Add, _ctx: &MessageContext) -> Result<Total, HandlerError> {
+        self.counter.total += add.by;
+        Ok(Total {
+            total: self.counter.total,
+            runtime: self.runtime.clone(),
+        })
+    }
+}
+
+/// A counter agent for `runtime`, whose saved state is its [`Counter`] (the runtime name is not saved, so an
+/// agent moved to another runtime answers with the new runtime's name and the old total).
+#[must_use]
+pub fn counter_agent(runtime: &str) -> autogen_kafka::RoutedAgent<CounterAgent> {
+    fn save(agent: &CounterAgent) -> Result<serde_json::Value, HandlerError> {
+        Ok(serde_json::to_value(&agent.counter)?)
+    }
+    fn load(agent: &mut CounterAgent, state: serde_json::Value) -> Result<(), HandlerError> {
+        agent.counter = serde_json::from_value(state)?;
+        Ok(())
+    }
+    autogen_kafka::RoutedAgent::new(CounterAgent {
+        counter: Counter::default(),
+        runtime: runtime.to_owned(),
+    })
+    .with_handler::<Add>()
+    .with_state_hooks(save, load)
+}

@@ -367,23 +367,22 @@ impl ComponentHealth {
 
     /// Reports `status` with an optional reason.
     pub fn report(&self, status: HealthStatus, reason: Option<Cow<'static, str>>) {
-        let previous = {
+        let (previous, reason) = {
             let mut state = self.slot.lock();
             state.reported_at = Instant::now();
             if state.status == status && state.reason == reason {
                 return;
             }
             let previous = state.status;
-            if previous != status {
-                state.since = SystemTime::now();
+            state.reason = reason;
+            if previous == status {
+                return;
             }
             state.status = status;
-            state.reason.clone_from(&reason);
-            previous
+            state.since = SystemTime::now();
+            // Logged after the lock is released.
+            (previous, state.reason.clone())
         };
-        if previous == status {
-            return;
-        }
         let component = self.slot.name.as_str();
         let reason = reason.as_deref().unwrap_or("");
         match status {

@@ -99,7 +99,10 @@ impl MonitoringServer {
     }
 
     /// Answers requests until `shutdown` is cancelled, then stops accepting connections,
-    /// lets requests in progress finish and returns.
+    /// closes idle ones, lets requests in progress finish and returns.
+    ///
+    /// A client that stalls in the middle of a request delays the return, so await this
+    /// under the runtime's shutdown deadline (`tokio::time::timeout`).
     ///
     /// # Errors
     ///

@@ -93,6 +93,7 @@ impl TelemetryConfig {
 /// Dropping the guard does not flush (it never blocks); the subscriber stays installed
 /// either way.
 #[derive(Debug)]
+#[non_exhaustive]
 #[must_use = "call `shutdown` on exit to flush exported spans"]
 pub struct TelemetryGuard {
     #[cfg(feature = "otlp")]

@@ -19,7 +19,7 @@ use autogen_kafka_services::{
     AgentManager, AgentRegistry, EventCodecs, PendingRequests, StateStore, SubscriptionService,
     headers,
 };
-use autogen_kafka_streaming::{EventProducer, GroupConsumer, OutboundRecord, TailReader};
+use autogen_kafka_streaming::{EventProducer, GroupConsumer, OutboundRecord, TailReader, TopicPartition};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -162,6 +162,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             own_subscriptions: Mutex::new(Vec::new()),
             early_subscriptions: Mutex::new(Vec::new()),
             consumers: tokio::sync::Mutex::new(Vec::new()),
+            assignments: Mutex::new(std::collections::HashMap::new()),
             tails: OnceLock::new(),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -209,6 +210,8 @@ pub(crate) struct Inner {
     /// Subscriptions added before `start`, written at start (startup step 6).
     early_subscriptions: Mutex<Vec<Subscription>>,
     consumers: tokio::sync::Mutex<Vec<GroupConsumer>>,
+    /// The request partitions each distributed type's consumer owns, as they change.
+    assignments: Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<Vec<TopicPartition>>>>,
     tails: OnceLock<Tails>,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -268,6 +271,25 @@ impl KafkaWorkerAgentRuntime {
             .registry
             .get()
             .is_some_and(|r| r.is_hosted(agent_type))
+    }
+
+    /// The partitions of the request topic this replica owns for `agent_type` (empty when it hosts none of them).
+    /// Agent ids whose key maps to one of them are served here.
+    #[must_use]
+    pub fn assigned_partitions(&self, agent_type: &str) -> Vec<i32> {
+        let assignments = lock(&self.inner.assignments);
+        let mut partitions: Vec<i32> = assignments
+            .get(agent_type)
+            .map(|a| a.borrow().iter().map(|tp| tp.partition).collect())
+            .unwrap_or_default();
+        partitions.sort_unstable();
+        partitions
+    }
+
+    /// Whether this runtime's view of the fleet's subscriptions contains the subscription `id`.
+    #[must_use]
+    pub fn knows_subscription(&self, id: &str) -> bool {
+        self.inner.subscriptions.get().is_some_and(|s| s.contains(id))
     }
 
     /// Agent ids active on this replica.

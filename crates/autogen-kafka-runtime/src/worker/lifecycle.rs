@@ -331,6 +331,7 @@ pub(super) async fn start_agent_type(
         &inner.token,
     )?;
     consumer.wait_assigned(timeout).await?;
+    lock(&inner.assignments).insert(agent_type.to_owned(), consumer.assignment_changes());
     inner.consumers.lock().await.push(consumer);
     let record = registry.registration_record(
         agent_type,
