@@ -1,55 +1,27 @@
-//! Quickstart: agents that answer requests and react to publications.
+//! Quickstart: two runtimes on a Kafka broker — agents answering requests and reading publications.
 //!
-//! Run it with `cargo run --example quickstart`. It needs nothing installed: the agents run on the
-//! in-process `LocalRuntime`, and the same agent code runs unchanged on the Kafka worker runtime.
+//! Run it with `cargo run --example quickstart`. It needs nothing installed: it starts librdkafka's in-process
+//! mock cluster as an embedded broker (set `KAFKA_BOOTSTRAP_SERVERS=host:port` to use your own Kafka instead).
 //!
 //! What it shows, and the guarantee behind each step:
-//! 1. RPC: `send` returns the handler's answer, or a typed error; it never waits forever (deadline).
-//! 2. Publish: every agent whose subscription matches the topic gets the message once; the
-//!    publisher is not among them.
-//! 3. An agent type nobody registered fails at once with `Undeliverable`.
+//! 1. RPC across runtimes: `send` returns the handler's answer, or a typed error; it never waits forever.
+//! 2. Publish: every agent whose subscription matches the topic gets the message once.
+//! 3. An agent type no runtime hosts fails at once with `Undeliverable`.
 //! 4. A handler error reaches the caller with its message; the agent keeps serving.
+//! 5. Graceful stop: in-flight work finishes, offsets are committed, registrations are withdrawn.
 #![expect(clippy::print_stdout, reason = "an example prints what it does")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use autogen_kafka::{
-    AgentId, AgentRuntime, AgentRuntimeExt, Error, ErrorKind, Handler, HandlerError, LocalRuntime,
-    Message, MessageContext, RoutedAgent, TopicId, TypeSubscription,
+    AgentId, AgentRuntime, AgentRuntimeExt, Error, ErrorKind, Handler, HandlerError,
+    MessageContext, RoutedAgent, TopicId, TypeSubscription,
 };
-use serde::{Deserialize, Serialize};
+use autogen_kafka_examples::{Add, News, Sum, broker, config, runtime};
 
-/// A question for the calculator. The type name matches the Python class name `Add`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Add {
-    a: i64,
-    b: i64,
-}
-impl Message for Add {
-    const TYPE_NAME: &'static str = "Add";
-}
-
-/// The calculator's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Sum {
-    value: i64,
-}
-impl Message for Sum {
-    const TYPE_NAME: &'static str = "Sum";
-}
-
-/// A news item, published to a topic.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct News {
-    headline: String,
-}
-impl Message for News {
-    const TYPE_NAME: &'static str = "News";
-}
-
-/// Answers `Add` requests; refuses to add numbers that overflow.
+/// Answers `Add` requests; refuses sums that overflow.
 struct Calculator;
 
 impl Handler<Add> for Calculator {
@@ -70,11 +42,11 @@ impl Handler<News> for Reader {
     type Response = ();
 
     async fn handle(&mut self, news: News, ctx: &MessageContext) -> Result<(), HandlerError> {
+        let topic = ctx.topic_id().map(ToString::to_string).unwrap_or_default();
         println!(
-            "  {} read {:?} on topic {}",
+            "   {} read {:?} (topic {topic})",
             ctx.agent_id(),
-            news.headline,
-            ctx.topic_id().map_or_else(String::new, ToString::to_string)
+            news.headline
         );
         self.read.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -93,25 +65,33 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    let runtime = LocalRuntime::builder()
-        .default_rpc_timeout(Duration::from_secs(5))
-        .build()?;
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let started = Instant::now();
+    let broker = broker().await?;
+    println!(
+        "broker: {:?} at {}",
+        broker.kind(),
+        broker.bootstrap_servers()
+    );
+    let config = config(broker.bootstrap_servers(), broker.kind(), "quickstart")?;
 
-    // 1. RPC.
-    runtime
+    // Two runtimes, as two processes would have: "workers" hosts the agents, "client" calls them.
+    let workers = runtime(config.clone(), broker.kind(), "workers")?;
+    let client = runtime(config, broker.kind(), "client")?;
+    workers
         .register("calculator", |_id| {
             RoutedAgent::new(Calculator).with_handler::<Add>()
         })
         .await?;
-    let calculator = AgentId::new("calculator", "default")?;
-    let sum: Sum = runtime.send(Add { a: 2, b: 40 }, &calculator).await?;
-    println!("1. calculator/default answered 2 + 40 = {}", sum.value);
-
-    // 2. Publish to every subscribed reader.
     let read = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&read);
-    runtime
+    workers
         .register("reader", move |_id| {
             RoutedAgent::new(Reader {
                 read: Arc::clone(&counter),
@@ -119,13 +99,33 @@ async fn main() -> Result<(), Error> {
             .with_handler::<News>()
         })
         .await?;
-    runtime
+    workers
         .add_subscription(TypeSubscription::new("news", "reader")?.into())
         .await?;
+    let (a, b) = tokio::join!(workers.start(), client.start());
+    a?;
+    b?;
+    println!(
+        "0. both runtimes ready after {:.1?} (group join on the embedded broker takes ~3 s)",
+        started.elapsed()
+    );
+    while !client.is_hosted("calculator") {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // 1. RPC across runtimes.
+    let calculator = AgentId::new("calculator", "default")?;
+    let sum: Sum = client.send(Add { a: 2, b: 40 }, &calculator).await?;
+    println!(
+        "1. calculator/default answered 2 + 40 = {} (over Kafka)",
+        sum.value
+    );
+
+    // 2. Publish to every subscribed reader.
     println!("2. publishing to news/world and news/sport:");
     for source in ["world", "sport"] {
         let topic = TopicId::new("news", source)?;
-        runtime
+        client
             .publish(
                 News {
                     headline: format!("{source} headline"),
@@ -134,18 +134,18 @@ async fn main() -> Result<(), Error> {
             )
             .await?;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while read.load(Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     println!(
-        "   {} deliveries (one per reader agent: reader/world and reader/sport)",
+        "   {} deliveries: one per reader agent (reader/world, reader/sport)",
         read.load(Ordering::SeqCst)
     );
 
     // 3. Unknown agent type.
     let nobody = AgentId::new("nobody", "default")?;
-    match runtime.send::<Add, Sum>(Add { a: 1, b: 1 }, &nobody).await {
+    match client.send::<Add, Sum>(Add { a: 1, b: 1 }, &nobody).await {
         Err(error) => {
             let error = Error::from(error);
             assert_eq!(error.kind(), ErrorKind::Undeliverable);
@@ -155,17 +155,25 @@ async fn main() -> Result<(), Error> {
     }
 
     // 4. A handler error reaches the caller; the agent keeps serving.
-    match runtime
+    match client
         .send::<Add, Sum>(Add { a: i64::MAX, b: 1 }, &calculator)
         .await
     {
         Err(error) => println!("4. overflowing request failed: {}", chain(&error)),
         Ok(sum) => println!("4. unexpected answer: {}", sum.value),
     }
-    let sum: Sum = runtime.send(Add { a: 1, b: 1 }, &calculator).await?;
+    let sum: Sum = client.send(Add { a: 1, b: 1 }, &calculator).await?;
     println!("   and the calculator still answers: 1 + 1 = {}", sum.value);
 
-    runtime.stop(Duration::from_secs(5)).await?;
-    println!("done: runtime stopped cleanly");
+    // 5. Graceful stop.
+    client.stop().await?;
+    workers.stop().await?;
+    // Drop the runtimes (their Kafka clients) before the embedded broker goes away.
+    drop((client, workers));
+    broker.shutdown().await?;
+    println!(
+        "5. both runtimes stopped cleanly; total {:.1?}",
+        started.elapsed()
+    );
     Ok(())
 }

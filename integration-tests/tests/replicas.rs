@@ -1,4 +1,8 @@
 //! Replicas of one agent type share its agent ids by key; state follows an agent id when it moves.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, like the tests that call them"
+)]
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -6,7 +10,9 @@ use std::time::Duration;
 
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
 use autogen_kafka::{AgentId, AgentRuntimeExt};
-use autogen_kafka_integration_tests::{Add, Total, counter_agent, create_fleet_topics, worker, worker_config};
+use autogen_kafka_integration_tests::{
+    Add, Total, counter_agent, create_fleet_topics, worker, worker_config,
+};
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(170);
@@ -14,19 +20,23 @@ const PARTITIONS: i32 = 6;
 
 /// Waits until the replicas' assignments are disjoint and cover every partition.
 async fn wait_balanced(replicas: &[&KafkaWorkerAgentRuntime]) {
-    eventually(Duration::from_secs(90), Duration::from_millis(50), || async {
-        let mut all = BTreeSet::new();
-        let mut count = 0;
-        for replica in replicas {
-            let mine = replica.assigned_partitions("counter");
-            if mine.is_empty() {
-                return false;
+    eventually(
+        Duration::from_secs(90),
+        Duration::from_millis(50),
+        || async {
+            let mut all = BTreeSet::new();
+            let mut count = 0;
+            for replica in replicas {
+                let mine = replica.assigned_partitions("counter");
+                if mine.is_empty() {
+                    return false;
+                }
+                count += mine.len();
+                all.extend(mine);
             }
-            count += mine.len();
-            all.extend(mine);
-        }
-        count == all.len() && all.len() == usize::try_from(PARTITIONS).unwrap()
-    })
+            count == all.len() && all.len() == usize::try_from(PARTITIONS).unwrap()
+        },
+    )
     .await
     .unwrap();
 }
@@ -39,7 +49,10 @@ async fn add_to_all(caller: &KafkaWorkerAgentRuntime, keys: &[String]) -> HashMa
             let caller = Arc::clone(&caller);
             let key = key.clone();
             async move {
-                let total: Total = caller.send(Add { by: 1 }, &AgentId::new("counter", &key).unwrap()).await.unwrap();
+                let total: Total = caller
+                    .send(Add { by: 1 }, &AgentId::new("counter", &key).unwrap())
+                    .await
+                    .unwrap();
                 (key, total)
             }
         });
@@ -56,12 +69,22 @@ async fn three_replicas_share_300_keys_each_served_by_exactly_one() {
         let config = worker_config(&broker, &fleet);
         create_fleet_topics(&broker, &config, PARTITIONS).await;
         let caller = worker(&broker, config.clone(), "caller");
-        let replicas: Vec<KafkaWorkerAgentRuntime> =
-            ["r1", "r2", "r3"].iter().map(|name| worker(&broker, config.clone(), name)).collect();
+        let replicas: Vec<KafkaWorkerAgentRuntime> = ["r1", "r2", "r3"]
+            .iter()
+            .map(|name| worker(&broker, config.clone(), name))
+            .collect();
         for (replica, name) in replicas.iter().zip(["r1", "r2", "r3"]) {
-            replica.register("counter", move |_| counter_agent(name)).await.unwrap();
+            replica
+                .register("counter", move |_| counter_agent(name))
+                .await
+                .unwrap();
         }
-        let (a, b, c, d) = tokio::join!(caller.start(), replicas[0].start(), replicas[1].start(), replicas[2].start());
+        let (a, b, c, d) = tokio::join!(
+            caller.start(),
+            replicas[0].start(),
+            replicas[1].start(),
+            replicas[2].start()
+        );
         a.unwrap();
         b.unwrap();
         c.unwrap();
@@ -73,12 +96,25 @@ async fn three_replicas_share_300_keys_each_served_by_exactly_one() {
         let second = add_to_all(&caller, &keys).await;
         let mut served_by: HashMap<&str, usize> = HashMap::new();
         for key in &keys {
-            assert_eq!(first[key].total, 1, "{key} was handled twice the first time");
-            assert_eq!(second[key].total, 2, "{key} lost its count: served by two instances");
-            assert_eq!(first[key].runtime, second[key].runtime, "{key} moved between replicas");
+            assert_eq!(
+                first[key].total, 1,
+                "{key} was handled twice the first time"
+            );
+            assert_eq!(
+                second[key].total, 2,
+                "{key} lost its count: served by two instances"
+            );
+            assert_eq!(
+                first[key].runtime, second[key].runtime,
+                "{key} moved between replicas"
+            );
             *served_by.entry(first[key].runtime.as_str()).or_default() += 1;
         }
-        assert_eq!(served_by.len(), 3, "every replica serves some keys: {served_by:?}");
+        assert_eq!(
+            served_by.len(),
+            3,
+            "every replica serves some keys: {served_by:?}"
+        );
         // Each agent id is active on exactly one replica.
         let mut active = BTreeSet::new();
         let mut count = 0;
@@ -108,7 +144,9 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
         create_fleet_topics(&broker, &config, PARTITIONS).await;
         let caller = worker(&broker, config.clone(), "caller");
         let old = worker(&broker, config.clone(), "old");
-        old.register("counter", |_| counter_agent("old")).await.unwrap();
+        old.register("counter", |_| counter_agent("old"))
+            .await
+            .unwrap();
         let (a, b) = tokio::join!(caller.start(), old.start());
         a.unwrap();
         b.unwrap();
@@ -120,17 +158,26 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
 
         // A second replica joins, then the first leaves: the agent moves with its state.
         let new = worker(&broker, config.clone(), "new");
-        new.register("counter", |_| counter_agent("new")).await.unwrap();
+        new.register("counter", |_| counter_agent("new"))
+            .await
+            .unwrap();
         new.start().await.unwrap();
         old.stop().await.unwrap();
-        eventually(Duration::from_secs(60), Duration::from_millis(50), || async {
-            new.assigned_partitions("counter").len() == usize::try_from(PARTITIONS).unwrap()
-        })
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async {
+                new.assigned_partitions("counter").len() == usize::try_from(PARTITIONS).unwrap()
+            },
+        )
         .await
         .unwrap();
         let total: Total = caller.send(Add { by: 1 }, &id).await.unwrap();
         assert_eq!(total.runtime, "new");
-        assert_eq!(total.total, 6, "the count saved by the old replica is loaded by the new one");
+        assert_eq!(
+            total.total, 6,
+            "the count saved by the old replica is loaded by the new one"
+        );
 
         caller.stop().await.unwrap();
         new.stop().await.unwrap();

@@ -2,15 +2,27 @@
 //!
 //! - `autogen-kafka config check [FILE]`: loads and validates a configuration (file, then
 //!   `AUTOGEN_KAFKA_*` environment) and prints it with secrets redacted, or every problem found.
+//! - `autogen-kafka events decode [--topic T] [--kind K] [--schema FILE] [FILE|-]`: reads one
+//!   record value and prints `{"format", "schema_id", "kind", "event"}` as pretty JSON.
+//! - `autogen-kafka events encode [--kind K] [--format F] [--schema-id N] [FILE|-]`: reads an
+//!   event as JSON (or a `decode` output) and writes the record value bytes to stdout.
+//!
+//! Both `events` commands work offline. A failure exits with status 1 and one line on stderr.
 #![expect(
     clippy::print_stdout,
     reason = "a command-line tool prints its results"
 )]
 
+mod error;
+mod events;
+mod kind;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::error::one_line;
 
 /// Command-line tool of autogen-kafka, a distributed agent runtime on Kafka.
 #[derive(Debug, Parser)]
@@ -27,6 +39,19 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Inspect and build record values, offline (no broker, no Schema Registry).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Decode one record value (framed JSON, framed Avro or plain JSON) and print it as JSON.
+    Decode(events::DecodeArgs),
+    /// Encode an event given as JSON and write the record value bytes to stdout.
+    Encode(events::EncodeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +64,16 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("error: internal error (please report it): {message}");
+    }));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -51,6 +86,20 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(file),
+        Command::Events { command } => {
+            let mut stdout = std::io::stdout().lock();
+            let result = match command {
+                EventsCommand::Decode(args) => events::decode(&args, &mut stdout),
+                EventsCommand::Encode(args) => events::encode(&args, &mut stdout),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {}", one_line(&error));
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
@@ -65,23 +114,18 @@ fn config_check(file: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {}", error_chain(&error));
+            eprintln!("error: {}", config_error_text(&error));
             ExitCode::FAILURE
         }
     }
 }
 
-/// The error and its sources on one line: `outer: inner: root`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+/// A configuration error and its causes: one line, except the validation list, which puts each
+/// problem on a line of its own.
+fn config_error_text(error: &autogen_kafka::config::ConfigError) -> String {
+    if error.issues().is_empty() {
+        one_line(error)
+    } else {
+        error.to_string()
     }
-    text
 }

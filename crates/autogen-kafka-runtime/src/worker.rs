@@ -19,7 +19,9 @@ use autogen_kafka_services::{
     AgentManager, AgentRegistry, EventCodecs, PendingRequests, StateStore, SubscriptionService,
     headers,
 };
-use autogen_kafka_streaming::{EventProducer, GroupConsumer, OutboundRecord, TailReader, TopicPartition};
+use autogen_kafka_streaming::{
+    EventProducer, GroupConsumer, OutboundRecord, TailReader, TopicPartition,
+};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -163,7 +165,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             early_subscriptions: Mutex::new(Vec::new()),
             consumers: tokio::sync::Mutex::new(Vec::new()),
             assignments: Mutex::new(std::collections::HashMap::new()),
-            tails: OnceLock::new(),
+            tails: Mutex::new(None),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             started: AtomicBool::new(false),
@@ -211,8 +213,9 @@ pub(crate) struct Inner {
     early_subscriptions: Mutex<Vec<Subscription>>,
     consumers: tokio::sync::Mutex<Vec<GroupConsumer>>,
     /// The request partitions each distributed type's consumer owns, as they change.
-    assignments: Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<Vec<TopicPartition>>>>,
-    tails: OnceLock<Tails>,
+    assignments:
+        Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<Vec<TopicPartition>>>>,
+    tails: Mutex<Option<Arc<Tails>>>,
     token: CancellationToken,
     tracker: TaskTracker,
     started: AtomicBool,
@@ -289,7 +292,10 @@ impl KafkaWorkerAgentRuntime {
     /// Whether this runtime's view of the fleet's subscriptions contains the subscription `id`.
     #[must_use]
     pub fn knows_subscription(&self, id: &str) -> bool {
-        self.inner.subscriptions.get().is_some_and(|s| s.contains(id))
+        self.inner
+            .subscriptions
+            .get()
+            .is_some_and(|s| s.contains(id))
     }
 
     /// Agent ids active on this replica.
@@ -554,7 +560,7 @@ impl KafkaWorkerAgentRuntime {
 
     /// Waits until this runtime's subscription view includes everything written so far (read your writes).
     async fn catch_up_subscriptions(&self) {
-        if let Some(tails) = self.inner.tails.get()
+        if let Some(tails) = self.inner.tails()
             && let Err(error) = tails
                 .subscriptions
                 .catch_up(self.inner.config.runtime.startup_timeout)
@@ -761,6 +767,11 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
 impl Inner {
     fn distributed_types(&self) -> Vec<String> {
         lock(&self.distributed_types).clone()
+    }
+
+    /// The running tail readers (none before start and after stop).
+    fn tails(&self) -> Option<Arc<Tails>> {
+        lock(&self.tails).clone()
     }
 }
 

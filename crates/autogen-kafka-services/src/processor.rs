@@ -250,7 +250,7 @@ impl MessageProcessor {
             }
             local.send_message(message, recipient, options).await
         };
-        outcome.map_err(|error| HandleFailure::new(error_kind(&error), error_chain(&error)))
+        outcome.map_err(|error| HandleFailure::new(error_kind(&error), remote_text(&error)))
     }
 
     fn success_record(
@@ -433,6 +433,15 @@ pub fn error_kind(error: &CoreError) -> &'static str {
         CoreError::Timeout { .. } => "timeout",
         CoreError::RuntimeStopped => "stopped",
         _ => "handler",
+    }
+}
+
+/// The error text sent to the caller: for a handler error, the handler's own message (the caller adds the agent
+/// id itself, and a Python caller raises `Exception(text)` as with upstream's `str(e)`).
+fn remote_text(error: &CoreError) -> String {
+    match error {
+        CoreError::Handler { source, .. } => error_chain(source.as_ref()),
+        other => error_chain(other),
     }
 }
 

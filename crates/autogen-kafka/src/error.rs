@@ -34,22 +34,58 @@ pub enum Error {
     Core(#[from] CoreError),
     /// The configuration is invalid or could not be loaded (see [`ConfigError`]).
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// An event could not be encoded or decoded (see [`EventsError`]).
     #[error(transparent)]
-    Events(#[from] EventsError),
+    Events(Box<EventsError>),
     /// Topic or Schema Registry administration failed (see [`AdminError`]).
     #[error(transparent)]
-    Admin(#[from] AdminError),
+    Admin(Box<AdminError>),
     /// Moving records to or from Kafka failed (see [`StreamingError`]).
     #[error(transparent)]
-    Streaming(#[from] StreamingError),
+    Streaming(Box<StreamingError>),
     /// A service of the worker runtime failed (see [`ServicesError`]).
     #[error(transparent)]
-    Services(#[from] ServicesError),
+    Services(Box<ServicesError>),
     /// Starting, running or stopping the worker runtime failed (see [`RuntimeError`]).
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Runtime(Box<RuntimeError>),
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(Box::new(error))
+    }
+}
+
+impl From<EventsError> for Error {
+    fn from(error: EventsError) -> Self {
+        Self::Events(Box::new(error))
+    }
+}
+
+impl From<AdminError> for Error {
+    fn from(error: AdminError) -> Self {
+        Self::Admin(Box::new(error))
+    }
+}
+
+impl From<StreamingError> for Error {
+    fn from(error: StreamingError) -> Self {
+        Self::Streaming(Box::new(error))
+    }
+}
+
+impl From<ServicesError> for Error {
+    fn from(error: ServicesError) -> Self {
+        Self::Services(Box::new(error))
+    }
+}
+
+impl From<RuntimeError> for Error {
+    fn from(error: RuntimeError) -> Self {
+        Self::Runtime(Box::new(error))
+    }
 }
 
 /// The categories of the API document's error hierarchy.
@@ -92,13 +128,13 @@ impl Error {
                 }
             }
             Self::Streaming(error) => streaming_kind(error),
-            Self::Services(error) => match error {
+            Self::Services(error) => match &**error {
                 ServicesError::Core(error) => Self::kind_of_core(error),
                 ServicesError::Streaming(error) => streaming_kind(error),
                 ServicesError::Codec { .. } => ErrorKind::Serialization,
                 _ => ErrorKind::Agent,
             },
-            Self::Runtime(error) => match error {
+            Self::Runtime(error) => match &**error {
                 RuntimeError::Config(_) => ErrorKind::Config,
                 RuntimeError::Connect { .. } => ErrorKind::Connection,
                 RuntimeError::Admin(error) if !error.is_retriable() => ErrorKind::Config,

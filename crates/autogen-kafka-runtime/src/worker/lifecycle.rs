@@ -78,11 +78,15 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     ] {
         tail.catch_up(timeout).await?;
     }
-    let _ = inner.tails.set(tails);
+    *lock(&inner.tails) = Some(Arc::new(tails));
     tracing::info!(elapsed = ?begun.elapsed(), "fleet view bootstrapped");
-    // 5. Agent registration and 7. message processing, per distributed type.
-    for agent_type in inner.distributed_types() {
-        start_agent_type(runtime, &agent_type).await?;
+    // 5. Agent registration and 7. message processing, per distributed type (the group joins run concurrently).
+    let types = inner.distributed_types();
+    let starts = types
+        .iter()
+        .map(|agent_type| start_agent_type(runtime, agent_type));
+    for started in futures::future::join_all(starts).await {
+        started?;
     }
     spawn_heartbeats(runtime);
     // 6. Subscriptions added before start.
@@ -90,7 +94,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     for subscription in early {
         runtime.add_remote_subscription(subscription).await?;
     }
-    if let Some(tails) = inner.tails.get() {
+    if let Some(tails) = inner.tails() {
         tails.registry.catch_up(timeout).await?;
     }
     tracing::info!(elapsed = ?begun.elapsed(), "runtime ready");
@@ -299,7 +303,7 @@ pub(super) async fn start_agent_type(
         let weak = weak.clone();
         Box::pin(async move {
             if let Some(inner) = weak.upgrade()
-                && let Some(tails) = inner.tails.get()
+                && let Some(tails) = inner.tails()
                 && let Err(error) = tails.state.catch_up(timeout).await
             {
                 tracing::warn!(
@@ -339,7 +343,7 @@ pub(super) async fn start_agent_type(
         config.runtime.registry_expiry,
     )?;
     inner.producer.send(record).await?;
-    if let Some(tails) = inner.tails.get() {
+    if let Some(tails) = inner.tails() {
         tails.registry.catch_up(timeout).await?;
     }
     tracing::info!(agent_type, "agent type registered and consuming");
@@ -459,6 +463,17 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     // 4. Close agent instances.
     let closed = inner.local.stop(deadline).await;
     // 5. Stop services (tails, heartbeats).
+    let tails = lock(&inner.tails).take();
+    if let Some(tails) = tails.and_then(|t| Arc::try_unwrap(t).ok()) {
+        for tail in [
+            tails.registry,
+            tails.subscriptions,
+            tails.state,
+            tails.replies,
+        ] {
+            tail.shutdown().await;
+        }
+    }
     inner.token.cancel();
     inner.tracker.close();
     if tokio::time::timeout(deadline, inner.tracker.wait())
