@@ -38,6 +38,9 @@ pub enum RuntimeError {
     /// The agent model refused (duplicate types, invalid ids, ...).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The metrics registry could not be set up.
+    #[error("setting up the runtime's metrics failed")]
+    Monitoring(#[source] autogen_kafka_monitoring::MonitoringError),
     /// `start` was called twice, or after `stop`.
     #[error("the runtime is already {state}")]
     Lifecycle {
@@ -56,7 +59,7 @@ impl RuntimeError {
             Self::Streaming(error) => error.is_retriable(),
             Self::Services(error) => error.is_retriable(),
             Self::Core(error) => error.is_retriable(),
-            Self::Config(_) | Self::Lifecycle { .. } => false,
+            Self::Config(_) | Self::Lifecycle { .. } | Self::Monitoring(_) => false,
         }
     }
 }

@@ -15,6 +15,7 @@ use autogen_kafka_core::{
     Subscription, TopicId, new_message_id,
 };
 use autogen_kafka_events::{Format, PublishEvent, RequestEvent};
+use autogen_kafka_monitoring::{ComponentHealth, Criticality, Health, Metrics, RpcOutcome};
 use autogen_kafka_services::{
     AgentManager, AgentRegistry, EventCodecs, PendingRequests, StateStore, SubscriptionService,
     headers,
@@ -88,9 +89,24 @@ pub struct KafkaWorkerAgentRuntimeBuilder {
     instance_id: Option<String>,
     create_mode: CreateMode,
     consumer_lanes: usize,
+    metrics: Option<Metrics>,
+    health: Option<Health>,
 }
 
 impl KafkaWorkerAgentRuntimeBuilder {
+    /// Records into these metrics (default: a registry of the runtime's own, see
+    /// [`KafkaWorkerAgentRuntime::metrics`]).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Reports the runtime's components (`kafka`) into this health registry (default: one of its own).
+    pub fn health(mut self, health: Health) -> Self {
+        self.health = Some(health);
+        self
+    }
+
     /// Names this runtime instance (default: a random id). The reply topic is
     /// `<runtime_responses>.<instance id>`, so a stable id reuses one topic across restarts.
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
@@ -145,7 +161,16 @@ impl KafkaWorkerAgentRuntimeBuilder {
             producer.clone(),
             config.service.shutdown_timeout,
         ));
+        let metrics = match self.metrics {
+            Some(metrics) => metrics,
+            None => Metrics::new().map_err(crate::RuntimeError::Monitoring)?,
+        };
+        let health = self.health.unwrap_or_default();
+        let kafka_health = health.register("kafka", Criticality::Readiness);
         let inner = Arc::new(Inner {
+            metrics,
+            health,
+            kafka_health,
             runtime_id: instance_id,
             reply_topic,
             create_mode: self.create_mode,
@@ -191,6 +216,10 @@ struct Tails {
 
 pub(crate) struct Inner {
     config: Config,
+    metrics: Metrics,
+    health: Health,
+    /// Up while the broker answers (checked every registry heartbeat).
+    kafka_health: ComponentHealth,
     runtime_id: String,
     reply_topic: String,
     create_mode: CreateMode,
@@ -234,6 +263,8 @@ impl KafkaWorkerAgentRuntime {
             instance_id: None,
             create_mode: CreateMode::Admin,
             consumer_lanes: 64,
+            metrics: None,
+            health: None,
         }
     }
 
@@ -255,10 +286,27 @@ impl KafkaWorkerAgentRuntime {
         &self.inner.config
     }
 
-    /// Whether [`start`](Self::start) finished and [`stop`](Self::stop) was not called.
+    /// Whether the runtime is ready: [`start`](Self::start) finished, [`stop`](Self::stop) was not called, and the
+    /// broker answered its last health probe (every `runtime.registry_heartbeat_ms`). While the broker is
+    /// unreachable the runtime reports not ready; the clients reconnect on their own and it becomes ready again
+    /// without a restart.
     #[must_use]
     pub fn is_ready(&self) -> bool {
-        self.inner.started.load(Ordering::Acquire) && !self.inner.stopped.load(Ordering::Acquire)
+        self.inner.started.load(Ordering::Acquire)
+            && !self.inner.stopped.load(Ordering::Acquire)
+            && self.inner.health.readiness().healthy
+    }
+
+    /// The runtime's metrics (Prometheus): RPC latency and outcomes, late responses, and more.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The runtime's health registry (component `kafka`); serve it with `autogen_kafka_monitoring::MonitoringServer`.
+    #[must_use]
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     /// Responses that arrived for no waiting request (late or duplicated).
@@ -420,6 +468,10 @@ impl KafkaWorkerAgentRuntime {
             .with_header(headers::REPLY_TO, self.inner.reply_topic.as_bytes())
             .with_header(headers::DEADLINE_MS, deadline_ms.to_string())
             .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes());
+        let timer = self
+            .inner
+            .metrics
+            .start_rpc(recipient.agent_type().as_str());
         let reply = pending.register(&request_id, recipient.clone(), &serialized.type_name);
         let exchange = async {
             self.inner
@@ -441,6 +493,13 @@ impl KafkaWorkerAgentRuntime {
         if outcome.is_err() {
             pending.forget(&request_id);
         }
+        timer.finish(match &outcome {
+            Ok(_) => RpcOutcome::Ok,
+            Err(CoreError::Timeout { .. }) => RpcOutcome::Timeout,
+            Err(CoreError::Cancelled | CoreError::RuntimeStopped) => RpcOutcome::Cancelled,
+            Err(CoreError::Undeliverable { .. }) => RpcOutcome::Undeliverable,
+            Err(_) => RpcOutcome::Error,
+        });
         outcome
     }
 

@@ -97,6 +97,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     if let Some(tails) = inner.tails() {
         tails.registry.catch_up(timeout).await?;
     }
+    inner.kafka_health.up();
     tracing::info!(elapsed = ?begun.elapsed(), "runtime ready");
     Ok(())
 }
@@ -368,6 +369,7 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
                 let Some(registry) = inner.registry.get() else {
                     return;
                 };
+                probe_broker(&inner).await;
                 for agent_type in inner.distributed_types() {
                     let record = registry.registration_record(
                         &agent_type,
@@ -394,6 +396,31 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
         },
         span,
     ));
+}
+
+/// Asks the broker for metadata; reports the `kafka` component up or down.
+async fn probe_broker(inner: &super::Inner) {
+    let timeout = inner
+        .config
+        .runtime
+        .registry_heartbeat
+        .clamp(Duration::from_millis(200), Duration::from_secs(5));
+    match inner
+        .producer
+        .partition_count(&inner.config.runtime.runtime_requests, timeout)
+        .await
+    {
+        Ok(_) => inner.kafka_health.up(),
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "broker unreachable: runtime not ready"
+            );
+            inner
+                .kafka_health
+                .down(format!("broker unreachable: {error}"));
+        }
+    }
 }
 
 pub(super) async fn stop(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {

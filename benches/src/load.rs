@@ -1,0 +1,183 @@
+//! A closed-loop load generator: `in_flight` clients, each issuing its next operation when the last one ended.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// How much load to generate and for how long. Both bounds apply: the run ends at `max_ops` operations or
+/// after `max_time`, whichever comes first (operations running at the deadline finish, bounded by their own
+/// timeouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LoadPlan {
+    /// Operations running at once.
+    pub in_flight: usize,
+    /// At most this many operations are started.
+    pub max_ops: u64,
+    /// No operation is started after this much time.
+    #[serde(with = "duration_ms")]
+    pub max_time: Duration,
+    /// Whether every operation's latency is kept.
+    pub record_latency: bool,
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOutcome {
+    /// Operations that succeeded.
+    pub completed: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// The first failure's text.
+    pub first_error: Option<String>,
+    /// From the first start to the last end.
+    pub elapsed: Duration,
+    /// Latencies of the successful operations (when the plan records them).
+    pub latencies: Vec<Duration>,
+}
+
+impl LoadOutcome {
+    /// Successful operations per second.
+    #[must_use]
+    pub fn ops_per_second(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.completed as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Adds another run's results (latencies appended, counts and time summed).
+    pub fn absorb(&mut self, other: Self) {
+        self.completed += other.completed;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+    }
+}
+
+/// Runs `op(n)` for `n = 0, 1, 2, ...` with `plan.in_flight` operations at once, each client on its own task.
+pub async fn run_load<F, Fut, E>(plan: LoadPlan, op: F) -> LoadOutcome
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let op = Arc::new(op);
+    let issued = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + plan.max_time;
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..plan.in_flight.max(1) {
+        let op = Arc::clone(&op);
+        let issued = Arc::clone(&issued);
+        clients.spawn(async move {
+            let mut outcome = LoadOutcome::default();
+            loop {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= plan.max_ops || Instant::now() >= deadline {
+                    break;
+                }
+                let begun = Instant::now();
+                match op(n).await {
+                    Ok(()) => {
+                        outcome.completed += 1;
+                        if plan.record_latency {
+                            outcome.latencies.push(begun.elapsed());
+                        }
+                    }
+                    Err(error) => {
+                        outcome.errors += 1;
+                        if outcome.first_error.is_none() {
+                            outcome.first_error = Some(error.to_string());
+                        }
+                    }
+                }
+            }
+            outcome
+        });
+    }
+    let mut total = LoadOutcome::default();
+    while let Some(joined) = clients.join_next().await {
+        match joined {
+            Ok(outcome) => total.absorb(outcome),
+            Err(error) => {
+                total.errors += 1;
+                total.first_error.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// Serialises a `Duration` as whole milliseconds.
+pub(crate) mod duration_ms {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub(crate) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u128(duration.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_stops_at_its_operation_count_and_counts_failures() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let plan = LoadPlan {
+                in_flight: 4,
+                max_ops: 100,
+                max_time: Duration::from_secs(5),
+                record_latency: true,
+            };
+            let outcome = run_load(plan, |n| async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if n % 10 == 0 { Err("every tenth fails") } else { Ok(()) }
+            })
+            .await;
+            assert_eq!(outcome.completed, 90);
+            assert_eq!(outcome.errors, 10);
+            assert_eq!(outcome.latencies.len(), 90);
+            assert_eq!(outcome.first_error.as_deref(), Some("every tenth fails"));
+            assert!(outcome.ops_per_second() > 0.0);
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_stops_at_its_time_bound() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let plan = LoadPlan {
+                in_flight: 2,
+                max_ops: u64::MAX,
+                max_time: Duration::from_millis(200),
+                record_latency: false,
+            };
+            let outcome = run_load(plan, |_| async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok::<(), String>(())
+            })
+            .await;
+            assert!(outcome.elapsed < Duration::from_secs(2));
+            assert!(outcome.completed > 0);
+            assert!(outcome.latencies.is_empty());
+        })
+        .await
+        .unwrap();
+    }
+}

@@ -1,0 +1,266 @@
+//! The client settings every measurement on one broker shares, and the runtime configuration made from them.
+//!
+//! The raw baseline takes its librdkafka properties from the same [`Config`] the runtime is built from
+//! ([`Settings::producer_properties`], [`Settings::consumer_properties`]), so both sides run with identical
+//! `fetch.wait.max.ms`, `linger.ms`, `acks`, idempotence, session and heartbeat timeouts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use autogen_kafka::admin::CreateMode;
+use autogen_kafka::config::{AutoOffsetReset, Config, SerializationFormat};
+use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
+use autogen_kafka_testing::BrokerKind;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BenchError, Result};
+
+/// The client settings of one broker's run, written into the results.
+///
+/// # Examples
+///
+/// ```
+/// use autogen_kafka_bench::Settings;
+/// use autogen_kafka_testing::BrokerKind;
+///
+/// let settings = Settings::for_broker(BrokerKind::Tansu, "127.0.0.1:9092");
+/// let config = settings.runtime_config("fleet", "group").unwrap();
+/// assert_eq!(config.streaming.fetch_wait_max.as_millis(), 5);
+/// let producer = settings.producer_properties().unwrap();
+/// assert_eq!(producer.get("linger.ms").map(String::as_str), Some("0"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// The broker kind: `mock`, `tansu` or `external`.
+    pub broker: String,
+    /// Consumer `fetch.wait.max.ms`.
+    pub fetch_wait_max_ms: u64,
+    /// Producer `linger.ms`.
+    pub linger_ms: u64,
+    /// Producer `acks`.
+    pub acks: String,
+    /// Producer `enable.idempotence`.
+    pub enable_idempotence: bool,
+    /// Consumer-group `session.timeout.ms`.
+    pub session_timeout_ms: u64,
+    /// Consumer-group `heartbeat.interval.ms`.
+    pub heartbeat_interval_ms: u64,
+    /// How often consumed offsets are committed (runtime commit interval, raw `auto.commit.interval.ms`).
+    pub commit_interval_ms: u64,
+    /// Partitions of the request topics (runtime and raw).
+    pub partitions: i32,
+    /// The runtime's default RPC deadline.
+    pub rpc_timeout_ms: u64,
+    /// The runtime's consumer lanes per agent type (records of one type handled at once).
+    pub consumer_lanes: usize,
+    /// Records of one partition handled at once by the runtime.
+    pub max_in_flight_per_partition: usize,
+    /// How often a runtime renews its registrations.
+    pub registry_heartbeat_ms: u64,
+    /// When an unrenewed registration expires.
+    pub registry_expiry_ms: u64,
+    /// Bytes of padding in every request and publication (the application payload).
+    pub payload_bytes: usize,
+}
+
+impl Settings {
+    /// The settings used for a broker of `kind` at `bootstrap_servers`.
+    ///
+    /// Group timings follow the test fixture's measured minimums: Tansu 2000/300 ms (it livelocks below a
+    /// 1000 ms session), the mock and external brokers 6000/500 ms (the smallest session a default Kafka broker
+    /// accepts). `fetch.wait.max.ms` is 5 because neither the mock nor Tansu answers a parked fetch early.
+    #[must_use]
+    pub fn for_broker(kind: BrokerKind, bootstrap_servers: &str) -> Self {
+        let (session, heartbeat) = match kind {
+            BrokerKind::Tansu => (2000, 300),
+            _ => (6000, 500),
+        };
+        Self {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            broker: kind.as_str().to_owned(),
+            fetch_wait_max_ms: 5,
+            linger_ms: 0,
+            acks: "all".to_owned(),
+            enable_idempotence: true,
+            session_timeout_ms: session,
+            heartbeat_interval_ms: heartbeat,
+            commit_interval_ms: 100,
+            partitions: 6,
+            rpc_timeout_ms: 20_000,
+            consumer_lanes: 64,
+            max_in_flight_per_partition: 16,
+            registry_heartbeat_ms: 1000,
+            registry_expiry_ms: 5000,
+            payload_bytes: 100,
+        }
+    }
+
+    /// The broker kind these settings are for.
+    #[must_use]
+    pub fn kind(&self) -> BrokerKind {
+        match self.broker.as_str() {
+            "mock" => BrokerKind::Mock,
+            "tansu" => BrokerKind::Tansu,
+            _ => BrokerKind::External,
+        }
+    }
+
+    /// The RPC deadline.
+    #[must_use]
+    pub const fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    /// The runtime configuration of a fleet: topics prefixed with `fleet`, consumer group `group`.
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Runtime`] when the configuration does not validate.
+    pub fn runtime_config(&self, fleet: &str, group: &str) -> Result<Config> {
+        let mut builder = Config::builder()
+            .without_env()
+            .bootstrap_servers([self.bootstrap_servers.as_str()])
+            .group_id(group)
+            .serialization_format(SerializationFormat::Json)
+            .rpc_timeout(self.rpc_timeout())
+            .set("kafka.num_partitions", self.partitions)
+            .set("streaming.fetch_wait_max_ms", self.fetch_wait_max_ms)
+            .set("streaming.linger_ms", self.linger_ms)
+            .set("streaming.acks", self.acks.as_str())
+            .set("streaming.enable_idempotence", self.enable_idempotence)
+            .set("streaming.session_timeout_ms", self.session_timeout_ms)
+            .set("streaming.heartbeat_interval_ms", self.heartbeat_interval_ms)
+            .set("streaming.commit_interval_ms", self.commit_interval_ms)
+            .set(
+                "streaming.max_in_flight_per_partition",
+                self.max_in_flight_per_partition,
+            )
+            .set("runtime.registry_heartbeat_ms", self.registry_heartbeat_ms)
+            .set("runtime.registry_expiry_ms", self.registry_expiry_ms)
+            .set("runtime.startup_timeout_ms", 60_000)
+            .set("service.shutdown_timeout_ms", 10_000);
+        for (key, suffix) in Self::topic_roles() {
+            builder = builder.set(key, format!("{fleet}.{suffix}"));
+        }
+        builder
+            .build()
+            .map_err(|source| BenchError::runtime("configure", source))
+    }
+
+    /// The shared topics of a fleet (what [`runtime_config`](Self::runtime_config) names them).
+    #[must_use]
+    pub fn fleet_topics(fleet: &str) -> Vec<String> {
+        Self::topic_roles()
+            .iter()
+            .map(|(_, suffix)| format!("{fleet}.{suffix}"))
+            .collect()
+    }
+
+    const fn topic_roles() -> [(&'static str, &'static str); 7] {
+        [
+            ("runtime.runtime_requests", "requests"),
+            ("runtime.runtime_responses", "responses"),
+            ("runtime.registry_topic", "registry"),
+            ("runtime.subscription_topic", "subscriptions"),
+            ("runtime.publish_topic", "publishes"),
+            ("runtime.dead_letter_topic", "dead_letters"),
+            ("runtime.state_topic", "state"),
+        ]
+    }
+
+    /// A runtime of `fleet` in group `group`, named `instance`, built with topic creation suited to the broker
+    /// (the mock cluster has no Admin API) and the configured consumer lanes.
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Runtime`] when the configuration is invalid or the producer cannot be created.
+    pub fn runtime(
+        &self,
+        fleet: &str,
+        group: &str,
+        instance: &str,
+    ) -> Result<KafkaWorkerAgentRuntime> {
+        let mode = match self.kind() {
+            BrokerKind::Mock => CreateMode::AutoCreate,
+            _ => CreateMode::Admin,
+        };
+        KafkaWorkerAgentRuntime::builder(self.runtime_config(fleet, group)?)
+            .instance_id(instance)
+            .topic_creation(mode)
+            .consumer_lanes(self.consumer_lanes)
+            .build()
+            .map_err(|source| BenchError::runtime("build", source))
+    }
+
+    /// The librdkafka producer properties of the runtime, for the raw baseline's producers. `message.timeout.ms`
+    /// is set to the request timeout, as the runtime's producer does.
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Runtime`] when the configuration does not validate.
+    pub fn producer_properties(&self) -> Result<BTreeMap<String, String>> {
+        let config = self.runtime_config("raw", "raw")?;
+        let mut properties = config.producer_properties().into_map();
+        properties
+            .entry("message.timeout.ms".to_owned())
+            .or_insert_with(|| config.kafka.request_timeout.as_millis().to_string());
+        Ok(properties)
+    }
+
+    /// The librdkafka consumer properties of the runtime's request consumers for group `group`, for the raw
+    /// baseline's consumers (offsets committed every `commit_interval_ms` by librdkafka's auto-commit).
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Runtime`] when the configuration does not validate.
+    pub fn consumer_properties(&self, group: &str) -> Result<BTreeMap<String, String>> {
+        let config = self.runtime_config("raw", group)?;
+        let mut properties = config
+            .consumer_properties(group, AutoOffsetReset::Earliest)
+            .into_map();
+        properties.insert("enable.partition.eof".to_owned(), "false".to_owned());
+        Ok(properties)
+    }
+
+    /// The padding carried by every request and publication.
+    #[must_use]
+    pub fn padding(&self) -> String {
+        "x".repeat(self.payload_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_clients_get_the_runtime_s_tuning() {
+        let settings = Settings::for_broker(BrokerKind::Mock, "127.0.0.1:1");
+        let producer = settings.producer_properties().unwrap();
+        assert_eq!(producer["linger.ms"], "0");
+        assert_eq!(producer["acks"], "all");
+        assert_eq!(producer["enable.idempotence"], "true");
+        let consumer = settings.consumer_properties("g").unwrap();
+        assert_eq!(consumer["fetch.wait.max.ms"], "5");
+        assert_eq!(consumer["session.timeout.ms"], "6000");
+        assert_eq!(consumer["heartbeat.interval.ms"], "500");
+        assert_eq!(consumer["auto.commit.interval.ms"], "100");
+        assert_eq!(consumer["group.id"], "g");
+    }
+
+    #[test]
+    fn tansu_gets_short_group_timeouts_and_settings_round_trip_through_json() {
+        let settings = Settings::for_broker(BrokerKind::Tansu, "127.0.0.1:2");
+        assert_eq!(settings.kind(), BrokerKind::Tansu);
+        let config = settings.runtime_config("f", "g").unwrap();
+        assert_eq!(config.streaming.session_timeout, Duration::from_secs(2));
+        assert_eq!(config.runtime.runtime_requests, "f.requests");
+        assert_eq!(config.kafka.num_partitions, 6);
+        let text = serde_json::to_string(&settings).unwrap();
+        let back: Settings = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, settings);
+        assert_eq!(Settings::fleet_topics("f").len(), 7);
+    }
+}

@@ -1,0 +1,282 @@
+//! Broker outages, expired requests and the hybrid pattern (local and distributed agents in one process).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autogen_kafka::{
+    AgentId, AgentRuntimeExt, AgentType, Error, ErrorKind, Handler, HandlerError, MessageContext,
+    RoutedAgent, SendOptions,
+};
+use autogen_kafka_integration_tests::{
+    Echo, Ping, Pong, create_fleet_topics, worker, worker_config,
+};
+use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_makes_the_runtime_not_ready_and_it_recovers_without_restart() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // Fault injection needs the mock cluster, whatever broker the other tests use.
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("outage");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        host.register("echo", |_| {
+            RoutedAgent::new(Echo {
+                runtime: "host".into(),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        assert!(caller.is_ready());
+        let echo = AgentId::new("echo", "k").unwrap();
+        let _: Pong = caller
+            .send(
+                Ping {
+                    content: "before".into(),
+                },
+                &echo,
+            )
+            .await
+            .unwrap();
+
+        let cluster = broker.mock_cluster().unwrap();
+        cluster.broker_down(1).await.unwrap();
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async { !caller.is_ready() },
+        )
+        .await
+        .unwrap();
+        // Meanwhile an RPC ends with a typed error, not a hang.
+        let options = SendOptions::new().with_timeout(Duration::from_secs(2));
+        let outcome = caller
+            .send_with::<Ping, Pong>(
+                Ping {
+                    content: "during".into(),
+                },
+                &echo,
+                options,
+            )
+            .await;
+        if let Err(error) = outcome {
+            let kind = Error::from(error).kind();
+            assert!(
+                matches!(kind, ErrorKind::Timeout | ErrorKind::Agent),
+                "{kind:?}"
+            );
+        }
+
+        cluster.broker_up(1).await.unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || async { caller.is_ready() && host.is_ready() },
+        )
+        .await
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || async {
+                let options = SendOptions::new().with_timeout(Duration::from_secs(3));
+                caller
+                    .send_with::<Ping, Pong>(
+                        Ping {
+                            content: "after".into(),
+                        },
+                        &echo,
+                        options,
+                    )
+                    .await
+                    .is_ok()
+            },
+        )
+        .await
+        .unwrap();
+        caller.stop().await.unwrap();
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Records the contents of the pings it handles.
+struct Recording {
+    handled: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handler<Ping> for Recording {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        self.handled.lock().map_err(|_| "poisoned")?.push(ping.content.clone());
+        if let Some(ms) = ping.content.strip_prefix("sleep:") {
+            tokio::time::sleep(Duration::from_millis(ms.parse()?)).await;
+        }
+        Ok(Pong {
+            content: ping.content,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callee_skips_requests_whose_deadline_passed() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("expired");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        let handled = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&handled);
+        host.register("slow", move |_| {
+            RoutedAgent::new(Recording {
+                handled: Arc::clone(&seen),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        let slow = AgentId::new("slow", "k").unwrap();
+
+        // The first request keeps the agent busy for 1.5 s; the second, to the same agent id, waits behind it
+        // and its 300 ms deadline passes before its turn.
+        let busy = {
+            let caller = caller.clone();
+            let slow = slow.clone();
+            tokio::spawn(async move {
+                caller
+                    .send::<Ping, Pong>(
+                        Ping {
+                            content: "sleep:1500".into(),
+                        },
+                        &slow,
+                    )
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let options = SendOptions::new().with_timeout(Duration::from_millis(300));
+        let error = caller
+            .send_with::<Ping, Pong>(
+                Ping {
+                    content: "expired".into(),
+                },
+                &slow,
+                options,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Timeout);
+        busy.await.unwrap().unwrap();
+        let _: Pong = caller
+            .send(
+                Ping {
+                    content: "after".into(),
+                },
+                &slow,
+            )
+            .await
+            .unwrap();
+        let handled = handled.lock().unwrap().clone();
+        assert_eq!(
+            handled,
+            vec!["sleep:1500".to_owned(), "after".to_owned()],
+            "the expired request was handled"
+        );
+        caller.stop().await.unwrap();
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// A local-only agent that forwards each ping to the distributed echo agent through its context.
+struct Forwarder;
+
+impl Handler<Ping> for Forwarder {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        let echo = AgentId::new("echo", "remote")?;
+        let pong: Pong = ctx.send(ping, &echo).await?;
+        Ok(Pong {
+            content: format!("forwarded: {}", pong.content),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_and_distributed_agents_work_together_in_one_process() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("hybrid");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let hybrid = worker(&broker, config.clone(), "hybrid");
+        let remote = worker(&broker, config.clone(), "remote");
+        remote
+            .register("echo", |_| {
+                RoutedAgent::new(Echo {
+                    runtime: "remote".into(),
+                })
+                .with_handler::<Ping>()
+            })
+            .await
+            .unwrap();
+        let factory: autogen_kafka::core::AgentFactory = Arc::new(|_id, _runtime| {
+            Box::pin(async {
+                Ok(Box::new(RoutedAgent::new(Forwarder).with_handler::<Ping>())
+                    as Box<dyn autogen_kafka::Agent>)
+            })
+        });
+        hybrid
+            .register_local_factory(AgentType::new("forwarder").unwrap(), factory)
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(hybrid.start(), remote.start());
+        a.unwrap();
+        b.unwrap();
+
+        // The local agent is reached in process; it reaches the distributed agent over Kafka.
+        let pong: Pong = hybrid
+            .send(
+                Ping {
+                    content: "hi".into(),
+                },
+                &AgentId::new("forwarder", "f").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "forwarded: hi from echo/remote on remote");
+        // Local agents are invisible to the fleet.
+        assert!(!remote.is_hosted("forwarder"));
+        let error = remote
+            .send::<Ping, Pong>(
+                Ping {
+                    content: "x".into(),
+                },
+                &AgentId::new("forwarder", "f").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Undeliverable);
+        hybrid.stop().await.unwrap();
+        remote.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
