@@ -146,7 +146,11 @@ mod tests {
             };
             let outcome = run_load(plan, |n| async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                if n % 10 == 0 { Err("every tenth fails") } else { Ok(()) }
+                if n % 10 == 0 {
+                    Err("every tenth fails")
+                } else {
+                    Ok(())
+                }
             })
             .await;
             assert_eq!(outcome.completed, 90);

@@ -68,7 +68,13 @@ fn parse_status(text: &str) -> Option<(u64, u64)> {
     let field = |name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }

@@ -131,7 +131,10 @@ impl Settings {
             .set("streaming.acks", self.acks.as_str())
             .set("streaming.enable_idempotence", self.enable_idempotence)
             .set("streaming.session_timeout_ms", self.session_timeout_ms)
-            .set("streaming.heartbeat_interval_ms", self.heartbeat_interval_ms)
+            .set(
+                "streaming.heartbeat_interval_ms",
+                self.heartbeat_interval_ms,
+            )
             .set("streaming.commit_interval_ms", self.commit_interval_ms)
             .set(
                 "streaming.max_in_flight_per_partition",

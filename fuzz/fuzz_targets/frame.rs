@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(frame.encode(), data);
         assert_eq!(frame.payload, &data[Frame::HEADER_LEN..]);
         assert_eq!(data[0], Frame::MAGIC_BYTE);
-        let again = Frame::parse(&frame.encode()).expect("our frame parses");
+        let written = frame.encode();
+        let again = Frame::parse(&written).expect("our frame parses");
         assert_eq!(again, frame);
     }
     match detect_format(data) {

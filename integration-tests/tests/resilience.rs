@@ -118,7 +118,10 @@ impl Handler<Ping> for Recording {
     type Response = Pong;
 
     async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Pong, HandlerError> {
-        self.handled.lock().map_err(|_| "poisoned")?.push(ping.content.clone());
+        self.handled
+            .lock()
+            .map_err(|_| "poisoned")?
+            .push(ping.content.clone());
         if let Some(ms) = ping.content.strip_prefix("sleep:") {
             tokio::time::sleep(Duration::from_millis(ms.parse()?)).await;
         }

@@ -1,6 +1,7 @@
 //! `KafkaWorkerAgentRuntime`: the `AgentRuntime` of a fleet of processes talking over Kafka.
 
 mod lifecycle;
+mod router;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,6 +213,7 @@ struct Tails {
     subscriptions: TailReader,
     state: TailReader,
     replies: TailReader,
+    shared_replies: TailReader,
 }
 
 pub(crate) struct Inner {
@@ -510,11 +512,6 @@ impl KafkaWorkerAgentRuntime {
         options: PublishOptions,
     ) -> Result<(), CoreError> {
         self.ensure_running()?;
-        let (Some(registry), Some(subscriptions)) =
-            (self.inner.registry.get(), self.inner.subscriptions.get())
-        else {
-            return Err(CoreError::RuntimeStopped);
-        };
         let codecs = Arc::clone(self.codecs()?);
         let message_id = options.message_id.clone().unwrap_or_else(new_message_id);
         let serialized = message.to_serialized()?;
@@ -522,34 +519,9 @@ impl KafkaWorkerAgentRuntime {
             type_name: serialized.type_name.clone(),
             source: Box::new(error),
         };
-        let mut records = Vec::new();
-        let requests_topic = &self.inner.config.runtime.runtime_requests;
-        for recipient in subscriptions.recipients(&topic, options.sender.as_ref(), registry, true) {
-            if self.is_local_type(recipient.agent_type().as_str()) {
-                continue;
-            }
-            let mut request = RequestEvent::new(
-                recipient.to_string(),
-                serialized.type_name.clone(),
-                serialized.bytes.clone(),
-            )
-            .with_request_id(format!("{message_id}:{recipient}"))
-            .with_message_id(message_id.clone())
-            .with_payload_format(serialized.content_type.clone());
-            request.topic_id = Some(topic.to_string());
-            if let Some(sender) = &options.sender {
-                request = request.with_sender(sender.to_string());
-            }
-            let value = codecs
-                .encode(requests_topic, &request)
-                .map_err(serialize_error)?;
-            records.push(
-                OutboundRecord::new(requests_topic.clone(), value)
-                    .with_key(recipient.to_string())
-                    .with_header(headers::KIND, headers::KIND_PUBLISH)
-                    .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
-            );
-        }
+        let mut records = self
+            .delivery_records(&topic, options.sender.as_ref(), &message_id, &serialized)
+            .map_err(serialize_error)?;
         // The Python original's form of the publication, for Python runtimes of the fleet.
         let publish_topic = &self.inner.config.runtime.publish_topic;
         let mut builder = PublishEvent::builder(topic.topic_type(), topic.source())
@@ -585,6 +557,51 @@ impl KafkaWorkerAgentRuntime {
             .local
             .publish_message(message, topic, options)
             .await
+    }
+
+    /// One request-topic record per agent id that must receive a publication on `topic`: every live
+    /// subscription added by a Rust runtime, except local agent types (they get it in process) and the sender.
+    pub(crate) fn delivery_records(
+        &self,
+        topic: &TopicId,
+        sender: Option<&AgentId>,
+        message_id: &str,
+        serialized: &autogen_kafka_core::SerializedMessage,
+    ) -> Result<Vec<OutboundRecord>, autogen_kafka_services::ServicesError> {
+        let (Some(registry), Some(subscriptions), Some(codecs)) = (
+            self.inner.registry.get(),
+            self.inner.subscriptions.get(),
+            self.inner.codecs.get(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let requests_topic = &self.inner.config.runtime.runtime_requests;
+        let mut records = Vec::new();
+        for recipient in subscriptions.recipients(topic, sender, registry, true) {
+            if self.is_local_type(recipient.agent_type().as_str()) {
+                continue;
+            }
+            let mut request = RequestEvent::new(
+                recipient.to_string(),
+                serialized.type_name.clone(),
+                serialized.bytes.clone(),
+            )
+            .with_request_id(format!("{message_id}:{recipient}"))
+            .with_message_id(message_id.to_owned())
+            .with_payload_format(serialized.content_type.clone());
+            request.topic_id = Some(topic.to_string());
+            if let Some(sender) = sender {
+                request = request.with_sender(sender.to_string());
+            }
+            let value = codecs.encode(requests_topic, &request)?;
+            records.push(
+                OutboundRecord::new(requests_topic.clone(), value)
+                    .with_key(recipient.to_string())
+                    .with_header(headers::KIND, headers::KIND_PUBLISH)
+                    .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
+            );
+        }
+        Ok(records)
     }
 
     async fn add_remote_subscription(&self, subscription: Subscription) -> Result<(), CoreError> {

@@ -110,8 +110,18 @@ impl PendingRequests {
         }
     }
 
-    /// Applies one record of a reply topic.
+    /// Applies one record of this runtime's own reply topic; a response nobody waits for is counted as late.
     pub fn apply(&self, record: &InboundRecord) {
+        self.apply_counting(record, true);
+    }
+
+    /// Applies one record of the shared response topic, where Python runtimes answer (they ignore our reply
+    /// topic header); responses for other runtimes' requests are expected there and not counted.
+    pub fn apply_shared(&self, record: &InboundRecord) {
+        self.apply_counting(record, false);
+    }
+
+    fn apply_counting(&self, record: &InboundRecord, count_unknown: bool) {
         let Some(value) = record.value.as_deref() else {
             return;
         };
@@ -127,11 +137,15 @@ impl PendingRequests {
             }
         };
         let Some(request_id) = response.request_id.clone() else {
-            self.late.fetch_add(1, Ordering::Relaxed);
+            if count_unknown {
+                self.late.fetch_add(1, Ordering::Relaxed);
+            }
             return;
         };
         let Some(waiter) = self.lock().remove(&request_id) else {
-            self.late.fetch_add(1, Ordering::Relaxed);
+            if count_unknown {
+                self.late.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::debug!(
                 request_id,
                 "response for no waiting request (late, duplicate or another runtime's)"

@@ -1,5 +1,6 @@
 //! The broker fixture: one entry point that gives a test a Kafka-protocol broker.
 
+mod container;
 mod mock;
 mod tansu;
 
@@ -14,6 +15,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
+#[cfg(feature = "kafka-container")]
+use self::container::KafkaContainer;
 pub use self::mock::MockClusterHandle;
 use self::tansu::TansuProcess;
 use crate::error::{Result, TestingError};
@@ -23,7 +26,8 @@ use crate::error::{Result, TestingError};
 pub const BOOTSTRAP_SERVERS_ENV: &str = "KAFKA_BOOTSTRAP_SERVERS";
 
 /// Environment variable choosing the broker [`TestBroker::start`] launches when
-/// [`BOOTSTRAP_SERVERS_ENV`] is not set: `mock` (the default) or `tansu`.
+/// [`BOOTSTRAP_SERVERS_ENV`] is not set: `mock` (the default), `tansu` or `kafka` (Apache Kafka
+/// in a Docker container; needs the `kafka-container` feature).
 pub const TEST_BROKER_ENV: &str = "AUTOGEN_KAFKA_TEST_BROKER";
 
 /// `fetch.wait.max.ms` for every kind: neither the mock nor Tansu wakes a parked fetch when
@@ -53,16 +57,20 @@ pub enum BrokerKind {
     /// A broker the fixture did not start (`KAFKA_BOOTSTRAP_SERVERS` or
     /// [`TestBroker::external`]).
     External,
+    /// Apache Kafka in a Docker container started through Testcontainers
+    /// ([`TestBroker::kafka_container`], feature `kafka-container`).
+    Kafka,
 }
 
 impl BrokerKind {
-    /// The lower-case name: `mock`, `tansu` or `external`.
+    /// The lower-case name: `mock`, `tansu`, `external` or `kafka`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Mock => "mock",
             Self::Tansu => "tansu",
             Self::External => "external",
+            Self::Kafka => "kafka",
         }
     }
 }
@@ -79,6 +87,7 @@ enum Selection {
     External(String),
     Mock,
     Tansu,
+    Kafka,
 }
 
 /// Applies the selection rules to the values of [`BOOTSTRAP_SERVERS_ENV`] and
@@ -97,6 +106,7 @@ fn select(bootstrap_servers: Option<OsString>, choice: Option<OsString>) -> Resu
     match choice.trim().to_ascii_lowercase().as_str() {
         "" | "mock" => Ok(Selection::Mock),
         "tansu" => Ok(Selection::Tansu),
+        "kafka" => Ok(Selection::Kafka),
         _ => Err(TestingError::SelectBroker {
             value: choice.into_owned(),
         }),
@@ -109,6 +119,8 @@ enum Backend {
     Mock(MockClusterHandle),
     Tansu(TansuProcess),
     External,
+    #[cfg(feature = "kafka-container")]
+    Container(KafkaContainer),
 }
 
 /// A Kafka-protocol broker for one test, plus client settings tuned for it.
@@ -116,10 +128,12 @@ enum Backend {
 /// [`TestBroker::start`] picks the broker from the environment:
 ///
 /// 1. `KAFKA_BOOTSTRAP_SERVERS` set → that external broker, used as is;
-/// 2. else `AUTOGEN_KAFKA_TEST_BROKER=tansu` → a Tansu child process, `=mock` → the mock cluster;
+/// 2. else `AUTOGEN_KAFKA_TEST_BROKER=tansu` → a Tansu child process, `=mock` → the mock cluster,
+///    `=kafka` → Apache Kafka in a Docker container (feature `kafka-container`);
 /// 3. else the in-process librdkafka mock cluster.
 ///
-/// [`TestBroker::mock`], [`TestBroker::tansu`] and [`TestBroker::external`] choose explicitly.
+/// [`TestBroker::mock`], [`TestBroker::tansu`], [`TestBroker::kafka_container`] and
+/// [`TestBroker::external`] choose explicitly.
 ///
 /// Behaviour measured for each kind (settings in [`group_overrides`](Self::group_overrides)): the mock cluster holds the first
 /// consumer-group join for a fixed 3 s; Tansu answers the first join after about half of
@@ -133,6 +147,8 @@ enum Backend {
 /// shuts down) commit and leave their group; a consumer closed against a vanished broker blocks
 /// its thread for the session timeout or longer. [`shutdown`](Self::shutdown) stops the broker
 /// at once. A Tansu broker never outlives the test process, even one killed by `SIGKILL`.
+/// A Kafka container is the exception to "never blocks": its drop waits about 0.2 s to hand
+/// the delayed stop to the Docker engine (see [`kafka_container`](Self::kafka_container)).
 /// Still, declare the broker before the clients so they are dropped first.
 ///
 /// # Examples
@@ -169,19 +185,26 @@ impl TestBroker {
     /// # Errors
     ///
     /// [`TestingError::SelectBroker`] for an unknown `AUTOGEN_KAFKA_TEST_BROKER` value, and
-    /// whatever [`mock`](Self::mock) or [`tansu`](Self::tansu) return.
+    /// whatever [`mock`](Self::mock), [`tansu`](Self::tansu) or
+    /// [`kafka_container`](Self::kafka_container) return.
     pub async fn start() -> Result<Self> {
         let selection = select(
             std::env::var_os(BOOTSTRAP_SERVERS_ENV),
             std::env::var_os(TEST_BROKER_ENV),
         )?;
-        let broker = match selection {
-            Selection::External(servers) => Self::external(servers),
-            Selection::Mock => Self::mock().await?,
-            Selection::Tansu => Self::tansu().await?,
-        };
+        let broker = Self::start_selected(selection).await?;
         tracing::info!(kind = %broker.kind(), bootstrap_servers = %broker.bootstrap_servers, "test broker ready");
         Ok(broker)
+    }
+
+    /// Starts the broker [`select`] chose.
+    async fn start_selected(selection: Selection) -> Result<Self> {
+        match selection {
+            Selection::External(servers) => Ok(Self::external(servers)),
+            Selection::Mock => Self::mock().await,
+            Selection::Tansu => Self::tansu().await,
+            Selection::Kafka => Self::kafka_container().await,
+        }
     }
 
     /// Starts an in-process librdkafka mock cluster with one broker.
@@ -231,6 +254,44 @@ impl TestBroker {
         })
     }
 
+    /// Starts Apache Kafka (the `apache/kafka-native` image, one KRaft node) in a Docker
+    /// container through Testcontainers, and waits until it accepts clients at
+    /// `127.0.0.1:<mapped port>`. Needs the crate feature `kafka-container` and a running
+    /// Docker engine (found like Testcontainers does: `DOCKER_HOST`, then the usual sockets).
+    ///
+    /// The engine is pinged first, so a machine without one fails within about five seconds.
+    /// The broker runs with single-node settings (replication factor 1 for the offsets and
+    /// transaction logs, no initial rebalance delay) and the container is labelled
+    /// `org.autogen-kafka.testing.pid=<test process id>`. The first start pulls the image.
+    ///
+    /// [`shutdown`](Self::shutdown) removes the container at once. Drop asks the engine to
+    /// stop it with a two-second timeout (the entry shell ignores `SIGTERM`, so Kafka serves
+    /// until the engine kills it) and waits only until that request is on its way; the engine
+    /// then removes the container (auto-remove), even if the test process exits first. A test
+    /// process killed by `SIGKILL` leaves the container running: remove it with
+    /// `docker rm -f $(docker ps -q --filter label=org.autogen-kafka.testing.pid)`.
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::KafkaContainerFeatureOff`] when the crate is built without the
+    /// `kafka-container` feature; [`TestingError::DockerUnavailable`] when no Docker engine
+    /// answers; `TestingError::StartKafkaContainer` when the container does not start or
+    /// become ready (image pull, port mapping, readiness).
+    pub async fn kafka_container() -> Result<Self> {
+        #[cfg(feature = "kafka-container")]
+        {
+            let container = KafkaContainer::start().await?;
+            Ok(Self {
+                bootstrap_servers: container.bootstrap_servers(),
+                backend: Backend::Container(container),
+            })
+        }
+        #[cfg(not(feature = "kafka-container"))]
+        {
+            Err(TestingError::KafkaContainerFeatureOff)
+        }
+    }
+
     /// Uses a broker that runs elsewhere, at `bootstrap_servers` (`host:port[,host:port...]`).
     /// Nothing is started or stopped.
     #[must_use]
@@ -254,6 +315,8 @@ impl TestBroker {
             Backend::Mock(_) => BrokerKind::Mock,
             Backend::Tansu(_) => BrokerKind::Tansu,
             Backend::External => BrokerKind::External,
+            #[cfg(feature = "kafka-container")]
+            Backend::Container(_) => BrokerKind::Kafka,
         }
     }
 
@@ -264,6 +327,8 @@ impl TestBroker {
         match &self.backend {
             Backend::Mock(handle) => Some(handle),
             Backend::Tansu(_) | Backend::External => None,
+            #[cfg(feature = "kafka-container")]
+            Backend::Container(_) => None,
         }
     }
 
@@ -273,15 +338,18 @@ impl TestBroker {
         match &self.backend {
             Backend::Tansu(process) => Some(process.log()),
             Backend::Mock(_) | Backend::External => None,
+            #[cfg(feature = "kafka-container")]
+            Backend::Container(_) => None,
         }
     }
 
     /// Creates `topic` with `partitions` partitions and waits until it is usable. A topic that
     /// already exists is not an error (its partition count is left as it is).
     ///
-    /// The mock cluster creates it directly (it has no admin API); Tansu and external brokers
-    /// get an admin `CreateTopics` request (replication factor 1 on Tansu, the broker default on
-    /// an external cluster) and the call returns once the topic is in the metadata.
+    /// The mock cluster creates it directly (it has no admin API); Tansu, Kafka container and
+    /// external brokers get an admin `CreateTopics` request (replication factor 1 on Tansu and
+    /// the container, the broker default on an external cluster) and the call returns once the
+    /// topic is in the metadata.
     ///
     /// # Errors
     ///
@@ -293,6 +361,8 @@ impl TestBroker {
             Backend::Mock(handle) => return handle.create_topic(topic, partitions).await,
             Backend::Tansu(_) => 1,
             Backend::External => -1,
+            #[cfg(feature = "kafka-container")]
+            Backend::Container(_) => 1,
         };
         self.create_topic_with_admin(topic, partitions, replication)
             .await
@@ -310,6 +380,12 @@ impl TestBroker {
     pub async fn restart(&mut self) -> Result<()> {
         match &mut self.backend {
             Backend::Tansu(process) => process.restart().await,
+            #[cfg(feature = "kafka-container")]
+            Backend::Container(_) => Err(TestingError::Unsupported {
+                operation: "restart",
+                needs: "a Tansu",
+                kind: self.kind(),
+            }),
             Backend::Mock(_) | Backend::External => Err(TestingError::Unsupported {
                 operation: "restart",
                 needs: "a Tansu",
@@ -323,7 +399,8 @@ impl TestBroker {
     ///
     /// # Errors
     ///
-    /// [`TestingError::TansuProcess`] when the Tansu process cannot be reaped.
+    /// [`TestingError::TansuProcess`] when the Tansu process cannot be reaped;
+    /// `TestingError::StopKafkaContainer` when the Kafka container cannot be removed.
     pub async fn shutdown(self) -> Result<()> {
         match self.backend {
             Backend::Mock(handle) => {
@@ -332,6 +409,8 @@ impl TestBroker {
             }
             Backend::Tansu(mut process) => process.stop(),
             Backend::External => Ok(()),
+            #[cfg(feature = "kafka-container")]
+            Backend::Container(container) => container.remove().await,
         }
     }
 
@@ -371,7 +450,7 @@ impl TestBroker {
 
     /// librdkafka consumer properties that make groups and fetches fast on this kind of broker.
     ///
-    /// | property | mock / external | Tansu |
+    /// | property | mock / external / Kafka container | Tansu |
     /// |---|---|---|
     /// | `session.timeout.ms` | 6000 | 2000 |
     /// | `heartbeat.interval.ms` | 500 | 300 |
@@ -386,7 +465,7 @@ impl TestBroker {
     pub fn group_overrides(&self) -> BTreeMap<String, String> {
         let (session_ms, heartbeat_ms) = match self.kind() {
             BrokerKind::Tansu => ("2000", "300"),
-            BrokerKind::Mock | BrokerKind::External => ("6000", "500"),
+            BrokerKind::Mock | BrokerKind::External | BrokerKind::Kafka => ("6000", "500"),
         };
         [
             ("session.timeout.ms", session_ms),

@@ -12,9 +12,10 @@ use crate::broker::BrokerKind;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TestingError {
-    /// `AUTOGEN_KAFKA_TEST_BROKER` holds a value other than `mock` or `tansu`.
+    /// `AUTOGEN_KAFKA_TEST_BROKER` holds a value other than `mock`, `tansu` or `kafka`.
     #[error(
-        "AUTOGEN_KAFKA_TEST_BROKER={value:?} is not a broker kind (expected `mock` or `tansu`)"
+        "AUTOGEN_KAFKA_TEST_BROKER={value:?} is not a broker kind \
+         (expected `mock`, `tansu` or `kafka`)"
     )]
     SelectBroker {
         /// The rejected value.
@@ -134,6 +135,53 @@ pub enum TestingError {
         /// The operating-system error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// An Apache Kafka container was asked for (`AUTOGEN_KAFKA_TEST_BROKER=kafka` or
+    /// [`TestBroker::kafka_container`](crate::TestBroker::kafka_container)), but this build of
+    /// the crate lacks the `kafka-container` feature.
+    #[error(
+        "the Apache Kafka container broker needs the `kafka-container` feature of \
+         autogen-kafka-testing: enable it (for example `cargo test --features \
+         autogen-kafka-testing/kafka-container`), or pick another broker with \
+         AUTOGEN_KAFKA_TEST_BROKER=mock|tansu or KAFKA_BOOTSTRAP_SERVERS"
+    )]
+    KafkaContainerFeatureOff,
+
+    /// No usable Docker engine answered, so no Kafka container can be started.
+    #[error(
+        "no Docker engine is available for the Apache Kafka container: {reason} \
+         (start Docker or point DOCKER_HOST at one, or pick another broker with \
+         AUTOGEN_KAFKA_TEST_BROKER=mock|tansu)"
+    )]
+    DockerUnavailable {
+        /// What the fixture tried and how it failed, in its own words.
+        reason: String,
+        /// The Docker client's error, when there is one (a timeout has none).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The Docker engine answered, but the Kafka container did not start or become ready.
+    #[cfg(feature = "kafka-container")]
+    #[error("could not start the Apache Kafka container from image {image}")]
+    StartKafkaContainer {
+        /// The image, `name:tag`.
+        image: String,
+        /// The Testcontainers error.
+        #[source]
+        source: Box<testcontainers::TestcontainersError>,
+    },
+
+    /// The Kafka container could not be removed.
+    #[cfg(feature = "kafka-container")]
+    #[error("could not remove the Apache Kafka container {container_id}")]
+    StopKafkaContainer {
+        /// The Docker container id.
+        container_id: String,
+        /// The Testcontainers error.
+        #[source]
+        source: Box<testcontainers::TestcontainersError>,
     },
 
     /// An rdkafka admin client could not be created.

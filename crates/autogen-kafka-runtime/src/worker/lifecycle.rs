@@ -85,9 +85,14 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let starts = types
         .iter()
         .map(|agent_type| start_agent_type(runtime, agent_type));
-    for started in futures::future::join_all(starts).await {
+    let (started, router) = tokio::join!(
+        futures::future::join_all(starts),
+        start_publish_router(runtime)
+    );
+    for started in started {
         started?;
     }
+    router?;
     spawn_heartbeats(runtime);
     // 6. Subscriptions added before start.
     let early: Vec<_> = std::mem::take(&mut *lock(&inner.early_subscriptions));
@@ -265,11 +270,20 @@ async fn start_tails(
         token,
     )
     .await?;
+    // Python runtimes answer on the shared response topic whatever the request says; read it from its end.
+    let view = Arc::clone(pending);
+    let shared_replies_tail = TailReader::start(
+        spec("shared-replies", &config.runtime.runtime_responses).start(TailStart::End),
+        Arc::new(Apply(move |r: &InboundRecord| view.apply_shared(r))),
+        token,
+    )
+    .await?;
     Ok(Tails {
         registry: registry_tail,
         subscriptions: subscriptions_tail,
         state: state_tail,
         replies: replies_tail,
+        shared_replies: shared_replies_tail,
     })
 }
 
@@ -348,6 +362,39 @@ pub(super) async fn start_agent_type(
         tails.registry.catch_up(timeout).await?;
     }
     tracing::info!(agent_type, "agent type registered and consuming");
+    Ok(())
+}
+
+/// Starts the publish router (a consumer of the publish topic in the fleet-wide group
+/// `<group_id>.publish-router`): publications written by Python runtimes reach Rust subscribers through it.
+async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
+    let group = format!("{}.publish-router", config.kafka.group_id);
+    let properties = config
+        .consumer_properties(&group, autogen_kafka_config::AutoOffsetReset::Latest)
+        .into_map();
+    let spec = ConsumerSpec::new(
+        "publish-router",
+        group,
+        vec![config.runtime.publish_topic.clone()],
+    )
+    .properties(properties)
+    .lanes(inner.consumer_lanes)
+    .commit_interval(config.streaming.commit_interval)
+    .drain_timeout(config.service.shutdown_timeout)
+    .dead_letter_topic(config.runtime.dead_letter_topic.clone());
+    let consumer = GroupConsumer::start(
+        spec,
+        Arc::new(super::router::PublishRouter {
+            inner: Arc::downgrade(inner),
+        }),
+        Some(inner.producer.clone()),
+        &inner.token,
+    )?;
+    // The group starts at the end of the topic: ready means publications written from now on are routed.
+    consumer.wait_assigned(step_timeout(config)).await?;
+    inner.consumers.lock().await.push(consumer);
     Ok(())
 }
 
@@ -497,6 +544,7 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
             tails.subscriptions,
             tails.state,
             tails.replies,
+            tails.shared_replies,
         ] {
             tail.shutdown().await;
         }

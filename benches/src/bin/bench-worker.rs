@@ -1,0 +1,136 @@
+//! `bench-worker`: a process the benchmark driver starts, so callers and callees live in separate processes.
+//!
+//! - `bench-worker callee <settings json> <fleet> <group> <name>`: a Kafka worker runtime hosting the `echo`
+//!   agent type. Prints `ready start_ms=.. build_ms=.. instance=..` once `start()` returned, and
+//!   `assigned <partitions>` whenever the request partitions it owns change.
+//! - `bench-worker raw-echo <settings json> <request topic> <group>`: the raw rdkafka echo. Prints
+//!   `ready join_ms=..` once its consumer group assigned it partitions.
+//!
+//! Both stop gracefully when their standard input closes (the driver closed it, or died), print
+//! `stats key=value ..` and exit. Logs go to stderr (`BENCH_LOG` sets the filter, default `warn`).
+#![expect(
+    clippy::print_stdout,
+    reason = "the driver reads the worker's stdout lines"
+)]
+
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use autogen_kafka::AgentRuntimeExt as _;
+use autogen_kafka_bench::suite::chain;
+use autogen_kafka_bench::{BenchError, ECHO_TYPE, RawEcho, Result, Settings, echo_agent};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("callee") => callee(&args[1..]).await,
+        Some("raw-echo") => raw_echo(&args[1..]).await,
+        _ => Err(BenchError::WorkerArguments {
+            detail: "usage: bench-worker callee <settings> <fleet> <group> <name> | raw-echo <settings> <topic> <group>"
+                .to_owned(),
+        }),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %chain(&error), "bench-worker failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(json: &str) -> Result<Settings> {
+    serde_json::from_str(json).map_err(|source| BenchError::Json {
+        what: "settings",
+        source,
+    })
+}
+
+/// Resolves when standard input reaches its end.
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = [0_u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+async fn callee(args: &[String]) -> Result<()> {
+    let [settings_json, fleet, group, name] = args else {
+        return Err(BenchError::WorkerArguments {
+            detail: format!("callee needs <settings> <fleet> <group> <name>, got {args:?}"),
+        });
+    };
+    let settings = settings(settings_json)?;
+    let begun = Instant::now();
+    let instance = format!("{fleet}-{name}");
+    let runtime = settings.runtime(fleet, group, &instance)?;
+    runtime
+        .register(ECHO_TYPE, |_| echo_agent())
+        .await
+        .map_err(|e| BenchError::runtime("register", e))?;
+    let build = begun.elapsed();
+    let starting = Instant::now();
+    runtime
+        .start()
+        .await
+        .map_err(|e| BenchError::runtime("start", e))?;
+    let start = starting.elapsed();
+    println!(
+        "ready start_ms={:.3} build_ms={:.3} instance={}",
+        start.as_secs_f64() * 1000.0,
+        build.as_secs_f64() * 1000.0,
+        runtime.instance_id()
+    );
+    let watcher = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            let mut last: Option<Vec<i32>> = None;
+            loop {
+                let now = runtime.assigned_partitions(ECHO_TYPE);
+                if last.as_ref() != Some(&now) {
+                    let list: Vec<String> = now.iter().map(ToString::to_string).collect();
+                    println!("assigned {}", list.join(","));
+                    last = Some(now);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    stdin_closed().await;
+    watcher.abort();
+    let stopping = Instant::now();
+    let stopped = runtime.stop().await;
+    println!(
+        "stats stop_ms={:.3} late_responses={}",
+        stopping.elapsed().as_secs_f64() * 1000.0,
+        runtime.late_responses()
+    );
+    stopped.map_err(|e| BenchError::runtime("stop", e))
+}
+
+async fn raw_echo(args: &[String]) -> Result<()> {
+    let [settings_json, topic, group] = args else {
+        return Err(BenchError::WorkerArguments {
+            detail: format!("raw-echo needs <settings> <topic> <group>, got {args:?}"),
+        });
+    };
+    let settings = settings(settings_json)?;
+    let echo = RawEcho::start(&settings, topic, group)?;
+    let join = echo.wait_assigned(Duration::from_secs(90)).await?;
+    println!("ready join_ms={:.3}", join.as_secs_f64() * 1000.0);
+    stdin_closed().await;
+    let stats = echo.stop().await;
+    println!("stats handled={} failed={}", stats.handled, stats.failed);
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! Mixed fleets: records written by the Python original (the golden vectors) are understood, and what we write
+//! back is what a Python runtime reads. Values use the Confluent JSON Schema framing with schemas registered in a
+//! Schema Registry (the testing crate's stand-in).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autogen_kafka::config::{Config, SerializationFormat};
+use autogen_kafka::events::{Frame, RegistrationEvent, RequestEvent, ResponseEvent, WireEvent};
+use autogen_kafka::{AgentId, AgentRuntimeExt, RoutedAgent, TypeSubscription};
+use autogen_kafka_integration_tests::{
+    Echo, Ping, Pong, Reader, create_fleet_topics, fleet_config, worker,
+};
+use autogen_kafka_testing::rdkafka::Message as _;
+use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
+use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
+use autogen_kafka_testing::{
+    SchemaRegistryStandIn, TestBroker, eventually, unique_group, unique_topic,
+};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+
+fn vector(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../crates/autogen-kafka-events/tests/vectors/{name}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// The fleet configuration with JSON Schema framing and the stand-in registry.
+fn framed_config(broker: &TestBroker, fleet: &str, registry: &SchemaRegistryStandIn) -> Config {
+    let base = fleet_config(
+        broker.bootstrap_servers(),
+        broker.kind(),
+        fleet,
+        &unique_group(fleet),
+    );
+    let mut config = base;
+    config.serialization.format = SerializationFormat::JsonSchema;
+    config.kafka.schema_registry.url = registry.url().to_owned();
+    config.validate().unwrap();
+    config
+}
+
+async fn produce(broker: &TestBroker, topic: &str, key: &str, value: &[u8]) {
+    let producer: FutureProducer = broker.producer_config().create().unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(value),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let registry = SchemaRegistryStandIn::start().await.unwrap();
+        let fleet = unique_topic("py-request");
+        let config = framed_config(&broker, &fleet, &registry);
+        create_fleet_topics(&broker, &config, 3).await;
+        let host = worker(&broker, config.clone(), "host");
+        host.register("echo", |_| {
+            RoutedAgent::new(Echo {
+                runtime: "rust".into(),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap();
+        host.start().await.unwrap();
+        // The startup sequence registered the event schemas under `<topic>-value`.
+        let subjects = registry.subjects();
+        assert!(
+            subjects.contains(&format!("{}-value", config.runtime.runtime_requests)),
+            "{subjects:?}"
+        );
+        assert!(
+            subjects.contains(&format!("{}-value", config.runtime.runtime_responses)),
+            "{subjects:?}"
+        );
+
+        let responses: StreamConsumer = broker
+            .consumer_config(&unique_group("py-reader"))
+            .create()
+            .unwrap();
+        responses
+            .subscribe(&[config.runtime.runtime_responses.as_str()])
+            .unwrap();
+        // The Python original's request record, exactly as it wrote it (no headers, schema id 1).
+        let request = RequestEvent::from_json_value(
+            serde_json::from_slice(&vector("request_send_message")[5..]).unwrap(),
+        )
+        .unwrap();
+        produce(
+            &broker,
+            &config.runtime.runtime_requests,
+            "echo/default",
+            &vector("request_send_message"),
+        )
+        .await;
+
+        let message = tokio::time::timeout(Duration::from_secs(60), responses.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            message.key(),
+            request.request_id.as_deref().map(str::as_bytes),
+            "key = request id"
+        );
+        let value = message.payload().unwrap();
+        let frame = Frame::parse(value).unwrap();
+        let registered = registry.versions(&format!("{}-value", config.runtime.runtime_responses));
+        assert!(!registered.is_empty(), "the response schema is registered");
+        assert!(
+            frame.schema_id.0 >= 1,
+            "the frame carries the id the registry assigned"
+        );
+        let response =
+            ResponseEvent::from_json_value(serde_json::from_slice(frame.payload).unwrap()).unwrap();
+        assert!(!response.is_error(), "{response:?}");
+        assert_eq!(response.request_id, request.request_id);
+        assert_eq!(response.sender.as_deref(), Some("echo/default"));
+        assert_eq!(response.recipient.as_deref(), Some("caller/default"));
+        assert_eq!(response.payload_type.as_deref(), Some("Pong"));
+        let pong: Pong = serde_json::from_slice(response.payload.as_deref().unwrap()).unwrap();
+        assert_eq!(pong.content, "hello from echo/default on rust");
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_publication_reaches_rust_subscribers_once() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let registry = SchemaRegistryStandIn::start().await.unwrap();
+        let fleet = unique_topic("py-publish");
+        let config = framed_config(&broker, &fleet, &registry);
+        create_fleet_topics(&broker, &config, 3).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let runtimes = [
+            worker(&broker, config.clone(), "a"),
+            worker(&broker, config.clone(), "b"),
+        ];
+        for runtime in &runtimes {
+            let seen = Arc::clone(&seen);
+            runtime
+                .register("listener", move |_| {
+                    RoutedAgent::new(Reader {
+                        seen: Arc::clone(&seen),
+                    })
+                    .with_handler::<autogen_kafka_integration_tests::News>()
+                })
+                .await
+                .unwrap();
+        }
+        let (a, b) = tokio::join!(runtimes[0].start(), runtimes[1].start());
+        a.unwrap();
+        b.unwrap();
+        let subscription = TypeSubscription::new("news", "listener").unwrap();
+        autogen_kafka::AgentRuntime::add_subscription(&runtimes[0], subscription.into())
+            .await
+            .unwrap();
+        // Both routers are in the group before the Python publication arrives.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        // The vector carries a `Ping` payload; the listener handles `News`, so rewrite the type and content the
+        // way a Python publisher of `News` would (same CloudEvent shape).
+        let mut document: serde_json::Value =
+            serde_json::from_slice(&vector("publish_cloudevent")[5..]).unwrap();
+        document["dataschema"] = "News".into();
+        document["data_base64"] = base64_of(br#"{"headline": "from python"}"#).into();
+        let mut record = vec![0, 0, 0, 0, 1];
+        record.extend(serde_json::to_vec(&document).unwrap());
+        produce(
+            &broker,
+            &config.runtime.publish_topic,
+            "news/default",
+            &record,
+        )
+        .await;
+
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async { !seen.lock().unwrap().is_empty() },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![(
+                "listener/default".to_owned(),
+                "news/default".to_owned(),
+                "from python".to_owned()
+            )],
+            "delivered exactly once, to the mapped agent id"
+        );
+        for runtime in &runtimes {
+            runtime.stop().await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_caller_gets_the_answer_of_a_python_agent() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let registry = SchemaRegistryStandIn::start().await.unwrap();
+        let fleet = unique_topic("py-callee");
+        let config = framed_config(&broker, &fleet, &registry);
+        create_fleet_topics(&broker, &config, 3).await;
+        // A "Python runtime": registers its type the way upstream does (key = type, no headers) ...
+        let register = RegistrationEvent::register("py_echo");
+        let mut value = vec![0, 0, 0, 0, 1];
+        value.extend(serde_json::to_vec(&register).unwrap());
+        produce(&broker, &config.runtime.registry_topic, "py_echo", &value).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        caller.start().await.unwrap();
+        assert!(caller.is_hosted("py_echo"));
+
+        // ... and answers requests on the shared response topic, ignoring our reply-topic header.
+        let requests: StreamConsumer = broker
+            .consumer_config(&unique_group("py-callee"))
+            .create()
+            .unwrap();
+        requests
+            .subscribe(&[config.runtime.runtime_requests.as_str()])
+            .unwrap();
+        let python = {
+            let broker_producer: FutureProducer = broker.producer_config().create().unwrap();
+            let responses_topic = config.runtime.runtime_responses.clone();
+            tokio::spawn(async move {
+                let message = requests.recv().await.unwrap();
+                let frame = Frame::parse(message.payload().unwrap()).unwrap();
+                let request =
+                    RequestEvent::from_json_value(serde_json::from_slice(frame.payload).unwrap())
+                        .unwrap();
+                let ping: Ping =
+                    serde_json::from_slice(request.payload.as_deref().unwrap()).unwrap();
+                let response = ResponseEvent::success(
+                    request.request_id.clone().unwrap(),
+                    request.recipient.clone().unwrap(),
+                    request.agent_id.clone().unwrap(),
+                    "Pong",
+                    serde_json::to_vec(&Pong {
+                        content: format!("python says {}", ping.content),
+                    })
+                    .unwrap(),
+                );
+                let mut value = vec![0, 0, 0, 0, 1];
+                value.extend(serde_json::to_vec(&response).unwrap());
+                broker_producer
+                    .send(
+                        FutureRecord::to(&responses_topic)
+                            .key(request.request_id.as_deref().unwrap())
+                            .payload(&value),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .unwrap();
+            })
+        };
+        let pong: Pong = caller
+            .send(
+                Ping {
+                    content: "hi".into(),
+                },
+                &AgentId::new("py_echo", "k").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "python says hi");
+        python.await.unwrap();
+        caller.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
