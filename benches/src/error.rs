@@ -10,15 +10,6 @@ use rdkafka::error::KafkaError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BenchError {
-    /// The broker could not be started.
-    #[error("starting the {kind} broker failed")]
-    StartBroker {
-        /// `mock`, `tansu` or `external`.
-        kind: String,
-        /// The fixture's error.
-        #[source]
-        source: TestingError,
-    },
     /// A topic could not be created.
     #[error("creating topic {topic} with {partitions} partitions failed")]
     CreateTopic {
@@ -28,7 +19,7 @@ pub enum BenchError {
         partitions: i32,
         /// The fixture's error.
         #[source]
-        source: TestingError,
+        source: Box<TestingError>,
     },
     /// A runtime operation failed (build, register, start, send, publish, subscribe, stop).
     #[error("runtime {operation} failed")]
@@ -46,7 +37,7 @@ pub enum BenchError {
         operation: &'static str,
         /// The client's error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A worker process could not be started or talked to.
     #[error("worker process {name}: {operation} failed")]
@@ -113,8 +104,11 @@ impl BenchError {
 
     /// A [`BenchError::Raw`] for `operation`.
     #[must_use]
-    pub const fn raw(operation: &'static str, source: KafkaError) -> Self {
-        Self::Raw { operation, source }
+    pub fn raw(operation: &'static str, source: KafkaError) -> Self {
+        Self::Raw {
+            operation,
+            source: Box::new(source),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Memory and CPU time of a process, read from Linux's `/proc`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -49,16 +49,16 @@ pub fn sample_self() -> Result<ProcessSample> {
     sample(std::process::id())
 }
 
-fn read(path: &PathBuf) -> Result<String> {
+fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| BenchError::ReadProc {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     })
 }
 
-fn invalid(path: &PathBuf) -> BenchError {
+fn invalid(path: &Path) -> BenchError {
     BenchError::ReadProc {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected format"),
     }
 }

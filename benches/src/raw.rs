@@ -105,11 +105,16 @@ pub struct RawEchoStats {
 }
 
 /// The raw callee: answers every request on its `reply_to` topic.
-#[derive(Debug)]
 pub struct RawEcho {
     consumer: Arc<StreamConsumer>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<RawEchoStats>,
+}
+
+impl std::fmt::Debug for RawEcho {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawEcho").finish_non_exhaustive()
+    }
 }
 
 impl RawEcho {
@@ -228,7 +233,6 @@ pub enum RawCallError {
 }
 
 /// The raw caller: writes requests, matches answers from its reply topic.
-#[derive(Debug)]
 pub struct RawClient {
     producer: FutureProducer,
     request_topic: String,
@@ -238,6 +242,15 @@ pub struct RawClient {
     padding: Vec<u8>,
     timeout: Duration,
     reader: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RawClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawClient")
+            .field("request_topic", &self.request_topic)
+            .field("reply_topic", &self.reply_topic)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawClient {
@@ -336,13 +349,21 @@ async fn reply_loop(consumer: StreamConsumer, waiters: Waiters) {
 }
 
 /// The raw publish baseline: one producer writing a burst, `subscribers` consumer groups each reading all of it.
-#[derive(Debug)]
 pub struct RawFanout {
     producer: FutureProducer,
     topic: String,
     boards: Vec<Arc<TallyBoard>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
     padding: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawFanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawFanout")
+            .field("topic", &self.topic)
+            .field("subscribers", &self.boards.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawFanout {

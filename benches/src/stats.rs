@@ -73,7 +73,8 @@ pub fn percentile(sorted: &[Duration], pct: f64) -> f64 {
         return 0.0;
     }
     let n = sorted.len() as f64;
-    let rank = (pct / 100.0 * n).ceil().max(1.0);
+    // The small epsilon keeps 99.9 % of 1000 at rank 999 despite floating-point rounding.
+    let rank = (pct * n / 100.0 - 1e-9).ceil().max(1.0);
     // `rank` is in 1..=n, so the index fits.
     #[expect(
         clippy::cast_possible_truncation,

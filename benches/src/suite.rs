@@ -295,7 +295,7 @@ impl Bench<'_> {
             .map_err(|source| BenchError::CreateTopic {
                 topic: topic.to_owned(),
                 partitions,
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -983,12 +983,9 @@ fn judge(report: &BrokerReport, kind: BrokerKind) -> Vec<Target> {
     if let Some(three) = report.scale_out.iter().find(|p| p.replicas == 3) {
         targets.push(target(
             "3 replicas ≥ 2.5× one on throughput",
-            format!(
-                "{}",
-                three
-                    .ratio_to_one
-                    .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
-            ),
+            three
+                .ratio_to_one
+                .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
             three.ratio_to_one.map(|r| r >= 2.5),
             "2 CPUs run the broker, the caller and all replicas: the machine, not the runtime, is the bottleneck",
         ));

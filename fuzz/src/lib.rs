@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 
 use autogen_kafka_events::binary::{self, Header};
 use autogen_kafka_events::{
-    AgentEvent, AvroCodec, EventCodec, Frame, JsonSchemaCodec, MemoryEvent, PublishEvent,
-    RegistrationEvent, RequestEvent, ResponseEvent, SchemaId, SchemaIds, SubscriptionEvent,
-    WireEvent,
+    AgentEvent, AvroCodec, EventCodec, EventKind, Frame, JsonSchemaCodec, MemoryEvent,
+    PublishEvent, RegistrationEvent, RequestEvent, ResponseEvent, SchemaId, SchemaIds,
+    SubscriptionEvent, WireEvent,
 };
 
 /// The schema id the framed codecs write and read with their own schema.
@@ -22,10 +22,28 @@ pub fn json_schema_codec() -> JsonSchemaCodec {
     JsonSchemaCodec::new(SchemaIds::new(SCHEMA_ID))
 }
 
-/// The Avro codec (writer id [`SCHEMA_ID`]), made once: it caches its parsed schemas.
+/// The first schema id of [`avro_codec`]'s writer schemas: event type number `i` (in
+/// [`EventKind::ALL`] order) is also registered under `RESOLVED_SCHEMA_IDS + i`, so frames with
+/// those ids go through Avro schema resolution (writer schema → reader schema).
+pub const RESOLVED_SCHEMA_IDS: u32 = 10;
+
+/// The Avro codec (writer id [`SCHEMA_ID`], plus the writer schemas of
+/// [`RESOLVED_SCHEMA_IDS`]), made once: it caches its parsed schemas.
+///
+/// # Panics
+///
+/// If a bundled Avro schema does not parse.
 pub fn avro_codec() -> &'static AvroCodec {
     static CODEC: OnceLock<AvroCodec> = OnceLock::new();
-    CODEC.get_or_init(|| AvroCodec::new(SchemaIds::new(SCHEMA_ID)))
+    CODEC.get_or_init(|| {
+        let codec = AvroCodec::new(SchemaIds::new(SCHEMA_ID));
+        for (id, kind) in (RESOLVED_SCHEMA_IDS..).zip(EventKind::ALL) {
+            codec
+                .add_writer_schema(kind, SchemaId(id), kind.avro_schema())
+                .expect("bundled Avro schema");
+        }
+        codec
+    })
 }
 
 /// A codec of every event type.
@@ -58,7 +76,7 @@ pub fn round_trip<E: WireEvent>(codec: &dyn EventCodec<E>, data: &[u8]) {
     }
 }
 
-/// [`round_trip`] for the event type number `index % 7`.
+/// [`round_trip`] for the event type number `index % 7` (in [`EventKind::ALL`] order).
 pub fn round_trip_kind<C: AllEvents>(codec: &C, index: u8, data: &[u8]) {
     match index % 7 {
         0 => round_trip::<RequestEvent>(codec, data),
@@ -71,12 +89,12 @@ pub fn round_trip_kind<C: AllEvents>(codec: &C, index: u8, data: &[u8]) {
     }
 }
 
-/// `event` encodes; the encoding decodes; re-encoding gives the same bytes.
+/// `event` encodes; the encoding decodes; re-encoding gives the same bytes, which are returned.
 ///
 /// # Panics
 ///
 /// When any of that fails (the fuzzer reports a crash).
-pub fn assert_stable<E: WireEvent>(codec: &dyn EventCodec<E>, event: &E) {
+pub fn assert_stable<E: WireEvent>(codec: &dyn EventCodec<E>, event: &E) -> Vec<u8> {
     let kind = E::KIND;
     let first = codec
         .encode(event)
@@ -96,6 +114,7 @@ pub fn assert_stable<E: WireEvent>(codec: &dyn EventCodec<E>, event: &E) {
         String::from_utf8_lossy(&first),
         String::from_utf8_lossy(&second)
     );
+    second
 }
 
 /// The JSON text of a record value: the payload of a framed JSON record (so the golden vectors

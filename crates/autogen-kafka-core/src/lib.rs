@@ -97,7 +97,7 @@ pub use message::{
     AnyMessage, JSON_CONTENT_TYPE, JsonSerializer, Message, MessageSerializer, Reply,
     SerializedMessage, SerializerRegistry,
 };
-pub use routed::{Handler, RoutedAgent};
+pub use routed::{Handler, RawHandler, RoutedAgent};
 pub use runtime::{
     AgentAccess, AgentFactory, AgentRuntime, AgentRuntimeExt, Intervention, InterventionChain,
     InterventionContext, InterventionHandler, PublishOptions, RuntimeHandle, SendOptions,

@@ -67,6 +67,31 @@ pub trait Handler<M: Message>: Send + 'static {
     ) -> impl Future<Output = Result<Self::Response, HandlerError>> + Send;
 }
 
+/// A handler for messages a [`RoutedAgent`] cannot route: a type it has no [`Handler`] for, or a payload that
+/// does not decode into the type its name announces. It receives the message as it arrived (usually
+/// [`AnyMessage::as_serialized`] gives the raw bytes). Opt in with [`RoutedAgent::with_raw_fallback`].
+pub trait RawHandler: Send + 'static {
+    /// Handles one message that no typed handler could take.
+    fn handle_raw(
+        &mut self,
+        message: AnyMessage,
+        ctx: &MessageContext,
+    ) -> impl Future<Output = Result<Option<AnyMessage>, HandlerError>> + Send;
+}
+
+fn route_raw<T: RawHandler>(
+    agent: &mut T,
+    message: AnyMessage,
+    ctx: MessageContext,
+) -> BoxFuture<'_, Result<Option<AnyMessage>, HandlerError>> {
+    Box::pin(async move { agent.handle_raw(message, &ctx).await })
+}
+
+/// Whether a handler error is the typed decode failure of the routed message.
+fn is_decode_failure(error: &HandlerError) -> bool {
+    matches!(error.downcast_ref::<CoreError>(), Some(CoreError::Deserialize { .. }))
+}
+
 type Route<T> = for<'a> fn(
     &'a mut T,
     AnyMessage,
@@ -183,6 +208,7 @@ pub struct RoutedAgent<T> {
     description: String,
     save: Option<SaveHook<T>>,
     load: Option<LoadHook<T>>,
+    fallback: Option<Route<T>>,
 }
 
 impl<T: Send + 'static> RoutedAgent<T> {
@@ -195,7 +221,22 @@ impl<T: Send + 'static> RoutedAgent<T> {
             description: String::new(),
             save: None,
             load: None,
+            fallback: None,
         }
+    }
+
+    /// Hands messages that cannot be routed to the wrapped struct's [`RawHandler`] instead of failing: a type
+    /// without a typed handler, or a payload that does not decode into its announced type (logged as a warning
+    /// with the decode error). Without it such messages fail with
+    /// [`CoreError::UnhandledMessageType`] or [`CoreError::Deserialize`], and a distributed runtime
+    /// dead-letters them.
+    #[must_use]
+    pub fn with_raw_fallback(mut self) -> Self
+    where
+        T: RawHandler,
+    {
+        self.fallback = Some(route_raw::<T>);
+        self
     }
 
     /// Routes messages whose type name is `M::TYPE_NAME` to `inner`'s [`Handler<M>`]. A later
@@ -276,9 +317,25 @@ impl<T: Send + 'static> Agent for RoutedAgent<T> {
         message: AnyMessage,
         ctx: MessageContext,
     ) -> BoxFuture<'_, Result<Option<AnyMessage>, HandlerError>> {
-        match self.routes.get(message.type_name()).copied() {
-            Some(route) => route(&mut self.inner, message, ctx),
-            None => {
+        match (self.routes.get(message.type_name()).copied(), self.fallback) {
+            (Some(route), Some(fallback)) => Box::pin(async move {
+                let raw = message.clone();
+                match route(&mut self.inner, message, ctx.clone()).await {
+                    Err(error) if is_decode_failure(&error) => {
+                        tracing::warn!(
+                            agent_id = %ctx.agent_id(),
+                            message_type = %raw.type_name(),
+                            error = %error,
+                            "payload does not decode into its type; handing the raw message to the fallback"
+                        );
+                        fallback(&mut self.inner, raw, ctx).await
+                    }
+                    other => other,
+                }
+            }),
+            (Some(route), None) => route(&mut self.inner, message, ctx),
+            (None, Some(fallback)) => fallback(&mut self.inner, message, ctx),
+            (None, None) => {
                 let error = CoreError::UnhandledMessageType {
                     agent_id: ctx.agent_id().clone(),
                     type_name: message.type_name().to_owned(),
@@ -467,5 +524,58 @@ mod tests {
             assert_eq!(stateless.save_state().await.unwrap(), serde_json::json!({}));
         })
         .await;
+    }
+
+    /// Counts what reached it raw.
+    #[derive(Default)]
+    struct Tolerant {
+        raw: Vec<String>,
+    }
+    impl Handler<Ping> for Tolerant {
+        type Response = Pong;
+        async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Pong, HandlerError> {
+            Ok(Pong(ping.0))
+        }
+    }
+    impl RawHandler for Tolerant {
+        async fn handle_raw(
+            &mut self,
+            message: AnyMessage,
+            _ctx: &MessageContext,
+        ) -> Result<Option<AnyMessage>, HandlerError> {
+            let bytes = message.as_serialized().map(|s| String::from_utf8_lossy(&s.bytes).into_owned());
+            self.raw.push(format!("{}:{}", message.type_name(), bytes.unwrap_or_default()));
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn raw_fallback_takes_undecodable_and_unknown_messages() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let runtime = LocalRuntime::new();
+            let mut agent = RoutedAgent::new(Tolerant::default()).with_handler::<Ping>().with_raw_fallback();
+            let id = AgentId::new("tolerant", "k").unwrap();
+            let ctx = MessageContext::for_rpc(runtime.handle(), id.clone(), None, "m1", CancellationToken::new());
+            // Decodes: the typed handler answers.
+            let typed = AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"7".to_vec()));
+            let reply = agent.on_message(typed, ctx.clone()).await.unwrap().unwrap();
+            assert_eq!(reply.downcast::<Pong>().unwrap(), Pong(7));
+            // Does not decode into Ping: the raw message goes to the fallback.
+            let bad = AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"\"oops\"".to_vec()));
+            assert!(agent.on_message(bad, ctx.clone()).await.unwrap().is_none());
+            // Unknown type: the fallback too.
+            let unknown = AnyMessage::from_serialized(crate::SerializedMessage::json("Other", b"{}".to_vec()));
+            assert!(agent.on_message(unknown, ctx.clone()).await.unwrap().is_none());
+            assert_eq!(agent.inner().raw, vec!["Ping:\"oops\"".to_owned(), "Other:{}".to_owned()]);
+            // Without the fallback the same inputs fail with typed errors.
+            let mut strict = RoutedAgent::new(Tolerant::default()).with_handler::<Ping>();
+            let bad = AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"\"oops\"".to_vec()));
+            let error = strict.on_message(bad, ctx.clone()).await.unwrap_err();
+            assert!(is_decode_failure(&error), "{error}");
+            let _unused: RuntimeHandle = runtime.handle();
+            runtime.stop(Duration::from_secs(1)).await.unwrap();
+        })
+        .await
+        .unwrap();
     }
 }

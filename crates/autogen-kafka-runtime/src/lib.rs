@@ -1,7 +1,8 @@
 //! # autogen-kafka-runtime
 //!
 //! The distributed runtime: [`KafkaWorkerAgentRuntime`] implements the core `AgentRuntime` trait over Kafka, so
-//! agents in many processes talk as if they were local.
+//! agents in many processes talk as if they were local; [`MessagingClient`] sends requests and publications from
+//! code that is not an agent.
 //!
 //! How a request travels (see `docs/architecture.md` for the whole picture):
 //!
@@ -27,8 +28,10 @@
 //! # Ok(()) }
 //! ```
 
+mod client;
 mod error;
 mod worker;
 
+pub use client::MessagingClient;
 pub use error::{Result, RuntimeError};
 pub use worker::{KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntimeBuilder};

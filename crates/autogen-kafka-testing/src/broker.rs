@@ -120,7 +120,7 @@ enum Backend {
     Tansu(TansuProcess),
     External,
     #[cfg(feature = "kafka-container")]
-    Container(KafkaContainer),
+    Container(Box<KafkaContainer>),
 }
 
 /// A Kafka-protocol broker for one test, plus client settings tuned for it.
@@ -280,10 +280,11 @@ impl TestBroker {
     pub async fn kafka_container() -> Result<Self> {
         #[cfg(feature = "kafka-container")]
         {
-            let container = KafkaContainer::start().await?;
+            // Testcontainers' start future is large; keep it off the caller's stack.
+            let container = Box::pin(KafkaContainer::start()).await?;
             Ok(Self {
                 bootstrap_servers: container.bootstrap_servers(),
-                backend: Backend::Container(container),
+                backend: Backend::Container(Box::new(container)),
             })
         }
         #[cfg(not(feature = "kafka-container"))]

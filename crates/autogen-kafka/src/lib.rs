@@ -93,4 +93,5 @@ pub use autogen_kafka_core::{
     PublishOptions, RoutedAgent, RuntimeHandle, SendOptions, Subscription, TopicId,
     TypePrefixSubscription, TypeSubscription,
 };
+pub use autogen_kafka_runtime::{KafkaWorkerAgentRuntime, MessagingClient};
 pub use error::{Error, ErrorKind, Result};

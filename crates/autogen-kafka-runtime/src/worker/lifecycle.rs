@@ -370,6 +370,10 @@ pub(super) async fn start_agent_type(
 async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let inner = &runtime.inner;
     let config = &inner.config;
+    if inner.distributed_types().is_empty() {
+        // A runtime without agents (a messaging client) has nothing to route to; it stays out of the group.
+        return Ok(());
+    }
     let group = format!("{}.publish-router", config.kafka.group_id);
     let properties = config
         .consumer_properties(&group, autogen_kafka_config::AutoOffsetReset::Latest)
