@@ -23,6 +23,7 @@ test-integration:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p autogen-kafka-testing --features kafka-container --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Benchmarks: writes target/bench/results.json and a Markdown table.

@@ -215,6 +215,10 @@ pub struct MemoryReport {
 pub struct CpuReport {
     /// The in-flight level measured.
     pub in_flight: usize,
+    /// CPU time per second of the idle runtime callee process (background polling and heartbeats), ms/s.
+    pub runtime_idle_ms_per_second: Option<f64>,
+    /// The same for the idle raw echo process.
+    pub raw_idle_ms_per_second: Option<f64>,
     /// The runtime's callee process.
     pub runtime_callee_ms: Option<f64>,
     /// The raw echo process.
@@ -465,6 +469,12 @@ impl BrokerReport {
                 opt(cpu.runtime_callee_ms, ms),
                 opt(cpu.raw_callee_ms, ms),
                 times(cpu.ratio_callee),
+            );
+            row(
+                "CPU of an idle process, per second".to_owned(),
+                opt(cpu.runtime_idle_ms_per_second, ms),
+                opt(cpu.raw_idle_ms_per_second, ms),
+                "–".to_owned(),
             );
             if cpu.runtime_caller_ms.is_some() {
                 row(

@@ -2,7 +2,7 @@
 //! callee processes, then the publish bursts, each next to its raw rdkafka baseline.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +32,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long a worker may take to stop gracefully before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Environment variable with a command line the first callee process is started under, for profiling (for
+/// example `perf record -g -o callee.perf --`). Its CPU and memory figures are then the wrapper's, not the worker's.
+pub const CALLEE_WRAPPER_ENV: &str = "BENCH_CALLEE_WRAPPER";
 
 /// The topic type of the publish benchmark.
 const NEWS: &str = "bench_news";
@@ -307,12 +311,32 @@ impl Bench<'_> {
     }
 
     fn spawn(&self, args: &[&str], name: &str) -> Result<WorkerProcess> {
-        let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
+        self.spawn_wrapped(args, name, None)
+    }
+
+    /// Starts a worker, under `wrapper` (a command line the worker's command is appended to) when given.
+    fn spawn_wrapped(
+        &self,
+        args: &[&str],
+        name: &str,
+        wrapper: Option<&str>,
+    ) -> Result<WorkerProcess> {
         let log = self
             .environment
             .log_dir
             .join(format!("{}-{name}.log", self.settings.broker));
-        WorkerProcess::spawn(&self.environment.worker_exe, &args, name, &log)
+        let worker = self.environment.worker_exe.to_string_lossy().into_owned();
+        let mut words: Vec<String> = wrapper
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let exe = if words.is_empty() {
+            worker
+        } else {
+            words.push(worker);
+            words.remove(0)
+        };
+        words.extend(args.iter().map(|&a| a.to_owned()));
+        WorkerProcess::spawn(Path::new(&exe), &words, name, &log)
     }
 
     fn spawn_callee(&self, setup: &RpcSetup, name: &str) -> Result<WorkerProcess> {
@@ -352,9 +376,10 @@ impl Bench<'_> {
         tracing::info!(elapsed = ?raw_spawn_to_ready, "raw echo ready");
         let group = format!("{}.rpc-group", self.id);
         let mut setup_callees = Vec::new();
-        let callee = self.spawn(
+        let callee = self.spawn_wrapped(
             &["callee", &settings_json, &fleet, &group, "callee-1"],
             "callee-1",
+            std::env::var(CALLEE_WRAPPER_ENV).ok().as_deref(),
         )?;
         let (callee_fields, callee_spawn_to_ready) = callee.wait_ready(READY_TIMEOUT).await?;
         tracing::info!(elapsed = ?callee_spawn_to_ready, "callee ready");
@@ -432,10 +457,20 @@ impl Bench<'_> {
             }
         }
 
-        // Idle memory.
-        tokio::time::sleep(plan.idle_settle).await;
+        // Idle memory and idle CPU (background polling, heartbeats).
         let callee_pid = setup.callees[0].pid();
         let raw_pid = setup.raw_echo.pid();
+        let cpu_of = |pid| procstat::sample(pid).ok().map(|s| s.cpu);
+        let idle_from = Instant::now();
+        let (callee_cpu, raw_cpu) = (cpu_of(callee_pid), cpu_of(raw_pid));
+        tokio::time::sleep(plan.idle_settle).await;
+        let idle_seconds = idle_from.elapsed().as_secs_f64();
+        let idle_rate = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+            (Some(b), Some(a)) => Some(round3(millis(a.saturating_sub(b)) / idle_seconds)),
+            _ => None,
+        };
+        let runtime_idle_cpu = idle_rate(callee_cpu, cpu_of(callee_pid));
+        let raw_idle_cpu = idle_rate(raw_cpu, cpu_of(raw_pid));
         let runtime_idle = sample_mib(callee_pid).unwrap_or(f64::NAN);
         let raw_idle = sample_mib(raw_pid).unwrap_or(f64::NAN);
         report.memory = Some(MemoryReport {
@@ -516,6 +551,8 @@ impl Bench<'_> {
             };
             report.cpu = Some(CpuReport {
                 in_flight: last.in_flight,
+                runtime_idle_ms_per_second: runtime_idle_cpu,
+                raw_idle_ms_per_second: raw_idle_cpu,
                 runtime_callee_ms: last.runtime.callee_cpu_ms_per_1k,
                 raw_callee_ms: last.raw.callee_cpu_ms_per_1k,
                 ratio_callee: per(

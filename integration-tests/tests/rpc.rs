@@ -116,11 +116,17 @@ async fn rpc_between_two_runtimes_both_ways_with_typed_errors() {
         );
 
         // Code that is not an agent calls agents through a MessagingClient.
-        let client = autogen_kafka::MessagingClient::from_runtime(worker(&broker, config.clone(), "client"))
-            .await
-            .unwrap();
+        let client =
+            autogen_kafka::MessagingClient::from_runtime(worker(&broker, config.clone(), "client"))
+                .await
+                .unwrap();
         let pong: Pong = client
-            .send(Ping { content: "from a client".into() }, &AgentId::new("echo_b", "k3").unwrap())
+            .send(
+                Ping {
+                    content: "from a client".into(),
+                },
+                &AgentId::new("echo_b", "k3").unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(pong.content, "from a client from echo_b/k3 on beta");

@@ -83,7 +83,7 @@ pub(crate) enum FormatArg {
     JsonSchema,
     /// JSON without framing.
     Json,
-    /// Confluent framing + Avro (this crate's Avro schemas).
+    /// Confluent framing + Avro (autogen-kafka's own Avro schemas).
     Avro,
 }
 

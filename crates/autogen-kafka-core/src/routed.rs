@@ -89,7 +89,10 @@ fn route_raw<T: RawHandler>(
 
 /// Whether a handler error is the typed decode failure of the routed message.
 fn is_decode_failure(error: &HandlerError) -> bool {
-    matches!(error.downcast_ref::<CoreError>(), Some(CoreError::Deserialize { .. }))
+    matches!(
+        error.downcast_ref::<CoreError>(),
+        Some(CoreError::Deserialize { .. })
+    )
 }
 
 type Route<T> = for<'a> fn(
@@ -533,7 +536,11 @@ mod tests {
     }
     impl Handler<Ping> for Tolerant {
         type Response = Pong;
-        async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        async fn handle(
+            &mut self,
+            ping: Ping,
+            _ctx: &MessageContext,
+        ) -> Result<Pong, HandlerError> {
             Ok(Pong(ping.0))
         }
     }
@@ -543,8 +550,14 @@ mod tests {
             message: AnyMessage,
             _ctx: &MessageContext,
         ) -> Result<Option<AnyMessage>, HandlerError> {
-            let bytes = message.as_serialized().map(|s| String::from_utf8_lossy(&s.bytes).into_owned());
-            self.raw.push(format!("{}:{}", message.type_name(), bytes.unwrap_or_default()));
+            let bytes = message
+                .as_serialized()
+                .map(|s| String::from_utf8_lossy(&s.bytes).into_owned());
+            self.raw.push(format!(
+                "{}:{}",
+                message.type_name(),
+                bytes.unwrap_or_default()
+            ));
             Ok(None)
         }
     }
@@ -553,23 +566,50 @@ mod tests {
     async fn raw_fallback_takes_undecodable_and_unknown_messages() {
         tokio::time::timeout(Duration::from_secs(10), async {
             let runtime = LocalRuntime::new();
-            let mut agent = RoutedAgent::new(Tolerant::default()).with_handler::<Ping>().with_raw_fallback();
+            let mut agent = RoutedAgent::new(Tolerant::default())
+                .with_handler::<Ping>()
+                .with_raw_fallback();
             let id = AgentId::new("tolerant", "k").unwrap();
-            let ctx = MessageContext::for_rpc(runtime.handle(), id.clone(), None, "m1", CancellationToken::new());
+            let ctx = MessageContext::for_rpc(
+                runtime.handle(),
+                id.clone(),
+                None,
+                "m1",
+                CancellationToken::new(),
+            );
             // Decodes: the typed handler answers.
-            let typed = AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"7".to_vec()));
+            let typed =
+                AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"7".to_vec()));
             let reply = agent.on_message(typed, ctx.clone()).await.unwrap().unwrap();
             assert_eq!(reply.downcast::<Pong>().unwrap(), Pong(7));
             // Does not decode into Ping: the raw message goes to the fallback.
-            let bad = AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"\"oops\"".to_vec()));
+            let bad = AnyMessage::from_serialized(crate::SerializedMessage::json(
+                "Ping",
+                b"\"oops\"".to_vec(),
+            ));
             assert!(agent.on_message(bad, ctx.clone()).await.unwrap().is_none());
             // Unknown type: the fallback too.
-            let unknown = AnyMessage::from_serialized(crate::SerializedMessage::json("Other", b"{}".to_vec()));
-            assert!(agent.on_message(unknown, ctx.clone()).await.unwrap().is_none());
-            assert_eq!(agent.inner().raw, vec!["Ping:\"oops\"".to_owned(), "Other:{}".to_owned()]);
+            let unknown = AnyMessage::from_serialized(crate::SerializedMessage::json(
+                "Other",
+                b"{}".to_vec(),
+            ));
+            assert!(
+                agent
+                    .on_message(unknown, ctx.clone())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert_eq!(
+                agent.inner().raw,
+                vec!["Ping:\"oops\"".to_owned(), "Other:{}".to_owned()]
+            );
             // Without the fallback the same inputs fail with typed errors.
             let mut strict = RoutedAgent::new(Tolerant::default()).with_handler::<Ping>();
-            let bad = AnyMessage::from_serialized(crate::SerializedMessage::json("Ping", b"\"oops\"".to_vec()));
+            let bad = AnyMessage::from_serialized(crate::SerializedMessage::json(
+                "Ping",
+                b"\"oops\"".to_vec(),
+            ));
             let error = strict.on_message(bad, ctx.clone()).await.unwrap_err();
             assert!(is_decode_failure(&error), "{error}");
             let _unused: RuntimeHandle = runtime.handle();

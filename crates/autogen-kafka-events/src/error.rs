@@ -112,6 +112,13 @@ pub enum EventsError {
         #[source]
         source: chrono::ParseError,
     },
+    /// The CloudEvent `time` is a valid timestamp outside what the Python original can represent (years 1 to
+    /// 9999, no leap second), so it could not be written back in Python's format.
+    #[error("CloudEvent time {value:?} is outside years 1-9999 or is a leap second")]
+    TimeOutOfRange {
+        /// The text that was found.
+        value: String,
+    },
     /// The CloudEvents SDK refused the event.
     #[error("invalid CloudEvent")]
     CloudEvent {

@@ -2,7 +2,8 @@
 
 use autogen_kafka_config::Config;
 use autogen_kafka_core::{
-    AgentId, AgentRuntime, AgentRuntimeExt, CoreError, Message, PublishOptions, Reply, SendOptions, TopicId,
+    AgentId, AgentRuntime, AgentRuntimeExt, CoreError, Message, PublishOptions, Reply, SendOptions,
+    TopicId,
 };
 
 use crate::error::Result;
@@ -62,7 +63,11 @@ impl MessagingClient {
     /// # Errors
     ///
     /// `Undeliverable`, `Timeout`, `Cancelled`, the remote handler's error, or a decoding error of the answer.
-    pub async fn send<M: Message, R: Reply>(&self, message: M, recipient: &AgentId) -> Result<R, CoreError> {
+    pub async fn send<M: Message, R: Reply>(
+        &self,
+        message: M,
+        recipient: &AgentId,
+    ) -> Result<R, CoreError> {
         self.runtime.send(message, recipient).await
     }
 
@@ -87,7 +92,11 @@ impl MessagingClient {
     /// `RuntimeStopped`, or a serialization or produce error.
     pub async fn publish<M: Message>(&self, message: M, topic: &TopicId) -> Result<(), CoreError> {
         self.runtime
-            .publish_message(autogen_kafka_core::AnyMessage::new(message), topic.clone(), PublishOptions::new())
+            .publish_message(
+                autogen_kafka_core::AnyMessage::new(message),
+                topic.clone(),
+                PublishOptions::new(),
+            )
             .await
     }
 

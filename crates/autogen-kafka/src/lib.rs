@@ -18,6 +18,13 @@
 //! | [`streaming`] | producer, consumer-group workers, offsets, dead letters |
 //! | [`services`], [`runtime`], [`memory`], [`monitoring`] | the Kafka worker runtime and its services |
 //!
+//! ## Cargo features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `ssl` | TLS (`security_protocol` `SSL` / `SASL_SSL`) and SASL/SCRAM: librdkafka is built with OpenSSL (compiled from source; needs perl and make). Without it, a TLS configuration fails when the clients are created, with a typed error. |
+//! | `otlp` | OpenTelemetry OTLP export of traces (`monitoring::init_tracing` with an endpoint). |
+//!
 //! ## Example
 //!
 //! ```

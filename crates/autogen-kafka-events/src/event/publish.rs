@@ -463,7 +463,7 @@ pub fn python_isoformat(time: &DateTime<Utc>) -> String {
 ///
 /// [`EventsError::InvalidTime`] when the text is neither.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
+    let time = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|rfc_error| {
             NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
@@ -472,7 +472,16 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
                     value: text.to_owned(),
                     source: rfc_error,
                 })
-        })
+        })?;
+    // Python's datetime holds years 1..=9999 and no leap second; anything else could not be written back.
+    let in_range = (1..=9999).contains(&chrono::Datelike::year(&time))
+        && chrono::Timelike::nanosecond(&time) < 1_000_000_000;
+    if !in_range {
+        return Err(EventsError::TimeOutOfRange {
+            value: text.to_owned(),
+        });
+    }
+    Ok(time)
 }
 
 fn data_bytes(data: Option<&Data>) -> Option<Cow<'_, [u8]>> {
@@ -777,6 +786,42 @@ impl WireEvent for PublishEvent {
             extensions,
         }
         .into_event()
+    }
+}
+
+#[cfg(test)]
+mod time_range_tests {
+    use super::{parse_time, python_isoformat};
+    use crate::EventsError;
+
+    #[test]
+    fn times_python_cannot_hold_are_refused_and_the_rest_round_trip() {
+        for bad in [
+            "+10000-01-01T00:00:00",
+            "-0001-01-01T00:00:00",
+            "0000-01-01T00:00:00",
+            "2025-06-30T23:59:60.5+00:00",
+        ] {
+            assert!(
+                matches!(
+                    parse_time(bad),
+                    Err(EventsError::TimeOutOfRange { .. } | EventsError::InvalidTime { .. })
+                ),
+                "{bad}"
+            );
+        }
+        for good in [
+            "2025-01-02T03:04:05.123456+00:00",
+            "0001-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59.999999+00:00",
+        ] {
+            let time = parse_time(good).unwrap();
+            assert_eq!(
+                parse_time(&python_isoformat(&time)).unwrap(),
+                time,
+                "{good}"
+            );
+        }
     }
 }
 

@@ -169,7 +169,9 @@ async fn connect(limit: Duration) -> Result<Docker> {
     match tokio::time::timeout(limit, docker_client_instance()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(source)) => Err(TestingError::DockerUnavailable {
-            reason: "the Docker client could not be configured".to_owned(),
+            reason: "no Docker client could be set up (no engine socket, or an unusable \
+                     DOCKER_HOST)"
+                .to_owned(),
             source: Some(Box::new(source)),
         }),
         Err(_) => Err(TestingError::DockerUnavailable {

@@ -125,13 +125,15 @@ mod with_feature {
     }
 
     #[tokio::test]
-    async fn probe_reports_a_missing_socket_at_once() {
+    async fn probe_reports_a_refused_connection_at_once() {
         within(10, async {
             let socket = SocketPath::new("no-engine");
+            // The socket file stays behind, but nobody listens any more: connections are refused.
+            drop(UnixListener::bind(&socket.0).expect("bind"));
             let started = Instant::now();
             let error = probe(&socket.client(), PROBE_TIMEOUT)
                 .await
-                .expect_err("nothing listens");
+                .expect_err("nobody listens");
             assert!(started.elapsed() < Duration::from_secs(2), "{error}");
             let TestingError::DockerUnavailable { reason, source } = &error else {
                 panic!("unexpected error {error:?}");
