@@ -1,6 +1,10 @@
 //! Mixed fleets: records written by the Python original (the golden vectors) are understood, and what we write
 //! back is what a Python runtime reads. Values use the Confluent JSON Schema framing with schemas registered in a
 //! Schema Registry (the testing crate's stand-in).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, like the tests that call them"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -232,6 +232,15 @@ pub enum CoreError {
     /// The runtime is stopping or stopped and accepts no more work.
     #[error("the runtime is stopped")]
     RuntimeStopped,
+    /// The transport of a distributed runtime (for example the Kafka producer) failed to carry a message.
+    #[error("{operation} failed")]
+    Transport {
+        /// What was being done (`sending the request`, `writing the subscription`, ...).
+        operation: &'static str,
+        /// The transport's error.
+        #[source]
+        source: BoxError,
+    },
     /// The agent's mailbox stayed full until the deadline.
     #[error("the mailbox of agent {agent_id} is full")]
     MailboxFull {
@@ -272,6 +281,8 @@ pub enum ErrorKind {
     Serialization,
     /// The runtime itself refused or failed (stopped, shutdown overran).
     Runtime,
+    /// The transport between runtimes (the broker) failed.
+    Transport,
 }
 
 impl CoreError {
@@ -308,14 +319,19 @@ impl CoreError {
             | Self::Serialize { .. }
             | Self::Deserialize { .. } => ErrorKind::Serialization,
             Self::RuntimeStopped | Self::StopTimedOut { .. } => ErrorKind::Runtime,
+            Self::Transport { .. } => ErrorKind::Transport,
         }
     }
 
-    /// Whether the same operation may succeed if tried again later (a deadline passed or a
-    /// mailbox was full). Errors caused by the input or by the agent's code are not retriable.
+    /// Whether the same operation may succeed if tried again later (a deadline passed, a
+    /// mailbox was full, the transport failed). Errors caused by the input or by the agent's code
+    /// are not retriable.
     #[must_use]
     pub fn is_retriable(&self) -> bool {
-        matches!(self, Self::Timeout { .. } | Self::MailboxFull { .. })
+        matches!(
+            self,
+            Self::Timeout { .. } | Self::MailboxFull { .. } | Self::Transport { .. }
+        )
     }
 }
 

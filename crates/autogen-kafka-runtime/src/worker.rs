@@ -480,8 +480,8 @@ impl KafkaWorkerAgentRuntime {
                 .producer
                 .send(record)
                 .await
-                .map_err(|error| CoreError::Handler {
-                    agent_id: recipient.clone(),
+                .map_err(|error| CoreError::Transport {
+                    operation: "sending the request",
                     source: Box::new(error),
                 })?;
             reply.await.map_err(|_| CoreError::RuntimeStopped)?
@@ -547,8 +547,8 @@ impl KafkaWorkerAgentRuntime {
             .into_iter()
             .map(|record| self.inner.producer.send(record));
         for result in futures::future::join_all(sends).await {
-            result.map_err(|error| CoreError::Serialize {
-                type_name: serialized.type_name.clone(),
+            result.map_err(|error| CoreError::Transport {
+                operation: "writing the publication",
                 source: Box::new(error),
             })?;
         }
@@ -615,22 +615,30 @@ impl KafkaWorkerAgentRuntime {
                 subscription_id: subscription.id().to_owned(),
             });
         }
-        let record = service
-            .added_record(&subscription, &self.inner.runtime_id)
-            .map_err(|error| CoreError::Serialize {
-                type_name: "SubscriptionEvent".to_owned(),
-                source: Box::new(error),
-            })?;
+        self.write_subscription_change(service.added_record(&subscription, &self.inner.runtime_id))
+            .await?;
+        lock(&self.inner.own_subscriptions).push(subscription.id().to_owned());
+        self.catch_up_subscriptions().await;
+        Ok(())
+    }
+
+    /// Writes a subscription event to the subscription topic.
+    async fn write_subscription_change(
+        &self,
+        record: Result<OutboundRecord, autogen_kafka_services::ServicesError>,
+    ) -> Result<(), CoreError> {
+        let record = record.map_err(|error| CoreError::Serialize {
+            type_name: "SubscriptionEvent".to_owned(),
+            source: Box::new(error),
+        })?;
         self.inner
             .producer
             .send(record)
             .await
-            .map_err(|error| CoreError::Serialize {
-                type_name: "SubscriptionEvent".to_owned(),
+            .map_err(|error| CoreError::Transport {
+                operation: "writing the subscription change",
                 source: Box::new(error),
             })?;
-        lock(&self.inner.own_subscriptions).push(subscription.id().to_owned());
-        self.catch_up_subscriptions().await;
         Ok(())
     }
 
@@ -710,8 +718,8 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
             if self.inner.started.load(Ordering::Acquire)
                 && let Err(error) = lifecycle::start_agent_type(self, registered.as_str()).await
             {
-                return Err(CoreError::Handler {
-                    agent_id: AgentId::from_parts(registered.clone(), "*"),
+                return Err(CoreError::Transport {
+                    operation: "starting the agent type's consumer",
                     source: Box::new(error),
                 });
             }
@@ -757,20 +765,8 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
             if !service.contains(id) {
                 return self.inner.local.remove_subscription(id).await;
             }
-            let record = service
-                .removed_record(id, &self.inner.runtime_id)
-                .map_err(|error| CoreError::Serialize {
-                    type_name: "SubscriptionEvent".to_owned(),
-                    source: Box::new(error),
-                })?;
-            self.inner
-                .producer
-                .send(record)
-                .await
-                .map_err(|error| CoreError::Serialize {
-                    type_name: "SubscriptionEvent".to_owned(),
-                    source: Box::new(error),
-                })?;
+            self.write_subscription_change(service.removed_record(id, &self.inner.runtime_id))
+                .await?;
             lock(&self.inner.own_subscriptions).retain(|s| s != id);
             self.catch_up_subscriptions().await;
             Ok(())

@@ -188,52 +188,131 @@ impl SubscriptionService {
         };
         let runtime = record.header_str(headers::RUNTIME).map(str::to_owned);
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        match (event.operation, event.subscription) {
-            (SubscriptionOperation::Removed, subscription) => {
-                entries.remove(subscription.id());
+        if event.operation == SubscriptionOperation::Removed {
+            entries.remove(event.subscription.id());
+            return;
+        }
+        let id = event.subscription.id().to_owned();
+        let added: Result<Subscription, autogen_kafka_core::CoreError> = match event.subscription {
+            WireSubscription::Type(s) => TypeSubscription::new(s.topic_type, s.agent_type)
+                .map(|sub| sub.with_id(s.id).into()),
+            WireSubscription::TypePrefix(s) => {
+                TypePrefixSubscription::new(s.topic_type_prefix, s.agent_type)
+                    .map(|sub| sub.with_id(s.id).into())
             }
-            (SubscriptionOperation::Added, WireSubscription::Type(s)) => {
-                match TypeSubscription::new(s.topic_type, s.agent_type) {
-                    Ok(sub) => {
-                        let sub = sub.with_id(s.id.clone());
-                        entries.insert(
-                            s.id,
-                            Entry {
-                                subscription: sub.into(),
-                                runtime,
-                            },
-                        );
-                    }
-                    Err(error) => tracing::warn!(
-                        error = &error as &dyn std::error::Error,
-                        "invalid subscription"
-                    ),
-                }
-            }
-            (SubscriptionOperation::Added, WireSubscription::TypePrefix(s)) => {
-                match TypePrefixSubscription::new(s.topic_type_prefix, s.agent_type) {
-                    Ok(sub) => {
-                        let sub = sub.with_id(s.id.clone());
-                        entries.insert(
-                            s.id,
-                            Entry {
-                                subscription: sub.into(),
-                                runtime,
-                            },
-                        );
-                    }
-                    Err(error) => tracing::warn!(
-                        error = &error as &dyn std::error::Error,
-                        "invalid subscription"
-                    ),
-                }
-            }
-            (SubscriptionOperation::Added, other) => {
+            _ => {
                 tracing::warn!(
-                    id = other.id(),
+                    id,
                     "an `added` event without a subscription rule is ignored"
                 );
+                return;
             }
+        };
+        match added {
+            Ok(subscription) => {
+                entries.insert(
+                    id,
+                    Entry {
+                        subscription,
+                        runtime,
+                    },
+                );
+            }
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                id,
+                "invalid subscription"
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use autogen_kafka_core::{
+        AgentId, Subscription, TopicId, TypePrefixSubscription, TypeSubscription,
+    };
+    use autogen_kafka_events::{Format, SubscriptionEvent};
+    use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+
+    use super::SubscriptionService;
+    use crate::codecs::EventCodecs;
+    use crate::registry::AgentRegistry;
+
+    fn read_back(out: OutboundRecord) -> InboundRecord {
+        InboundRecord {
+            topic: out.topic,
+            partition: 0,
+            offset: 0,
+            key: out.key,
+            value: out.value,
+            headers: out.headers,
+            timestamp_ms: None,
+        }
+    }
+
+    fn ids(list: Vec<AgentId>) -> Vec<String> {
+        list.into_iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn recipients_follow_live_subscriptions_and_skip_the_sender() {
+        let codecs = Arc::new(EventCodecs::new(Format::Json));
+        let service = SubscriptionService::new("subs", Arc::clone(&codecs));
+        let registry = AgentRegistry::new("reg", Arc::clone(&codecs));
+        registry.apply(&read_back(
+            registry
+                .registration_record("a", "live", Duration::from_secs(60))
+                .unwrap(),
+        ));
+        registry.apply(&read_back(
+            registry
+                .registration_record("c", "dead", Duration::ZERO)
+                .unwrap(),
+        ));
+        let by_type: Subscription = TypeSubscription::new("news", "a").unwrap().into();
+        let by_prefix: Subscription = TypePrefixSubscription::new("ne", "b").unwrap().into();
+        let of_dead: Subscription = TypeSubscription::new("news", "c").unwrap().into();
+        service.apply(&read_back(service.added_record(&by_type, "live").unwrap()));
+        service.apply(&read_back(
+            service.added_record(&by_prefix, "live").unwrap(),
+        ));
+        service.apply(&read_back(service.added_record(&of_dead, "dead").unwrap()));
+        // A Python runtime's subscription: no runtime header.
+        let python = SubscriptionEvent::added_type("py-1", "news", "py");
+        let value = codecs.encode("subs", &python).unwrap();
+        service.apply(&read_back(OutboundRecord::new("subs", value)));
+        service.apply(&read_back(OutboundRecord::new("subs", b"garbage".to_vec())));
+
+        let topic = TopicId::new("news", "world").unwrap();
+        assert_eq!(
+            ids(service.recipients(&topic, None, &registry, true)),
+            ["a/world", "b/world"]
+        );
+        assert_eq!(
+            ids(service.recipients(&topic, None, &registry, false)),
+            ["a/world", "b/world", "py/world"]
+        );
+        let sender = AgentId::new("a", "world").unwrap();
+        assert_eq!(
+            ids(service.recipients(&topic, Some(&sender), &registry, true)),
+            ["b/world"]
+        );
+        assert!(service.has_equivalent(&TypeSubscription::new("news", "a").unwrap().into()));
+
+        service.apply(&read_back(
+            service.removed_record(by_prefix.id(), "live").unwrap(),
+        ));
+        assert!(!service.contains(by_prefix.id()));
+        assert_eq!(
+            ids(service.recipients(&topic, None, &registry, true)),
+            ["a/world"]
+        );
+        // A tombstone deletes the key as well.
+        service.apply(&read_back(OutboundRecord::tombstone("subs", by_type.id())));
+        assert!(service.recipients(&topic, None, &registry, true).is_empty());
     }
 }

@@ -153,6 +153,7 @@ impl Error {
             CoreKind::Undeliverable => ErrorKind::Undeliverable,
             CoreKind::Serialization => ErrorKind::Serialization,
             CoreKind::Runtime => ErrorKind::Runtime,
+            CoreKind::Transport => ErrorKind::Connection,
             _ => ErrorKind::Agent,
         }
     }
