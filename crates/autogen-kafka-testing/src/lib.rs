@@ -14,6 +14,7 @@
 //! | set | (ignored) | that external broker |
 //! | unset | `tansu` | a Tansu child process (install it with `scripts/install-tansu.sh`) |
 //! | unset | `mock` or unset | librdkafka's in-process mock cluster |
+//! | unset | `kafka` | Apache Kafka in Docker via Testcontainers (feature `kafka-container`) |
 //!
 //! [`TestBroker::mock`], [`TestBroker::tansu`] and [`TestBroker::external`] pick one
 //! explicitly. The fixture hands out client configs tuned for the broker it runs

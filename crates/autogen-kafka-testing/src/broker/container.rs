@@ -81,8 +81,10 @@ pub(crate) struct KafkaContainer {
 impl KafkaContainer {
     /// Pings the Docker engine, then starts the container and waits until Kafka is ready.
     pub(crate) async fn start() -> Result<Self> {
+        // One budget for setting up the client and the ping.
+        let started = tokio::time::Instant::now();
         let docker = connect(PROBE_TIMEOUT).await?;
-        probe(&docker, PROBE_TIMEOUT).await?;
+        probe(&docker, PROBE_TIMEOUT.saturating_sub(started.elapsed())).await?;
 
         let image = Kafka::default();
         let image_name = format!("{}:{}", image.name(), image.tag());
