@@ -118,6 +118,9 @@ pub struct ConsumerSpec {
     pub dead_letter_topic: Option<String>,
     /// How long one poll of the client waits.
     pub poll_timeout: Duration,
+    /// When set, only records whose key starts with these bytes go to the handler; the others are counted as
+    /// done on the poll thread without being copied (a group that serves one agent type of a shared topic).
+    pub key_prefix: Option<Vec<u8>>,
 }
 
 impl ConsumerSpec {
@@ -135,7 +138,15 @@ impl ConsumerSpec {
             drain_timeout: Duration::from_secs(10),
             dead_letter_topic: None,
             poll_timeout: Duration::from_millis(50),
+            key_prefix: None,
         }
+    }
+
+    /// Hands only records whose key starts with `prefix` to the handler; the rest are skipped cheaply.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
+        self.key_prefix = Some(prefix.into());
+        self
     }
 
     /// Sets the librdkafka properties.
@@ -193,6 +204,8 @@ impl ConsumerSpec {
 pub struct ConsumerStats {
     /// Records handled successfully.
     pub handled: std::sync::atomic::AtomicU64,
+    /// Records skipped by the key-prefix filter.
+    pub skipped: std::sync::atomic::AtomicU64,
     /// Records written to the dead-letter topic.
     pub dead_lettered: std::sync::atomic::AtomicU64,
     /// Offset commits that succeeded.

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
@@ -25,6 +26,7 @@ pub(crate) struct WorkerContext {
     drain_timeout: Duration,
     commit_interval: Duration,
     poll_timeout: Duration,
+    key_prefix: Option<Vec<u8>>,
     handler: Arc<dyn RecordHandler>,
     runtime: tokio::runtime::Handle,
     token: CancellationToken,
@@ -215,6 +217,19 @@ impl WorkerContext {
             .started(record.offset);
     }
 
+    /// Marks a record the key filter skipped as done at once.
+    fn skipped(&self, topic: &str, partition: i32, offset: i64) {
+        let key = TopicPartition {
+            topic: topic.to_owned(),
+            partition,
+        };
+        let mut offsets = lock(&self.offsets);
+        let state = offsets.entry(key).or_default();
+        state.started(offset);
+        state.finished(offset);
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn abandon(&self, record: &InboundRecord) {
         let key = TopicPartition {
             topic: record.topic.clone(),
@@ -266,6 +281,7 @@ pub(crate) fn build(
         drain_timeout: spec.drain_timeout,
         commit_interval: spec.commit_interval,
         poll_timeout: spec.poll_timeout,
+        key_prefix: spec.key_prefix.clone(),
         handler,
         runtime,
         token,
@@ -334,6 +350,12 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
                 tracing::warn!(consumer = %ctx.name, error = %error, "consumer error; the client retries on its own");
             }
             Some(Ok(message)) => {
+                if let Some(prefix) = &ctx.key_prefix
+                    && !message.key().is_some_and(|key| key.starts_with(prefix))
+                {
+                    ctx.skipped(message.topic(), message.partition(), message.offset());
+                    continue;
+                }
                 let record = InboundRecord::from_borrowed(&message);
                 ctx.started(&record);
                 let lane = ctx.lane_for(&record);

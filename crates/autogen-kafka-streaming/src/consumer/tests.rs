@@ -265,3 +265,80 @@ async fn failing_and_panicking_records_go_to_the_dead_letter_topic_and_the_rest_
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_prefix_filter_skips_other_keys_and_still_commits_them() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("prefix");
+        broker.create_topic(&topic, 1).await.unwrap();
+        let producer = producer(&broker);
+        let records: Vec<(String, String)> = (0..20)
+            .map(|i| {
+                (
+                    if i % 2 == 0 {
+                        format!("mine/{i}")
+                    } else {
+                        format!("other/{i}")
+                    },
+                    format!("v{i:02}"),
+                )
+            })
+            .collect();
+        produce_all(&producer, &topic, &records).await;
+        let group = unique_group("prefix");
+        let recorder = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            spec(&broker, "prefix", &group, &topic).key_prefix("mine/"),
+            Arc::new(Shared(Arc::clone(&recorder))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async {
+                recorder.total() == 10
+                    && worker
+                        .stats()
+                        .skipped
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        == 10
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            recorder
+                .seen
+                .lock()
+                .unwrap()
+                .keys()
+                .all(|k| k.starts_with("mine/"))
+        );
+        worker.shutdown().await;
+        // Everything, skipped records included, was committed: a new worker of the group reads nothing old.
+        let again = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            spec(&broker, "prefix-2", &group, &topic),
+            Arc::new(Shared(Arc::clone(&again))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        worker.wait_assigned(Duration::from_secs(30)).await.unwrap();
+        produce_all(&producer, &topic, &[("other/new".into(), "new".into())]).await;
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async { again.total() >= 1 },
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.total(), 1);
+        worker.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
