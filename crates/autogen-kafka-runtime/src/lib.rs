@@ -2,7 +2,8 @@
 //!
 //! The distributed runtime: [`KafkaWorkerAgentRuntime`] implements the core `AgentRuntime` trait over Kafka, so
 //! agents in many processes talk as if they were local; [`MessagingClient`] sends requests and publications from
-//! code that is not an agent.
+//! code that is not an agent; [`KafkaStreamingAgent`] bridges agents to external services that speak Kafka
+//! (the seed's pattern 2).
 //!
 //! How a request travels (see `docs/architecture.md` for the whole picture):
 //!
@@ -28,10 +29,13 @@
 //! # Ok(()) }
 //! ```
 
+mod bridge;
 mod client;
 mod error;
+mod setup;
 mod worker;
 
+pub use bridge::{BridgeStats, KafkaStreamingAgent, KafkaStreamingAgentBuilder};
 pub use client::MessagingClient;
 pub use error::{Result, RuntimeError};
 pub use worker::{KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntimeBuilder};

@@ -150,11 +150,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             .default_rpc_timeout(config.runtime.rpc_timeout)
             .mailbox_capacity(config.service.channel_capacity.max(1))
             .build()?;
-        let format = match config.serialization.format {
-            autogen_kafka_config::SerializationFormat::Json => Format::Json,
-            autogen_kafka_config::SerializationFormat::Avro => Format::Avro,
-            _ => Format::JsonSchema,
-        };
+        let format = crate::setup::wire_format(&config);
         let state = Arc::new(StateStore::new(config.runtime.state_topic.clone()));
         let agents = Arc::new(AgentManager::new(
             local.clone(),

@@ -4,6 +4,7 @@ use autogen_kafka_admin::AdminError;
 use autogen_kafka_config::ConfigError;
 use autogen_kafka_core::{CoreError, ErrorKind as CoreKind};
 use autogen_kafka_events::EventsError;
+use autogen_kafka_memory::MemoryError;
 use autogen_kafka_runtime::RuntimeError;
 use autogen_kafka_services::ServicesError;
 use autogen_kafka_streaming::StreamingError;
@@ -50,6 +51,9 @@ pub enum Error {
     /// Starting, running or stopping the worker runtime failed (see [`RuntimeError`]).
     #[error(transparent)]
     Runtime(Box<RuntimeError>),
+    /// A memory operation failed (see [`MemoryError`]).
+    #[error(transparent)]
+    Memory(Box<MemoryError>),
 }
 
 impl From<ConfigError> for Error {
@@ -85,6 +89,12 @@ impl From<ServicesError> for Error {
 impl From<RuntimeError> for Error {
     fn from(error: RuntimeError) -> Self {
         Self::Runtime(Box::new(error))
+    }
+}
+
+impl From<MemoryError> for Error {
+    fn from(error: MemoryError) -> Self {
+        Self::Memory(Box::new(error))
     }
 }
 
@@ -143,6 +153,7 @@ impl Error {
                 RuntimeError::Core(error) => Self::kind_of_core(error),
                 _ => ErrorKind::Runtime,
             },
+            Self::Memory(_) => ErrorKind::Memory,
         }
     }
 
@@ -168,6 +179,7 @@ impl Error {
             Self::Streaming(error) => error.is_retriable(),
             Self::Services(error) => error.is_retriable(),
             Self::Runtime(error) => error.is_retriable(),
+            Self::Memory(error) => error.is_retriable(),
         }
     }
 }
@@ -210,6 +222,16 @@ mod tests {
         .into();
         assert_eq!(undeliverable.kind(), ErrorKind::Undeliverable);
         assert!(undeliverable.to_string().contains("nobody"));
+    }
+
+    #[test]
+    fn memory_errors_are_memory_errors() {
+        let error: Error = autogen_kafka_memory::MemoryError::Closed {
+            session_id: "chat".into(),
+        }
+        .into();
+        assert_eq!(error.kind(), ErrorKind::Memory);
+        assert!(!error.is_retriable());
     }
 
     #[test]

@@ -100,5 +100,6 @@ pub use autogen_kafka_core::{
     PublishOptions, RoutedAgent, RuntimeHandle, SendOptions, Subscription, TopicId,
     TypePrefixSubscription, TypeSubscription,
 };
-pub use autogen_kafka_runtime::{KafkaWorkerAgentRuntime, MessagingClient};
+pub use autogen_kafka_memory::{KafkaMemory, ListMemory, Memory, MemoryContent};
+pub use autogen_kafka_runtime::{KafkaStreamingAgent, KafkaWorkerAgentRuntime, MessagingClient};
 pub use error::{Error, ErrorKind, Result};

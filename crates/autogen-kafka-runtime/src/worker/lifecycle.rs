@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use autogen_kafka_admin::{SchemaDefinition, SchemaRegistryClient, TopicAdmin, TopicSpec};
+use autogen_kafka_admin::{SchemaDefinition, TopicSpec};
 use autogen_kafka_config::Config;
 use autogen_kafka_core::CoreError;
 use autogen_kafka_events::{EventKind, Format};
@@ -145,9 +145,6 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
 async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let inner = &runtime.inner;
     let config = &inner.config;
-    if !config.service.auto_create_topics {
-        return Ok(());
-    }
     let partitions = config.kafka.num_partitions.max(1);
     let replication = config.kafka.replication_factor.max(1);
     let shared = |name: &str| {
@@ -173,12 +170,7 @@ async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
             .partitions(1)
             .replication_factor(replication),
     ];
-    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
-        .operation_timeout(step_timeout(config))
-        .create_mode(inner.create_mode)
-        .build()?;
-    admin.ensure_topics(&specs).await?;
-    Ok(())
+    crate::setup::ensure_topics(config, inner.create_mode, &specs, step_timeout(config)).await
 }
 
 /// Registers the event schemas under `<topic>-value` (startup step 3) and returns codecs that write their ids.
@@ -187,13 +179,7 @@ async fn register_schemas(config: &Config, format: Format) -> Result<EventCodecs
     if format == Format::Json {
         return Ok(codecs);
     }
-    let registry_config = &config.kafka.schema_registry;
-    let mut builder = SchemaRegistryClient::builder(registry_config.url.clone())
-        .request_timeout(registry_config.request_timeout);
-    if let (Some(user), Some(secret)) = (&registry_config.username, &registry_config.password) {
-        builder = builder.basic_auth(user.clone(), secret.expose().to_owned());
-    }
-    let client = builder.build()?;
+    let client = crate::setup::registry_client(config)?;
     let topics = &config.runtime;
     let roles = [
         (&topics.runtime_requests, EventKind::Request),

@@ -1,0 +1,49 @@
+//! Startup helpers shared by the worker runtime and the bridge agent: the wire format, the Schema Registry
+//! client and topic creation, all from the configuration.
+
+use std::time::Duration;
+
+use autogen_kafka_admin::{CreateMode, SchemaRegistryClient, TopicAdmin, TopicSpec};
+use autogen_kafka_config::{Config, SerializationFormat};
+use autogen_kafka_events::Format;
+
+use crate::error::Result;
+
+/// The record value format the configuration asks writers to use.
+pub(crate) fn wire_format(config: &Config) -> Format {
+    match config.serialization.format {
+        SerializationFormat::Json => Format::Json,
+        SerializationFormat::Avro => Format::Avro,
+        _ => Format::JsonSchema,
+    }
+}
+
+/// A Schema Registry client for the configured registry (URL, basic auth, timeout).
+pub(crate) fn registry_client(config: &Config) -> Result<SchemaRegistryClient> {
+    let registry = &config.kafka.schema_registry;
+    let mut builder = SchemaRegistryClient::builder(registry.url.clone())
+        .request_timeout(registry.request_timeout);
+    if let (Some(user), Some(secret)) = (&registry.username, &registry.password) {
+        builder = builder.basic_auth(user.clone(), secret.expose().to_owned());
+    }
+    Ok(builder.build()?)
+}
+
+/// Creates missing topics and verifies existing ones, unless `service.auto_create_topics` is off (then they must
+/// exist).
+pub(crate) async fn ensure_topics(
+    config: &Config,
+    mode: CreateMode,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<()> {
+    if !config.service.auto_create_topics {
+        return Ok(());
+    }
+    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
+        .operation_timeout(timeout)
+        .create_mode(mode)
+        .build()?;
+    admin.ensure_topics(specs).await?;
+    Ok(())
+}
