@@ -18,7 +18,7 @@ use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 const TEST_TIMEOUT: Duration = Duration::from_secs(170);
 const PARTITIONS: i32 = 6;
 
-/// Waits until the replicas' assignments are disjoint and cover every partition.
+/// Waits until the replicas' `counter` assignments are disjoint and cover every partition.
 async fn wait_balanced(replicas: &[&KafkaWorkerAgentRuntime]) {
     eventually(
         Duration::from_secs(90),
@@ -184,4 +184,55 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_of_one_agent_type_leaves_the_other_types_agents_in_place() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("two-types");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, PARTITIONS).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let first = worker(&broker, config.clone(), "first");
+        first
+            .register("counter", |_| counter_agent("first"))
+            .await
+            .unwrap();
+        first
+            .register("tally", |_| counter_agent("first"))
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(caller.start(), first.start());
+        a.unwrap();
+        b.unwrap();
+        let tally = AgentId::new("tally", "kept").unwrap();
+        let total: Total = caller.send(Add { by: 1 }, &tally).await.unwrap();
+        assert_eq!(total.total, 1);
+
+        // A replica of `counter` only joins: `counter`'s group rebalances, `tally`'s does not.
+        let second = worker(&broker, config.clone(), "second");
+        second
+            .register("counter", |_| counter_agent("second"))
+            .await
+            .unwrap();
+        second.start().await.unwrap();
+        wait_balanced_between(&first, &second).await;
+        assert!(
+            first.active_agents().contains(&tally),
+            "tally/kept was evicted by counter's rebalance"
+        );
+        let total: Total = caller.send(Add { by: 1 }, &tally).await.unwrap();
+        assert_eq!((total.total, total.runtime.as_str()), (2, "first"));
+
+        caller.stop().await.unwrap();
+        first.stop().await.unwrap();
+        second.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+async fn wait_balanced_between(a: &KafkaWorkerAgentRuntime, b: &KafkaWorkerAgentRuntime) {
+    wait_balanced(&[a, b]).await;
 }

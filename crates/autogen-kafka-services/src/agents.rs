@@ -83,14 +83,20 @@ impl AgentManager {
             .collect()
     }
 
-    /// Saves and evicts every agent whose partition is in `partitions`. Failures are logged: the partition moves
-    /// regardless, and the next owner starts from the last state saved.
-    pub async fn release(&self, partitions: &[TopicPartition]) {
+    /// Saves and evicts every agent of `agent_type` (every agent when `None`) whose partition is in `partitions`.
+    /// Failures are logged: the partition moves regardless, and the next owner starts from the last state saved.
+    ///
+    /// Agent types share the request topic, so a partition revoked from one type's consumer group may still be
+    /// owned by another type's group in this process: only the revoked type's agents leave.
+    pub async fn release(&self, agent_type: Option<&str>, partitions: &[TopicPartition]) {
         let leaving: Vec<AgentId> = {
             let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
             let ids: Vec<AgentId> = active
                 .iter()
-                .filter(|(_, p)| partitions.contains(p))
+                .filter(|(id, p)| {
+                    partitions.contains(p)
+                        && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in &ids {
@@ -111,13 +117,16 @@ impl AgentManager {
             let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
             active.values().cloned().collect()
         };
-        self.release(&all).await;
+        self.release(None, &all).await;
     }
 
     async fn save_and_evict(&self, id: &AgentId) -> Result<()> {
         if let Some(state) = self.local.evict_agent(id, self.evict_timeout).await? {
             let record = self.state.record(id, &state)?;
             self.producer.send(record).await?;
+            // Write-through: if this process activates the agent again before its state tail has read the record
+            // back, it still loads what was just saved.
+            self.state.put(id, state);
             tracing::debug!(agent_id = %id, "state saved; agent released");
         }
         Ok(())

@@ -409,7 +409,8 @@ impl RecordHandler for AgentTypeHandler {
 
     fn on_revoked(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
         let agents = Arc::clone(&self.processor.agents);
-        Box::pin(async move { agents.release(&partitions).await })
+        let agent_type = self.processor.agent_type.clone();
+        Box::pin(async move { agents.release(Some(&agent_type), &partitions).await })
     }
 
     fn on_assigned(&self, _partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {

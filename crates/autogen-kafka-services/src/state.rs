@@ -53,6 +53,14 @@ impl StateStore {
             .cloned()
     }
 
+    /// Records `state` as the latest for `id` (what the state topic will say once the saved record is read back).
+    pub fn put(&self, id: &AgentId, state: Value) {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), state);
+    }
+
     /// The record that saves `state` for `id`.
     ///
     /// # Errors
