@@ -205,11 +205,10 @@ impl KafkaWorkerAgentRuntimeBuilder {
 
 /// The tail readers that keep the fleet's views current.
 struct Tails {
-    registry: TailReader,
-    subscriptions: TailReader,
-    state: TailReader,
+    /// The registry, subscription and state topics.
+    fleet: TailReader,
+    /// This runtime's reply topic and the shared response topic.
     replies: TailReader,
-    shared_replies: TailReader,
 }
 
 pub(crate) struct Inner {
@@ -642,7 +641,7 @@ impl KafkaWorkerAgentRuntime {
     async fn catch_up_subscriptions(&self) {
         if let Some(tails) = self.inner.tails()
             && let Err(error) = tails
-                .subscriptions
+                .fleet
                 .catch_up(self.inner.config.runtime.startup_timeout)
                 .await
         {

@@ -70,12 +70,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let _ = inner.pending.set(Arc::clone(&pending));
     let tails = start_tails(runtime, &registry, &subscriptions, &inner.state, &pending).await?;
     let timeout = step_timeout(config);
-    for tail in [
-        &tails.registry,
-        &tails.subscriptions,
-        &tails.state,
-        &tails.replies,
-    ] {
+    for tail in [&tails.fleet, &tails.replies] {
         tail.catch_up(timeout).await?;
     }
     *lock(&inner.tails) = Some(Arc::new(tails));
@@ -100,7 +95,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         runtime.add_remote_subscription(subscription).await?;
     }
     if let Some(tails) = inner.tails() {
-        tails.registry.catch_up(timeout).await?;
+        tails.fleet.catch_up(timeout).await?;
     }
     inner.kafka_health.up();
     tracing::info!(elapsed = ?begun.elapsed(), "runtime ready");
@@ -215,63 +210,79 @@ async fn start_tails(
 ) -> Result<Tails> {
     let inner = &runtime.inner;
     let config = &inner.config;
-    let properties = config.kafka.client_properties().into_map();
-    let mut properties = properties;
-    properties.insert(
-        "fetch.wait.max.ms".to_owned(),
-        config.streaming.fetch_wait_max.as_millis().to_string(),
-    );
-    let spec = |name: &str, topic: &str| {
-        TailSpec::new(name, vec![topic.to_owned()])
-            .properties(properties.clone())
-            .start(TailStart::Beginning)
-            .metadata_timeout(step_timeout(config))
+    let with_fetch_wait = |wait: Duration| {
+        let mut properties = config.kafka.client_properties().into_map();
+        properties.insert("fetch.wait.max.ms".to_owned(), wait.as_millis().to_string());
+        properties
     };
     let token = &inner.token;
-    let view = Arc::clone(registry);
-    let registry_tail = TailReader::start(
-        spec("registry", &config.runtime.registry_topic),
-        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
+    // The fleet's tables (registry, subscriptions, state) change rarely and are not on any request's path: one
+    // reader, from the beginning, polling at most every FLEET_FETCH_WAIT (brokers that do not wake a parked
+    // fetch are asked less often).
+    let topics = &config.runtime;
+    let (registry_topic, subscription_topic) = (
+        topics.registry_topic.clone(),
+        topics.subscription_topic.clone(),
+    );
+    let (registry, subscriptions, state) = (
+        Arc::clone(registry),
+        Arc::clone(subscriptions),
+        Arc::clone(state),
+    );
+    let fleet = TailReader::start(
+        TailSpec::new(
+            "fleet",
+            vec![
+                topics.registry_topic.clone(),
+                topics.subscription_topic.clone(),
+                topics.state_topic.clone(),
+            ],
+        )
+        .properties(with_fetch_wait(
+            config.streaming.fetch_wait_max.max(FLEET_FETCH_WAIT),
+        ))
+        .start(TailStart::Beginning)
+        .metadata_timeout(step_timeout(config)),
+        Arc::new(Apply(move |r: &InboundRecord| {
+            if r.topic == registry_topic {
+                registry.apply(r);
+            } else if r.topic == subscription_topic {
+                subscriptions.apply(r);
+            } else {
+                state.apply(r);
+            }
+        })),
         token,
     )
     .await?;
-    let view = Arc::clone(subscriptions);
-    let subscriptions_tail = TailReader::start(
-        spec("subscriptions", &config.runtime.subscription_topic),
-        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
+    // Responses: this runtime's own reply topic, and the shared topic where Python runtimes answer whatever the
+    // request says. Both from their ends: `start` fixes the end before any request of this runtime is sent.
+    let own_topic = inner.reply_topic.clone();
+    let pending = Arc::clone(pending);
+    let replies = TailReader::start(
+        TailSpec::new(
+            "replies",
+            vec![inner.reply_topic.clone(), topics.runtime_responses.clone()],
+        )
+        .properties(with_fetch_wait(config.streaming.fetch_wait_max))
+        .start(TailStart::End)
+        .metadata_timeout(step_timeout(config)),
+        Arc::new(Apply(move |r: &InboundRecord| {
+            if r.topic == own_topic {
+                pending.apply(r);
+            } else {
+                pending.apply_shared(r);
+            }
+        })),
         token,
     )
     .await?;
-    let view = Arc::clone(state);
-    let state_tail = TailReader::start(
-        spec("state", &config.runtime.state_topic),
-        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
-        token,
-    )
-    .await?;
-    let view = Arc::clone(pending);
-    let replies_tail = TailReader::start(
-        spec("replies", &inner.reply_topic),
-        Arc::new(Apply(move |r: &InboundRecord| view.apply(r))),
-        token,
-    )
-    .await?;
-    // Python runtimes answer on the shared response topic whatever the request says; read it from its end.
-    let view = Arc::clone(pending);
-    let shared_replies_tail = TailReader::start(
-        spec("shared-replies", &config.runtime.runtime_responses).start(TailStart::End),
-        Arc::new(Apply(move |r: &InboundRecord| view.apply_shared(r))),
-        token,
-    )
-    .await?;
-    Ok(Tails {
-        registry: registry_tail,
-        subscriptions: subscriptions_tail,
-        state: state_tail,
-        replies: replies_tail,
-        shared_replies: shared_replies_tail,
-    })
+    Ok(Tails { fleet, replies })
 }
+
+/// The longest a fleet-table reader's fetch waits on the broker (registry, subscription and state changes are
+/// seen within about this time).
+const FLEET_FETCH_WAIT: Duration = Duration::from_millis(100);
 
 /// Registers `agent_type` with the fleet and starts its request consumer (startup steps 5 and 7).
 pub(super) async fn start_agent_type(
@@ -305,7 +316,7 @@ pub(super) async fn start_agent_type(
         Box::pin(async move {
             if let Some(inner) = weak.upgrade()
                 && let Some(tails) = inner.tails()
-                && let Err(error) = tails.state.catch_up(timeout).await
+                && let Err(error) = tails.fleet.catch_up(timeout).await
             {
                 tracing::warn!(
                     error = &error as &dyn std::error::Error,
@@ -345,7 +356,7 @@ pub(super) async fn start_agent_type(
     )?;
     inner.producer.send(record).await?;
     if let Some(tails) = inner.tails() {
-        tails.registry.catch_up(timeout).await?;
+        tails.fleet.catch_up(timeout).await?;
     }
     tracing::info!(agent_type, "agent type registered and consuming");
     Ok(())
@@ -529,13 +540,7 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     // 5. Stop services (tails, heartbeats).
     let tails = lock(&inner.tails).take();
     if let Some(tails) = tails.and_then(|t| Arc::try_unwrap(t).ok()) {
-        for tail in [
-            tails.registry,
-            tails.subscriptions,
-            tails.state,
-            tails.replies,
-            tails.shared_replies,
-        ] {
+        for tail in [tails.fleet, tails.replies] {
             tail.shutdown().await;
         }
     }
