@@ -28,7 +28,13 @@
 //!
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() {
-//! let plan = LoadPlan { in_flight: 4, max_ops: 40, max_time: Duration::from_secs(5), record_latency: true };
+//! let plan = LoadPlan {
+//!     in_flight: 4,
+//!     max_ops: 40,
+//!     max_time: Duration::from_secs(5),
+//!     record_latency: true,
+//!     think_max_ms: 0,
+//! };
 //! let outcome = run_load(plan, |_n| async { Ok::<(), String>(()) }).await;
 //! assert_eq!(outcome.completed, 40);
 //! let summary = LatencySummary::from_samples(outcome.latencies);
@@ -57,8 +63,8 @@ pub use error::{BenchError, Result};
 pub use load::{LoadOutcome, LoadPlan, run_load};
 pub use raw::{KEYS, RawCallError, RawClient, RawEcho, RawEchoStats, RawFanout, request_key};
 pub use report::{
-    BrokerReport, CpuReport, LatencyReport, Machine, MemoryReport, PublishReport, Results,
-    ScaleOutPoint, Skipped, StartupReport, Target, ThroughputReport, ThroughputRun,
+    BrokerReport, CpuReport, LatencyReport, Machine, MemoryReport, PublishReport, ReplicaRun,
+    Results, ScaleOutPoint, Skipped, StartupReport, Target, ThroughputReport, ThroughputRun,
 };
 pub use settings::Settings;
 pub use stats::{LatencySummary, millis, percentile, ratio, round3};

@@ -21,6 +21,10 @@ pub struct LoadPlan {
     pub max_time: Duration,
     /// Whether every operation's latency is kept.
     pub record_latency: bool,
+    /// Before each operation a client pauses a pseudo-random 0..=`think_max_ms` ms (not measured). Against
+    /// brokers that answer fetches on a fixed cycle this spreads requests over the cycle, instead of letting a
+    /// closed loop lock onto one phase of it.
+    pub think_max_ms: u64,
 }
 
 /// What a load run measured.
@@ -34,17 +38,22 @@ pub struct LoadOutcome {
     pub first_error: Option<String>,
     /// From the first start to the last end.
     pub elapsed: Duration,
+    /// Operations that succeeded before the time bound.
+    pub completed_in_window: u64,
+    /// The measurement window: the time bound, or the whole run when it ended sooner.
+    pub window: Duration,
     /// Latencies of the successful operations (when the plan records them).
     pub latencies: Vec<Duration>,
 }
 
 impl LoadOutcome {
-    /// Successful operations per second.
+    /// Successful operations per second within the measurement window (operations still running at the time
+    /// bound, for example waiting for their timeout, do not stretch it).
     #[must_use]
     pub fn ops_per_second(&self) -> f64 {
-        let seconds = self.elapsed.as_secs_f64();
+        let seconds = self.window.as_secs_f64();
         if seconds > 0.0 {
-            self.completed as f64 / seconds
+            self.completed_in_window as f64 / seconds
         } else {
             0.0
         }
@@ -58,6 +67,8 @@ impl LoadOutcome {
             self.first_error = other.first_error;
         }
         self.elapsed += other.elapsed;
+        self.completed_in_window += other.completed_in_window;
+        self.window += other.window;
         self.latencies.extend(other.latencies);
     }
 }
@@ -84,10 +95,17 @@ where
                 if n >= plan.max_ops || Instant::now() >= deadline {
                     break;
                 }
+                if plan.think_max_ms > 0 {
+                    let pause = mix(n) % (plan.think_max_ms + 1);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
                 let begun = Instant::now();
                 match op(n).await {
                     Ok(()) => {
                         outcome.completed += 1;
+                        if Instant::now() <= deadline {
+                            outcome.completed_in_window += 1;
+                        }
                         if plan.record_latency {
                             outcome.latencies.push(begun.elapsed());
                         }
@@ -114,7 +132,16 @@ where
         }
     }
     total.elapsed = started.elapsed();
+    total.window = total.elapsed.min(plan.max_time);
     total
+}
+
+/// A well-mixed 64-bit value from `n` (splitmix64), for pseudo-random pauses without a random source.
+const fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Serialises a `Duration` as whole milliseconds.
@@ -143,6 +170,7 @@ mod tests {
                 max_ops: 100,
                 max_time: Duration::from_secs(5),
                 record_latency: true,
+                think_max_ms: 0,
             };
             let outcome = run_load(plan, |n| async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -171,6 +199,7 @@ mod tests {
                 max_ops: u64::MAX,
                 max_time: Duration::from_millis(200),
                 record_latency: false,
+                think_max_ms: 2,
             };
             let outcome = run_load(plan, |_| async {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -179,6 +208,8 @@ mod tests {
             .await;
             assert!(outcome.elapsed < Duration::from_secs(2));
             assert!(outcome.completed > 0);
+            assert!(outcome.completed_in_window <= outcome.completed);
+            assert!(outcome.window <= Duration::from_millis(200));
             assert!(outcome.latencies.is_empty());
         })
         .await

@@ -90,6 +90,81 @@ fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// CPU time of the threads of process `pid` whose name (`comm`) starts with `prefix`.
+///
+/// # Errors
+///
+/// [`BenchError::ReadProc`] when the process's task list cannot be read.
+pub fn threads_cpu(pid: u32, prefix: &str) -> Result<Duration> {
+    let dir = PathBuf::from(format!("/proc/{pid}/task"));
+    let entries = std::fs::read_dir(&dir).map_err(|source| BenchError::ReadProc {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut ticks = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if !comm.trim_end().starts_with(prefix) {
+            continue;
+        }
+        if let Some(t) = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|stat| parse_stat_ticks(&stat))
+        {
+            ticks += t;
+        }
+    }
+    Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+}
+
+/// A process named `name` (its `comm`) that descends from this process, at most `depth` generations down.
+#[must_use]
+pub fn descendant_named(name: &str, depth: usize) -> Option<u32> {
+    let me = std::process::id();
+    let parent_of = |pid: u32| -> Option<(u32, String)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let comm = stat.get(open + 1..close)?.to_owned();
+        let ppid = stat
+            .get(close + 1..)?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some((ppid, comm))
+    };
+    let entries = std::fs::read_dir("/proc").ok()?;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some((mut ppid, comm)) = parent_of(pid) else {
+            continue;
+        };
+        if comm != name {
+            continue;
+        }
+        for _ in 0..depth {
+            if ppid == me {
+                return Some(pid);
+            }
+            match parent_of(ppid) {
+                Some((next, _)) => ppid = next,
+                None => break,
+            }
+        }
+    }
+    None
+}
+
 /// Total memory of the machine in MiB, from `/proc/meminfo`.
 #[must_use]
 pub fn total_memory_mib() -> Option<u64> {
@@ -152,5 +227,21 @@ mod tests {
         let sample = sample_self().unwrap();
         assert!(sample.rss_kib > 0);
         assert!(sample.peak_rss_kib >= sample.rss_kib);
+        let all = threads_cpu(std::process::id(), "").unwrap();
+        let none = threads_cpu(std::process::id(), "no thread has this name").unwrap();
+        assert!(all >= none);
+        assert_eq!(none, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_child_process_is_found_by_name() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = descendant_named("sleep", 2);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found, Some(child.id()));
     }
 }

@@ -144,6 +144,18 @@ impl RawEcho {
         wait_assigned(&self.consumer, timeout).await
     }
 
+    /// The partitions of the request topic the group gave this echo, sorted.
+    #[must_use]
+    pub fn assignment(&self) -> Vec<i32> {
+        let mut partitions: Vec<i32> = self
+            .consumer
+            .assignment()
+            .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default();
+        partitions.sort_unstable();
+        partitions
+    }
+
     /// Stops answering and returns the counts.
     pub async fn stop(self) -> RawEchoStats {
         let _ = self.stop.send(true);

@@ -133,6 +133,11 @@ pub struct ThroughputRun {
     pub caller_cpu_ms_per_1k: Option<f64>,
     /// Largest resident set of the (first) callee process seen during the run.
     pub callee_max_rss_mib: Option<f64>,
+    /// CPU used by the broker during the run, in % of one CPU (the mock cluster is one thread: near 100 % it
+    /// is the bottleneck).
+    pub broker_cpu_percent: Option<f64>,
+    /// Throughput of every repeat of this measurement (this run is their median).
+    pub all_ops_per_second: Vec<f64>,
 }
 
 /// Runtime against baseline at one in-flight level.
@@ -148,17 +153,31 @@ pub struct ThroughputReport {
     pub ratio: Option<f64>,
 }
 
-/// Runtime throughput with some callee replicas.
+/// One run of a scale-out series.
 #[derive(Debug, Clone, Serialize)]
-pub struct ScaleOutPoint {
-    /// Callee processes hosting the agent type.
-    pub replicas: usize,
+pub struct ReplicaRun {
     /// The run.
     pub run: ThroughputRun,
     /// `ops_per_second / ops_per_second(1 replica)`.
     pub ratio_to_one: Option<f64>,
     /// From starting the new replica until the group's assignment settled (0 for one replica).
     pub settle_ms: f64,
+    /// Replicas whose assignment changed during the run (a rebalance in the measurement).
+    pub assignment_changes_during_run: usize,
+}
+
+/// Throughput with some replicas of the callee: runtime callee processes hosting the agent type, raw echo
+/// processes in one consumer group.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleOutPoint {
+    /// Callee processes.
+    pub replicas: usize,
+    /// The runtime.
+    pub runtime: Option<ReplicaRun>,
+    /// The baseline.
+    pub raw: Option<ReplicaRun>,
+    /// `runtime / raw` RPCs per second.
+    pub ratio: Option<f64>,
 }
 
 /// One burst size, runtime against baseline.
@@ -189,6 +208,8 @@ pub struct StartupReport {
     pub raw_group_join_ms: f64,
     /// The raw echo process from spawn to ready.
     pub raw_spawn_to_ready_ms: f64,
+    /// `start()` of each further replica of the same type (joining a running group: a rebalance).
+    pub replica_start_ms: Vec<f64>,
     /// `runtime_start_ms / raw_group_join_ms`.
     pub ratio: Option<f64>,
 }
@@ -219,6 +240,10 @@ pub struct CpuReport {
     pub runtime_idle_ms_per_second: Option<f64>,
     /// The same for the idle raw echo process.
     pub raw_idle_ms_per_second: Option<f64>,
+    /// The broker's CPU while only the baseline pair (raw caller and echo) idles, % of one CPU.
+    pub broker_idle_percent_raw_pair: Option<f64>,
+    /// What the idle runtime pair (caller runtime and callee process) adds to it, % of one CPU.
+    pub broker_idle_percent_added_by_runtime_pair: Option<f64>,
     /// The runtime's callee process.
     pub runtime_callee_ms: Option<f64>,
     /// The raw echo process.
@@ -333,6 +358,36 @@ fn opt(value: Option<f64>, show: fn(f64) -> String) -> String {
     value.map_or_else(|| "–".to_owned(), show)
 }
 
+impl ThroughputRun {
+    /// `1234/s (p50 .., p99 .., broker CPU ..%)`.
+    fn describe(&self) -> String {
+        let broker = self
+            .broker_cpu_percent
+            .map_or_else(String::new, |p| format!(", broker CPU {p:.0} %"));
+        let errors = if self.errors > 0 {
+            format!(", {} errors", self.errors)
+        } else {
+            String::new()
+        };
+        let repeats = if self.all_ops_per_second.len() > 1 {
+            let all: Vec<String> = self
+                .all_ops_per_second
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect();
+            format!(", median of {}", all.join("/"))
+        } else {
+            String::new()
+        };
+        format!(
+            "{} (p50 {}, p99 {}{broker}{errors}{repeats})",
+            rate(self.ops_per_second),
+            ms(self.p50_ms),
+            ms(self.p99_ms)
+        )
+    }
+}
+
 impl BrokerReport {
     fn markdown(&self, out: &mut String) {
         let _ = writeln!(
@@ -379,18 +434,8 @@ impl BrokerReport {
         for t in &self.rpc_throughput {
             row(
                 format!("RPC throughput, {} in flight", t.in_flight),
-                format!(
-                    "{} (p50 {}, p99 {})",
-                    rate(t.runtime.ops_per_second),
-                    ms(t.runtime.p50_ms),
-                    ms(t.runtime.p99_ms)
-                ),
-                format!(
-                    "{} (p50 {}, p99 {})",
-                    rate(t.raw.ops_per_second),
-                    ms(t.raw.p50_ms),
-                    ms(t.raw.p99_ms)
-                ),
+                t.runtime.describe(),
+                t.raw.describe(),
                 times(t.ratio),
             );
         }
@@ -439,6 +484,15 @@ impl BrokerReport {
                 ),
                 times(s.ratio),
             );
+            if !s.replica_start_ms.is_empty() {
+                let list: Vec<String> = s.replica_start_ms.iter().map(|&v| ms(v)).collect();
+                row(
+                    "Start→ready of a further replica (joins a running group)".to_owned(),
+                    list.join(", "),
+                    "–".to_owned(),
+                    "–".to_owned(),
+                );
+            }
             row(
                 "Start→ready, no agent type (a caller)".to_owned(),
                 ms(s.runtime_start_no_agents_ms),
@@ -471,11 +525,21 @@ impl BrokerReport {
                 times(cpu.ratio_callee),
             );
             row(
-                "CPU of an idle process, per second".to_owned(),
+                "CPU of an idle callee process, per second".to_owned(),
                 opt(cpu.runtime_idle_ms_per_second, ms),
                 opt(cpu.raw_idle_ms_per_second, ms),
                 "–".to_owned(),
             );
+            if cpu.broker_idle_percent_raw_pair.is_some() {
+                row(
+                    "Broker CPU while the caller/callee pair idles (% of one CPU)".to_owned(),
+                    opt(cpu.broker_idle_percent_added_by_runtime_pair, |p| {
+                        format!("+{p:.1} %")
+                    }),
+                    opt(cpu.broker_idle_percent_raw_pair, |p| format!("{p:.1} %")),
+                    "–".to_owned(),
+                );
+            }
             if cpu.runtime_caller_ms.is_some() {
                 row(
                     format!("CPU per 1,000 RPCs, caller ({} in flight)", cpu.in_flight),
@@ -486,18 +550,35 @@ impl BrokerReport {
             }
         }
         for point in &self.scale_out {
+            let show = |run: &Option<ReplicaRun>| {
+                run.as_ref().map_or_else(
+                    || "–".to_owned(),
+                    |r| {
+                        let moved = if r.assignment_changes_during_run > 0 {
+                            format!(
+                                "; {} assignment change(s) during the run",
+                                r.assignment_changes_during_run
+                            )
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{} one replica: {}{moved}",
+                            times(r.ratio_to_one),
+                            r.run.describe()
+                        )
+                    },
+                )
+            };
             row(
                 format!(
-                    "Scale-out: {} callee replica(s), 128 in flight",
-                    point.replicas
+                    "Scale-out: {} callee replica(s), {} in flight",
+                    point.replicas,
+                    self.rpc_throughput.last().map_or(0, |t| t.in_flight)
                 ),
-                format!(
-                    "{} ({} vs one replica)",
-                    rate(point.run.ops_per_second),
-                    times(point.ratio_to_one)
-                ),
-                "–".to_owned(),
-                "–".to_owned(),
+                show(&point.runtime),
+                show(&point.raw),
+                times(point.ratio),
             );
         }
         let _ = writeln!(out);

@@ -15,6 +15,7 @@
 
 use std::io::Read as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autogen_kafka::AgentRuntimeExt as _;
@@ -65,6 +66,15 @@ async fn stdin_closed() {
     .await;
 }
 
+/// Prints an `assigned` line when the partitions changed since `last`.
+fn report_assignment(last: &mut Option<Vec<i32>>, now: Vec<i32>) {
+    if last.as_ref() != Some(&now) {
+        let list: Vec<String> = now.iter().map(ToString::to_string).collect();
+        println!("assigned {}", list.join(","));
+        *last = Some(now);
+    }
+}
+
 async fn callee(args: &[String]) -> Result<()> {
     let [settings_json, fleet, group, name] = args else {
         return Err(BenchError::WorkerArguments {
@@ -97,12 +107,7 @@ async fn callee(args: &[String]) -> Result<()> {
         tokio::spawn(async move {
             let mut last: Option<Vec<i32>> = None;
             loop {
-                let now = runtime.assigned_partitions(ECHO_TYPE);
-                if last.as_ref() != Some(&now) {
-                    let list: Vec<String> = now.iter().map(ToString::to_string).collect();
-                    println!("assigned {}", list.join(","));
-                    last = Some(now);
-                }
+                report_assignment(&mut last, runtime.assigned_partitions(ECHO_TYPE));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -126,11 +131,26 @@ async fn raw_echo(args: &[String]) -> Result<()> {
         });
     };
     let settings = settings(settings_json)?;
-    let echo = RawEcho::start(&settings, topic, group)?;
+    let echo = Arc::new(RawEcho::start(&settings, topic, group)?);
     let join = echo.wait_assigned(Duration::from_secs(90)).await?;
     println!("ready join_ms={:.3}", join.as_secs_f64() * 1000.0);
+    let watcher = {
+        let echo = Arc::clone(&echo);
+        tokio::spawn(async move {
+            let mut last: Option<Vec<i32>> = None;
+            loop {
+                report_assignment(&mut last, echo.assignment());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
     stdin_closed().await;
-    let stats = echo.stop().await;
+    watcher.abort();
+    let _ = watcher.await;
+    let stats = match Arc::try_unwrap(echo) {
+        Ok(echo) => echo.stop().await,
+        Err(_) => autogen_kafka_bench::RawEchoStats::default(),
+    };
     println!("stats handled={} failed={}", stats.handled, stats.failed);
     Ok(())
 }

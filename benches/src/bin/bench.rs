@@ -96,6 +96,12 @@ async fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
     }
     let log_dir = args.out.join("logs");
     std::fs::create_dir_all(&log_dir)?;
+    // Logs of an earlier run would be mistaken for this one's.
+    for entry in std::fs::read_dir(&log_dir)?.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "log") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
     let environment = Environment {
         worker_exe,
         log_dir,
