@@ -765,3 +765,17 @@ fn on_a_builder_the_last_call_wins_whatever_the_spelling() {
         Some("alias-user")
     );
 }
+
+#[test]
+fn the_deployment_example_is_valid() {
+    // deploy/worker.toml is documentation users copy: it must stay loadable and valid.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/worker.toml");
+    jailed(|_jail| {
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config.kafka.group_id, "agents-prod");
+        assert_eq!(config.kafka.num_partitions, 12);
+        assert_eq!(config.runtime.runtime_requests, "runtime_requests");
+        assert_eq!(config.serialization.format, SerializationFormat::JsonSchema);
+        assert_eq!(config.streaming.fetch_wait_max, Duration::from_millis(100));
+    });
+}
