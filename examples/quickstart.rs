@@ -99,9 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_handler::<News>()
         })
         .await?;
-    workers
-        .add_subscription(TypeSubscription::new("news", "reader")?.into())
-        .await?;
+    let subscription = TypeSubscription::new("news", "reader")?;
+    let subscription_id = subscription.id().to_owned();
+    workers.add_subscription(subscription.into()).await?;
     let (a, b) = tokio::join!(workers.start(), client.start());
     a?;
     b?;
@@ -109,7 +109,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "0. both runtimes ready after {:.1?} (group join on the embedded broker takes ~3 s)",
         started.elapsed()
     );
-    while !client.is_hosted("calculator") {
+    // The client learns the fleet's agent types and subscriptions from their topics.
+    while !client.is_hosted("calculator") || !client.knows_subscription(&subscription_id) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

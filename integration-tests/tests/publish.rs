@@ -50,17 +50,35 @@ async fn publications_reach_every_subscriber_in_three_runtimes_once() {
         b.unwrap();
         c.unwrap();
         // Subscriptions added in one runtime take effect in all.
+        let by_type_a = TypeSubscription::new("news", "reader_a").unwrap();
+        let by_type_b = TypeSubscription::new("news", "reader_b").unwrap();
+        let prefix = TypePrefixSubscription::new("ne", "reader_c").unwrap();
+        let ids = [
+            by_type_a.id().to_owned(),
+            by_type_b.id().to_owned(),
+            prefix.id().to_owned(),
+        ];
+        let prefix_id = prefix.id().to_owned();
         runtimes[0]
-            .add_subscription(TypeSubscription::new("news", "reader_a").unwrap().into())
+            .add_subscription(by_type_a.into())
             .await
             .unwrap();
         runtimes[1]
-            .add_subscription(TypeSubscription::new("news", "reader_b").unwrap().into())
+            .add_subscription(by_type_b.into())
             .await
             .unwrap();
-        let prefix = TypePrefixSubscription::new("ne", "reader_c").unwrap();
-        let prefix_id = prefix.id().to_owned();
         runtimes[2].add_subscription(prefix.into()).await.unwrap();
+        // A subscription reaches the other runtimes through the subscription topic: a publication made before a
+        // runtime read it does not see it (documented). Wait until every runtime knows all three.
+        for runtime in &runtimes {
+            eventually(
+                Duration::from_secs(30),
+                Duration::from_millis(20),
+                || async { ids.iter().all(|id| runtime.knows_subscription(id)) },
+            )
+            .await
+            .unwrap();
+        }
         // Every runtime must know every live subscriber before publishing from runtime one.
         for runtime in &runtimes {
             eventually(

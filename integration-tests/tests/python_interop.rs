@@ -168,11 +168,20 @@ async fn a_python_publication_reaches_rust_subscribers_once() {
         a.unwrap();
         b.unwrap();
         let subscription = TypeSubscription::new("news", "listener").unwrap();
+        let subscription_id = subscription.id().to_owned();
         autogen_kafka::AgentRuntime::add_subscription(&runtimes[0], subscription.into())
             .await
             .unwrap();
-        // Both routers are in the group before the Python publication arrives.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Whichever runtime's router gets the publication must know the subscription.
+        for runtime in &runtimes {
+            eventually(
+                Duration::from_secs(30),
+                Duration::from_millis(20),
+                || async { runtime.knows_subscription(&subscription_id) },
+            )
+            .await
+            .unwrap();
+        }
 
         // The vector carries a `Ping` payload; the listener handles `News`, so rewrite the type and content the
         // way a Python publisher of `News` would (same CloudEvent shape).
