@@ -128,25 +128,9 @@ fn accountants() -> AgentFactory {
     })
 }
 
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .init();
+    autogen_kafka_examples::init_logging("error");
     let started = Instant::now();
     let broker = broker().await?;
     println!(
@@ -213,7 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!(
                 "3. no answer: failed after {:.1?} (timeout: {timed_out}): {}",
                 begun.elapsed(),
-                chain(&error)
+                autogen_kafka_examples::error_chain(&error)
             );
         }
         Ok(sum) => println!("3. unexpected answer: {}", sum.value),

@@ -47,12 +47,7 @@ impl Handler<Add> for Calculator {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    autogen_kafka_examples::init_logging("warn");
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()

@@ -53,25 +53,9 @@ impl Handler<News> for Reader {
     }
 }
 
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .init();
+    autogen_kafka_examples::init_logging("error");
     let started = Instant::now();
     let broker = broker().await?;
     println!(
@@ -160,7 +144,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .send::<Add, Sum>(Add { a: i64::MAX, b: 1 }, &calculator)
         .await
     {
-        Err(error) => println!("4. overflowing request failed: {}", chain(&error)),
+        Err(error) => println!(
+            "4. overflowing request failed: {}",
+            autogen_kafka_examples::error_chain(&error)
+        ),
         Ok(sum) => println!("4. unexpected answer: {}", sum.value),
     }
     let sum: Sum = client.send(Add { a: 1, b: 1 }, &calculator).await?;

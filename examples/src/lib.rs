@@ -94,3 +94,25 @@ pub fn runtime(config: Config, kind: BrokerKind, name: &str) -> Result<KafkaWork
         .topic_creation(mode)
         .build()?)
 }
+
+/// An error and its causes on one line (`outer: inner: root`), for printing.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Logs to stderr at `default_level` unless `RUST_LOG` says otherwise.
+pub fn init_logging(default_level: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+}
