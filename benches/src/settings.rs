@@ -65,6 +65,16 @@ pub struct Settings {
     pub payload_bytes: usize,
 }
 
+/// Environment variable overriding the producers' `linger.ms` (default 0), runtime and baseline alike.
+pub(crate) const LINGER_ENV: &str = "BENCH_LINGER_MS";
+
+fn linger_from_env() -> u64 {
+    std::env::var(LINGER_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 impl Settings {
     /// The settings used for a broker of `kind` at `bootstrap_servers`.
     ///
@@ -81,7 +91,7 @@ impl Settings {
             bootstrap_servers: bootstrap_servers.to_owned(),
             broker: kind.as_str().to_owned(),
             fetch_wait_max_ms: 5,
-            linger_ms: 0,
+            linger_ms: linger_from_env(),
             acks: "all".to_owned(),
             enable_idempotence: true,
             session_timeout_ms: session,

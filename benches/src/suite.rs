@@ -37,6 +37,10 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// example `perf record -g -o callee.perf --`). Its CPU and memory figures are then the wrapper's, not the worker's.
 pub const CALLEE_WRAPPER_ENV: &str = "BENCH_CALLEE_WRAPPER";
 
+/// Environment variable with a command line the first raw echo process is started under (as
+/// [`CALLEE_WRAPPER_ENV`], for the baseline's side of a profile comparison).
+pub const RAW_ECHO_WRAPPER_ENV: &str = "BENCH_RAW_ECHO_WRAPPER";
+
 /// The topic type of the publish benchmark.
 const NEWS: &str = "bench_news";
 
@@ -407,10 +411,6 @@ impl Bench<'_> {
         Ok(())
     }
 
-    fn spawn(&self, args: &[&str], name: &str) -> Result<WorkerProcess> {
-        self.spawn_wrapped(args, name, None)
-    }
-
     /// Starts a worker, under `wrapper` (a command line the worker's command is appended to) when given.
     fn spawn_wrapped(
         &self,
@@ -436,7 +436,8 @@ impl Bench<'_> {
         WorkerProcess::spawn(Path::new(&exe), &words, name, &log)
     }
 
-    /// Starts a worker of `role` named `name`; the first callee runs under [`CALLEE_WRAPPER_ENV`] when set.
+    /// Starts a worker of `role` named `name`; the first callee runs under [`CALLEE_WRAPPER_ENV`] and the first raw
+    /// echo under [`RAW_ECHO_WRAPPER_ENV`] when set.
     fn spawn_role(&self, info: &SpawnInfo, role: Role, name: &str) -> Result<WorkerProcess> {
         match role {
             Role::Callee => {
@@ -455,15 +456,21 @@ impl Bench<'_> {
                     wrapper.as_deref(),
                 )
             }
-            Role::RawEcho => self.spawn(
-                &[
-                    "raw-echo",
-                    &info.settings_json,
-                    &info.raw_requests,
-                    &info.raw_echo_group,
-                ],
-                name,
-            ),
+            Role::RawEcho => {
+                let wrapper = (name == "raw-echo-1")
+                    .then(|| std::env::var(RAW_ECHO_WRAPPER_ENV).ok())
+                    .flatten();
+                self.spawn_wrapped(
+                    &[
+                        "raw-echo",
+                        &info.settings_json,
+                        &info.raw_requests,
+                        &info.raw_echo_group,
+                    ],
+                    name,
+                    wrapper.as_deref(),
+                )
+            }
         }
     }
 

@@ -38,6 +38,21 @@ pub trait WireEvent: Serialize + Clone + Debug + PartialEq + Send + Sync + 'stat
     /// does not describe this event.
     fn from_json_value(document: Value) -> Result<Self>;
 
+    /// Builds the event from the bytes of a JSON document (the codecs' decode path).
+    ///
+    /// The default parses a [`Value`] and calls [`WireEvent::from_json_value`]. The RPC events
+    /// override it to read the bytes straight into the type (no intermediate tree: the request
+    /// path's largest decoding cost) and take the [`Value`] path only when that fails, so errors
+    /// are the same typed errors as [`WireEvent::from_json_value`] gives.
+    ///
+    /// # Errors
+    ///
+    /// [`EventsError::InvalidUtf8`] or [`EventsError::InvalidJson`] when the bytes are not a
+    /// JSON document, and the errors of [`WireEvent::from_json_value`].
+    fn from_json_slice(bytes: &[u8]) -> Result<Self> {
+        Self::from_json_value(crate::codec::json::parse_document(bytes)?)
+    }
+
     /// Maps the event to an Avro value of [`EventKind::avro_schema`].
     ///
     /// # Errors
@@ -71,6 +86,17 @@ pub(crate) fn from_document<T: DeserializeOwned>(
         }
     }
     serde_json::from_value(document).map_err(|source| EventsError::InvalidDocument { kind, source })
+}
+
+/// Reads a derived event straight from JSON bytes; on any failure, reads it through
+/// [`from_document`] (via `T::from_json_value`) for the typed error. Only for kinds with no
+/// required fields, whose derived `Deserialize` accepts exactly what `from_document` accepts.
+pub(crate) fn from_slice_or_document<T: DeserializeOwned + WireEvent>(bytes: &[u8]) -> Result<T> {
+    debug_assert!(T::KIND.required_fields().is_empty());
+    match serde_json::from_slice(bytes) {
+        Ok(event) => Ok(event),
+        Err(_) => T::from_json_value(crate::codec::json::parse_document(bytes)?),
+    }
 }
 
 /// Fails with [`EventsError::MissingField`] for the first required field that is absent or

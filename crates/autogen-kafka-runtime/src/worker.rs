@@ -188,6 +188,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             consumers: tokio::sync::Mutex::new(Vec::new()),
             assignments: Mutex::new(std::collections::HashMap::new()),
             tails: Mutex::new(None),
+            tails_ready: tokio::sync::watch::Sender::new(false),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             started: AtomicBool::new(false),
@@ -205,9 +206,9 @@ impl KafkaWorkerAgentRuntimeBuilder {
 
 /// The tail readers that keep the fleet's views current.
 struct Tails {
-    /// The registry, subscription and state topics.
+    /// The registry, subscription and state topics, and the shared response topic (Python callees answer there).
     fleet: TailReader,
-    /// This runtime's reply topic and the shared response topic.
+    /// This runtime's own reply topic.
     replies: TailReader,
 }
 
@@ -242,6 +243,8 @@ pub(crate) struct Inner {
     assignments:
         Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<Vec<TopicPartition>>>>,
     tails: Mutex<Option<Arc<Tails>>>,
+    /// Becomes true once the tails are bootstrapped (request consumers wait for it before their first record).
+    tails_ready: tokio::sync::watch::Sender<bool>,
     token: CancellationToken,
     tracker: TaskTracker,
     started: AtomicBool,
@@ -427,15 +430,20 @@ impl KafkaWorkerAgentRuntime {
         else {
             return Err(CoreError::RuntimeStopped);
         };
-        if !registry.is_hosted(recipient.agent_type().as_str()) {
-            return Err(CoreError::Undeliverable {
-                agent_type: recipient.agent_type().to_string(),
-            });
-        }
         let timeout = options
             .timeout
             .unwrap_or(self.inner.config.runtime.rpc_timeout);
         let token = options.cancellation.clone().unwrap_or_default();
+        let hosted = tokio::select! {
+            biased;
+            () = token.cancelled() => return Err(CoreError::Cancelled),
+            hosted = self.is_hosted_now(registry, recipient.agent_type().as_str(), timeout) => hosted,
+        };
+        if !hosted {
+            return Err(CoreError::Undeliverable {
+                agent_type: recipient.agent_type().to_string(),
+            });
+        }
         let serialized = message.to_serialized()?;
         let request_id = new_message_id();
         let mut request = RequestEvent::new(
@@ -498,6 +506,31 @@ impl KafkaWorkerAgentRuntime {
             Err(_) => RpcOutcome::Error,
         });
         outcome
+    }
+
+    /// Whether a live runtime hosts `agent_type`. When this runtime's registry view says no, the view is first read
+    /// up to the registry's current end (bounded by `within`), so a registration the broker acknowledged before
+    /// this call counts even if the view had not read it yet; "no" is then a fast, definite answer.
+    async fn is_hosted_now(
+        &self,
+        registry: &AgentRegistry,
+        agent_type: &str,
+        within: Duration,
+    ) -> bool {
+        if registry.is_hosted(agent_type) {
+            return true;
+        }
+        if let Some(tails) = self.inner.tails() {
+            let bound = within.min(step_timeout(&self.inner.config));
+            if let Err(error) = tails.fleet.catch_up(bound).await {
+                tracing::debug!(
+                    agent_type,
+                    error = &error as &dyn std::error::Error,
+                    "registry view not caught up"
+                );
+            }
+        }
+        registry.is_hosted(agent_type)
     }
 
     async fn publish_remote(
@@ -600,10 +633,24 @@ impl KafkaWorkerAgentRuntime {
     }
 
     async fn add_remote_subscription(&self, subscription: Subscription) -> Result<(), CoreError> {
-        let Some(service) = self.inner.subscriptions.get() else {
+        if self.inner.subscriptions.get().is_none() {
             // Not started: written at start.
             lock(&self.inner.early_subscriptions).push(subscription);
             return Ok(());
+        }
+        self.write_own_subscription(subscription).await?;
+        self.catch_up_subscriptions().await;
+        Ok(())
+    }
+
+    /// Writes `subscription` to the subscription topic as this runtime's own (removed again at stop), unless the
+    /// fleet view has an equivalent one already.
+    pub(crate) async fn write_own_subscription(
+        &self,
+        subscription: Subscription,
+    ) -> Result<(), CoreError> {
+        let Some(service) = self.inner.subscriptions.get() else {
+            return Err(CoreError::RuntimeStopped);
         };
         if service.has_equivalent(&subscription) {
             return Err(CoreError::DuplicateSubscription {
@@ -613,7 +660,6 @@ impl KafkaWorkerAgentRuntime {
         self.write_subscription_change(service.added_record(&subscription, &self.inner.runtime_id))
             .await?;
         lock(&self.inner.own_subscriptions).push(subscription.id().to_owned());
-        self.catch_up_subscriptions().await;
         Ok(())
     }
 
@@ -638,7 +684,7 @@ impl KafkaWorkerAgentRuntime {
     }
 
     /// Waits until this runtime's subscription view includes everything written so far (read your writes).
-    async fn catch_up_subscriptions(&self) {
+    pub(crate) async fn catch_up_subscriptions(&self) {
         if let Some(tails) = self.inner.tails()
             && let Err(error) = tails
                 .fleet

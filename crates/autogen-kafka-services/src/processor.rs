@@ -165,15 +165,12 @@ impl MessageProcessor {
             self.remember(&request_id, None);
             return Ok(());
         };
-        self.producer
-            .send(response.clone())
-            .await
-            .map_err(|error| {
-                HandleFailure::new(
-                    "produce",
-                    format!("sending the response failed: {}", error_chain(&error)),
-                )
-            })?;
+        self.producer.send_ref(&response).await.map_err(|error| {
+            HandleFailure::new(
+                "produce",
+                format!("sending the response failed: {}", error_chain(&error)),
+            )
+        })?;
         self.stats.answered.fetch_add(1, Ordering::Relaxed);
         self.remember(&request_id, Some(response));
         failure.map_or(Ok(()), Err)

@@ -148,12 +148,56 @@ impl AgentRegistry {
                 return;
             }
         };
-        let registrant = record
-            .header_str(headers::RUNTIME)
-            .map_or(Registrant::Python, |id| Registrant::Runtime(id.to_owned()));
-        let expiry = record
-            .header_str(headers::EXPIRES_MS)
-            .and_then(|v| v.parse::<i64>().ok());
+        self.apply_event(
+            event,
+            record.header_str(headers::RUNTIME),
+            record.header_str(headers::EXPIRES_MS),
+        );
+    }
+
+    /// Applies a record this runtime wrote (from [`AgentRegistry::registration_record`] or
+    /// [`AgentRegistry::unregistration_record`]) once the broker acknowledged it, so the runtime's own view has it
+    /// without waiting to read it back. Reading it back later applies it again, which changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_events::Format;
+    /// use autogen_kafka_services::{AgentRegistry, EventCodecs};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let registry = AgentRegistry::new("agent_registry", Arc::new(EventCodecs::new(Format::Json)));
+    /// let record = registry.registration_record("echo", "runtime-1", Duration::from_secs(10))?;
+    /// // ... written and acknowledged ...
+    /// registry.apply_written(&record);
+    /// assert!(registry.is_hosted("echo") && registry.is_runtime_live("runtime-1"));
+    /// # Ok::<(), autogen_kafka_services::ServicesError>(())
+    /// ```
+    pub fn apply_written(&self, record: &OutboundRecord) {
+        let Some(value) = record.value.as_deref() else {
+            return;
+        };
+        match self
+            .codecs
+            .decode::<RegistrationEvent>(&record.topic, value)
+        {
+            Ok(event) => self.apply_event(
+                event,
+                record.header_str(headers::RUNTIME),
+                record.header_str(headers::EXPIRES_MS),
+            ),
+            Err(error) => tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "an own registry record does not decode"
+            ),
+        }
+    }
+
+    fn apply_event(&self, event: RegistrationEvent, runtime: Option<&str>, expires: Option<&str>) {
+        let registrant =
+            runtime.map_or(Registrant::Python, |id| Registrant::Runtime(id.to_owned()));
+        let expiry = expires.and_then(|v| v.parse::<i64>().ok());
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let by = entries.entry(event.agent).or_default();
         match event.message_type {

@@ -96,6 +96,16 @@ impl EventProducer {
     /// [`StreamingError::Produce`] when the broker or client rejects the record, [`StreamingError::ProduceTimeout`]
     /// when no acknowledgement arrives within the send deadline.
     pub async fn send(&self, record: OutboundRecord) -> Result<Delivered> {
+        self.send_ref(&record).await
+    }
+
+    /// Writes one record the caller keeps (for example to re-send it later) and waits for the broker's
+    /// acknowledgement; librdkafka copies key, value and headers, so no clone is needed.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventProducer::send`].
+    pub async fn send_ref(&self, record: &OutboundRecord) -> Result<Delivered> {
         let span = tracing::debug_span!("kafka.produce", topic = %record.topic, partition = record.partition);
         async {
             let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic);

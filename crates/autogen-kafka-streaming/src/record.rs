@@ -178,6 +178,26 @@ impl OutboundRecord {
         self
     }
 
+    /// The first header named `name` as UTF-8 text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_streaming::OutboundRecord;
+    ///
+    /// let record = OutboundRecord::new("t", b"v".to_vec()).with_header("ak_runtime", "r-1");
+    /// assert_eq!(record.header_str("ak_runtime"), Some("r-1"));
+    /// assert_eq!(record.header_str("missing"), None);
+    /// ```
+    #[must_use]
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, v)| k == name && v.is_some())
+            .and_then(|(_, v)| v.as_deref())
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
     /// Pins the record to a partition.
     #[must_use]
     pub fn with_partition(mut self, partition: i32) -> Self {

@@ -48,8 +48,11 @@ pub struct TailSpec {
     /// the reader joins no group and commits nothing (librdkafka's `assign` wants a `group.id`, so the reader
     /// sets a private one that is never joined).
     pub properties: BTreeMap<String, String>,
-    /// Where reading starts.
+    /// Where reading starts (every topic not named in `topic_starts`).
     pub start: TailStart,
+    /// Per-topic exceptions to `start` (one reader can bootstrap tables from the beginning and follow a reply
+    /// topic from its end).
+    pub topic_starts: BTreeMap<String, TailStart>,
     /// How long one poll of the client waits.
     pub poll_timeout: Duration,
     /// How long [`TailReader::start`] waits for the topics to appear in the metadata.
@@ -65,6 +68,7 @@ impl TailSpec {
             topics,
             properties: BTreeMap::new(),
             start: TailStart::Beginning,
+            topic_starts: BTreeMap::new(),
             poll_timeout: Duration::from_millis(50),
             metadata_timeout: Duration::from_secs(30),
         }
@@ -89,6 +93,30 @@ impl TailSpec {
     pub const fn start(mut self, start: TailStart) -> Self {
         self.start = start;
         self
+    }
+
+    /// Sets where reading of one topic starts, overriding [`TailSpec::start`] for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_streaming::{TailSpec, TailStart};
+    ///
+    /// let spec = TailSpec::new("fleet", vec!["agent_registry".into(), "runtime_responses".into()])
+    ///     .topic_start("runtime_responses", TailStart::End);
+    /// assert_eq!(spec.start_of("agent_registry"), TailStart::Beginning);
+    /// assert_eq!(spec.start_of("runtime_responses"), TailStart::End);
+    /// ```
+    #[must_use]
+    pub fn topic_start(mut self, topic: impl Into<String>, start: TailStart) -> Self {
+        self.topic_starts.insert(topic.into(), start);
+        self
+    }
+
+    /// Where reading of `topic` starts.
+    #[must_use]
+    pub fn start_of(&self, topic: &str) -> TailStart {
+        self.topic_starts.get(topic).copied().unwrap_or(self.start)
     }
 
     /// Sets how long one poll of the client waits (at least 1 ms).

@@ -153,7 +153,7 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Value> {
 
 /// Parses and maps a JSON document to `E`.
 pub(crate) fn decode_json<E: WireEvent>(bytes: &[u8]) -> Result<E> {
-    E::from_json_value(parse_document(bytes)?)
+    E::from_json_slice(bytes)
 }
 
 #[cfg(test)]

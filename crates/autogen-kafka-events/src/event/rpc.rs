@@ -4,7 +4,7 @@ use apache_avro::types::Value as AvroValue;
 use serde::{Deserialize, Serialize};
 
 use crate::avro_value::{RecordReader, optional, optional_string, string};
-use crate::event::{WireEvent, from_document, metadata_or_empty};
+use crate::event::{WireEvent, from_document, from_slice_or_document, metadata_or_empty};
 use crate::{EventKind, EventsError, Result};
 
 /// The `metadata` object of RPC events (`{}` or the W3C trace context:
@@ -280,6 +280,10 @@ impl WireEvent for RequestEvent {
         from_document(Self::KIND, document, &["payload"])
     }
 
+    fn from_json_slice(bytes: &[u8]) -> Result<Self> {
+        from_slice_or_document(bytes)
+    }
+
     fn to_avro(&self) -> Result<AvroValue> {
         Ok(AvroValue::Record(vec![
             (
@@ -338,6 +342,10 @@ impl WireEvent for ResponseEvent {
 
     fn from_json_value(document: serde_json::Value) -> Result<Self> {
         from_document(Self::KIND, document, &["payload"])
+    }
+
+    fn from_json_slice(bytes: &[u8]) -> Result<Self> {
+        from_slice_or_document(bytes)
     }
 
     fn to_avro(&self) -> Result<AvroValue> {
@@ -442,6 +450,37 @@ mod tests {
         assert_eq!(request.payload_format.as_deref(), Some(JSON_CONTENT_TYPE));
         assert_ne!(request.request_id, request.message_id);
         assert_eq!(request.request_id.as_deref().map(str::len), Some(36));
+    }
+
+    /// The byte fast path must give exactly what the `Value` path gives, success or error.
+    #[test]
+    fn slice_path_matches_value_path() {
+        fn both<E: WireEvent>(bytes: &[u8]) -> (String, String) {
+            let slow = crate::codec::json::parse_document(bytes).and_then(E::from_json_value);
+            let fast = E::from_json_slice(bytes);
+            (format!("{fast:?}"), format!("{slow:?}"))
+        }
+        let documents: &[&[u8]] = &[
+            br#"{"request_id":"r","payload":"eyJhIjoxfQ==","metadata":{"traceparent":"x"}}"#,
+            br#"{"request_id":"r","request_id":"s"}"#,
+            br#"{"metadata":null,"payload":"","extra":[1,2,{"x":null}]}"#,
+            br#"{"payload":"@@"}"#,
+            br#"{"payload":"YQ"}"#,
+            br#"{"request_id":5}"#,
+            br#"{"metadata":[1]}"#,
+            br#"["m","t","a","r","x",null,"Ping","application/json",{},null]"#,
+            br#"null"#,
+            br#"{"request_id":"r"} trailing"#,
+            b"{\"request_id\":\"\xff\"}",
+            b"  {\"error\":\"boom\\u00e9\"}\n",
+            b"",
+        ];
+        for bytes in documents {
+            let (fast, slow) = both::<RequestEvent>(bytes);
+            assert_eq!(fast, slow, "request {}", String::from_utf8_lossy(bytes));
+            let (fast, slow) = both::<ResponseEvent>(bytes);
+            assert_eq!(fast, slow, "response {}", String::from_utf8_lossy(bytes));
+        }
     }
 
     #[test]

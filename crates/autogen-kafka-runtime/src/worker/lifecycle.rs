@@ -55,7 +55,9 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let codecs = Arc::new(register_schemas(config, inner.format).await?);
     let _ = inner.codecs.set(Arc::clone(&codecs));
     tracing::info!(elapsed = ?begun.elapsed(), "topics and schemas ready");
-    // 4. Services: read the registry, the subscriptions and the state to their ends.
+    // 4. Services: read the registry, the subscriptions and the state to their ends. The request consumers' group
+    // joins (7.) run meanwhile: on brokers that admit members after a delay the join is the longest step, and a
+    // consumer reads no record before the fleet view is bootstrapped (its activation hook waits for it).
     let registry = Arc::new(AgentRegistry::new(
         config.runtime.registry_topic.clone(),
         Arc::clone(&codecs),
@@ -68,34 +70,40 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let _ = inner.registry.set(Arc::clone(&registry));
     let _ = inner.subscriptions.set(Arc::clone(&subscriptions));
     let _ = inner.pending.set(Arc::clone(&pending));
-    let tails = start_tails(runtime, &registry, &subscriptions, &inner.state, &pending).await?;
     let timeout = step_timeout(config);
-    for tail in [&tails.fleet, &tails.replies] {
-        tail.catch_up(timeout).await?;
-    }
-    *lock(&inner.tails) = Some(Arc::new(tails));
-    tracing::info!(elapsed = ?begun.elapsed(), "fleet view bootstrapped");
-    // 5. Agent registration and 7. message processing, per distributed type (the group joins run concurrently).
+    let bootstrap = async {
+        let tails = start_tails(runtime, &registry, &subscriptions, &inner.state, &pending).await?;
+        for tail in [&tails.fleet, &tails.replies] {
+            tail.catch_up(timeout).await?;
+        }
+        *lock(&inner.tails) = Some(Arc::new(tails));
+        inner.tails_ready.send_replace(true);
+        tracing::info!(elapsed = ?begun.elapsed(), "fleet view bootstrapped");
+        Ok::<(), RuntimeError>(())
+    };
     let types = inner.distributed_types();
-    let starts = types
-        .iter()
-        .map(|agent_type| start_agent_type(runtime, agent_type));
-    let (started, router) = tokio::join!(
-        futures::future::join_all(starts),
-        start_publish_router(runtime)
-    );
-    for started in started {
-        started?;
-    }
-    router?;
+    let joins = async {
+        let (started, router) = tokio::join!(
+            futures::future::join_all(types.iter().map(|t| start_consumer(runtime, t))),
+            start_publish_router(runtime)
+        );
+        started.into_iter().collect::<Result<Vec<()>>>()?;
+        router?;
+        tracing::info!(elapsed = ?begun.elapsed(), "request consumers assigned");
+        Ok::<(), RuntimeError>(())
+    };
+    tokio::try_join!(bootstrap, joins)?;
+    // 5. Agent registration: written once the consumers own partitions, applied to this runtime's own view when
+    // acknowledged.
+    futures::future::try_join_all(types.iter().map(|t| register(runtime, t))).await?;
     spawn_heartbeats(runtime);
-    // 6. Subscriptions added before start.
+    // 6. Subscriptions added before start: all written, then read back once.
     let early: Vec<_> = std::mem::take(&mut *lock(&inner.early_subscriptions));
-    for subscription in early {
-        runtime.add_remote_subscription(subscription).await?;
-    }
-    if let Some(tails) = inner.tails() {
-        tails.fleet.catch_up(timeout).await?;
+    if !early.is_empty() {
+        for subscription in early {
+            runtime.write_own_subscription(subscription).await?;
+        }
+        runtime.catch_up_subscriptions().await;
     }
     inner.kafka_health.up();
     tracing::info!(elapsed = ?begun.elapsed(), "runtime ready");
@@ -218,17 +226,21 @@ async fn start_tails(
     let token = &inner.token;
     // The fleet's tables (registry, subscriptions, state) change rarely and are not on any request's path: one
     // reader, from the beginning, polling at most every FLEET_FETCH_WAIT (brokers that do not wake a parked
-    // fetch are asked less often).
+    // fetch are asked less often). The same reader follows the shared response topic from its end: only Python
+    // runtimes answer there (a Rust callee answers on the caller's own reply topic), so it is not on a Rust RPC's
+    // path either, and every partition polled at the short fetch wait costs broker and client CPU.
     let topics = &config.runtime;
-    let (registry_topic, subscription_topic) = (
+    let (registry_topic, subscription_topic, shared_responses) = (
         topics.registry_topic.clone(),
         topics.subscription_topic.clone(),
+        topics.runtime_responses.clone(),
     );
     let (registry, subscriptions, state) = (
         Arc::clone(registry),
         Arc::clone(subscriptions),
         Arc::clone(state),
     );
+    let shared_pending = Arc::clone(pending);
     let fleet = TailReader::start(
         TailSpec::new(
             "fleet",
@@ -236,18 +248,20 @@ async fn start_tails(
                 topics.registry_topic.clone(),
                 topics.subscription_topic.clone(),
                 topics.state_topic.clone(),
+                topics.runtime_responses.clone(),
             ],
         )
-        .properties(with_fetch_wait(
-            config.streaming.fetch_wait_max.max(FLEET_FETCH_WAIT),
-        ))
+        .properties(with_fetch_wait(fleet_fetch_wait(config)))
         .start(TailStart::Beginning)
+        .topic_start(topics.runtime_responses.clone(), TailStart::End)
         .metadata_timeout(step_timeout(config)),
         Arc::new(Apply(move |r: &InboundRecord| {
             if r.topic == registry_topic {
                 registry.apply(r);
             } else if r.topic == subscription_topic {
                 subscriptions.apply(r);
+            } else if r.topic == shared_responses {
+                shared_pending.apply_shared(r);
             } else {
                 state.apply(r);
             }
@@ -255,43 +269,47 @@ async fn start_tails(
         token,
     )
     .await?;
-    // Responses: this runtime's own reply topic, and the shared topic where Python runtimes answer whatever the
-    // request says. Both from their ends: `start` fixes the end before any request of this runtime is sent.
-    let own_topic = inner.reply_topic.clone();
+    // This runtime's own reply topic (one partition), from its end: `start` fixes the end before any request of
+    // this runtime is sent.
     let pending = Arc::clone(pending);
     let replies = TailReader::start(
-        TailSpec::new(
-            "replies",
-            vec![inner.reply_topic.clone(), topics.runtime_responses.clone()],
-        )
-        .properties(with_fetch_wait(config.streaming.fetch_wait_max))
-        .start(TailStart::End)
-        .metadata_timeout(step_timeout(config)),
-        Arc::new(Apply(move |r: &InboundRecord| {
-            if r.topic == own_topic {
-                pending.apply(r);
-            } else {
-                pending.apply_shared(r);
-            }
-        })),
+        TailSpec::new("replies", vec![inner.reply_topic.clone()])
+            .properties(with_fetch_wait(config.streaming.fetch_wait_max))
+            .start(TailStart::End)
+            .metadata_timeout(step_timeout(config)),
+        Arc::new(Apply(move |r: &InboundRecord| pending.apply(r))),
         token,
     )
     .await?;
     Ok(Tails { fleet, replies })
 }
 
-/// The longest a fleet-table reader's fetch waits on the broker (registry, subscription and state changes are
-/// seen within about this time).
+/// The longest a fetch of the readers off the request path waits on the broker: the fleet tables, the shared
+/// response topic and the publish router. On brokers that do not answer a waiting fetch when data arrives
+/// (the mock cluster, Tansu), changes there are seen within about this time; Apache Kafka answers at once.
 const FLEET_FETCH_WAIT: Duration = Duration::from_millis(100);
 
-/// Registers `agent_type` with the fleet and starts its request consumer (startup steps 5 and 7).
+/// The fetch wait of the readers off the request path: [`FLEET_FETCH_WAIT`], or the configured fetch wait when
+/// that is longer.
+fn fleet_fetch_wait(config: &Config) -> Duration {
+    config.streaming.fetch_wait_max.max(FLEET_FETCH_WAIT)
+}
+
+/// Starts `agent_type`'s request consumer and registers the type with the fleet (startup steps 7 and 5), for a type
+/// registered after start.
 pub(super) async fn start_agent_type(
     runtime: &KafkaWorkerAgentRuntime,
     agent_type: &str,
 ) -> Result<()> {
+    start_consumer(runtime, agent_type).await?;
+    register(runtime, agent_type).await
+}
+
+/// Starts the request consumer of `agent_type` and waits until its group assigned it partitions (startup step 7).
+async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> Result<()> {
     let inner = &runtime.inner;
     let config = &inner.config;
-    let (Some(codecs), Some(registry)) = (inner.codecs.get(), inner.registry.get()) else {
+    let Some(codecs) = inner.codecs.get() else {
         return Err(CoreError::RuntimeStopped.into());
     };
     let settings = {
@@ -311,9 +329,21 @@ pub(super) async fn start_agent_type(
     ));
     let weak = Arc::downgrade(inner);
     let timeout = step_timeout(config);
+    // Before the first record of newly assigned partitions: wait for the fleet view's bootstrap (the join may
+    // finish first), then read the state topic to its end so state saved by the previous owner is loaded.
     let hook: ActivationHook = Arc::new(move || {
         let weak = weak.clone();
         Box::pin(async move {
+            let Some(mut ready) = weak.upgrade().map(|inner| inner.tails_ready.subscribe()) else {
+                return;
+            };
+            if tokio::time::timeout(timeout, ready.wait_for(|ready| *ready))
+                .await
+                .is_err()
+            {
+                tracing::warn!("fleet view not bootstrapped at assignment");
+                return;
+            }
             if let Some(inner) = weak.upgrade()
                 && let Some(tails) = inner.tails()
                 && let Err(error) = tails.fleet.catch_up(timeout).await
@@ -349,15 +379,23 @@ pub(super) async fn start_agent_type(
     consumer.wait_assigned(timeout).await?;
     lock(&inner.assignments).insert(agent_type.to_owned(), consumer.assignment_changes());
     inner.consumers.lock().await.push(consumer);
+    Ok(())
+}
+
+/// Writes this runtime's registration of `agent_type` and applies it to its own registry view once acknowledged
+/// (startup step 5): other runtimes see it when their fleet readers read it.
+async fn register(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> Result<()> {
+    let inner = &runtime.inner;
+    let Some(registry) = inner.registry.get() else {
+        return Err(CoreError::RuntimeStopped.into());
+    };
     let record = registry.registration_record(
         agent_type,
         &inner.runtime_id,
-        config.runtime.registry_expiry,
+        inner.config.runtime.registry_expiry,
     )?;
-    inner.producer.send(record).await?;
-    if let Some(tails) = inner.tails() {
-        tails.fleet.catch_up(timeout).await?;
-    }
+    inner.producer.send_ref(&record).await?;
+    registry.apply_written(&record);
     tracing::info!(agent_type, "agent type registered and consuming");
     Ok(())
 }
@@ -372,9 +410,15 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         return Ok(());
     }
     let group = format!("{}.publish-router", config.kafka.group_id);
-    let properties = config
+    let mut properties = config
         .consumer_properties(&group, autogen_kafka_config::AutoOffsetReset::Latest)
         .into_map();
+    // Only Python runtimes' publications arrive here (Rust publishers write to the subscribers' request
+    // partitions directly): off the Rust request path, so it polls like the fleet readers.
+    properties.insert(
+        "fetch.wait.max.ms".to_owned(),
+        fleet_fetch_wait(config).as_millis().to_string(),
+    );
     let spec = ConsumerSpec::new(
         "publish-router",
         group,
@@ -425,15 +469,14 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
                         inner.config.runtime.registry_expiry,
                     );
                     match record {
-                        Ok(record) => {
-                            if let Err(error) = inner.producer.send(record).await {
-                                tracing::warn!(
-                                    agent_type,
-                                    error = &error as &dyn std::error::Error,
-                                    "heartbeat not written"
-                                );
-                            }
-                        }
+                        Ok(record) => match inner.producer.send_ref(&record).await {
+                            Ok(_) => registry.apply_written(&record),
+                            Err(error) => tracing::warn!(
+                                agent_type,
+                                error = &error as &dyn std::error::Error,
+                                "heartbeat not written"
+                            ),
+                        },
                         Err(error) => tracing::error!(
                             error = &error as &dyn std::error::Error,
                             "heartbeat not encoded"

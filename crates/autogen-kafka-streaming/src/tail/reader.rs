@@ -63,19 +63,32 @@ pub(crate) fn prepare(spec: &TailSpec, token: &CancellationToken) -> Result<Prep
     let deadline = started + spec.metadata_timeout;
     let client = create(spec)?;
     let partitions = discover(&client, spec, deadline, token)?;
-    let (bound, start_at): (Bound, fn(i64) -> Offset) = match spec.start {
-        TailStart::Beginning => (Bound::Earliest, |_| Offset::Beginning),
-        TailStart::End => (Bound::Latest, Offset::Offset),
-    };
     if token.is_cancelled() {
         return Err(StreamingError::Shutdown);
     }
-    let positions = query_offsets(&client, &partitions, bound, deadline)?;
-    let mut assignment = TopicPartitionList::with_capacity(positions.len());
-    for (tp, offset) in &positions {
-        assignment
-            .add_partition_offset(&tp.topic, tp.partition, start_at(*offset))
-            .map_err(|source| assign_error(spec, source))?;
+    let (from_end, from_beginning): (Vec<TopicPartition>, Vec<TopicPartition>) = partitions
+        .into_iter()
+        .partition(|tp| spec.start_of(&tp.topic) == TailStart::End);
+    let mut positions = BTreeMap::new();
+    let mut assignment = TopicPartitionList::with_capacity(from_end.len() + from_beginning.len());
+    // From the beginning: the position is the low watermark, and librdkafka resolves it again at assignment
+    // (retention may move it meanwhile).
+    if !from_beginning.is_empty() {
+        for (tp, low) in query_offsets(&client, &from_beginning, Bound::Earliest, deadline)? {
+            assignment
+                .add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)
+                .map_err(|source| assign_error(spec, source))?;
+            positions.insert(tp, low);
+        }
+    }
+    // From the end: the high watermark read now, so every record acknowledged after `start` returns is read.
+    if !from_end.is_empty() {
+        for (tp, high) in query_offsets(&client, &from_end, Bound::Latest, deadline)? {
+            assignment
+                .add_partition_offset(&tp.topic, tp.partition, Offset::Offset(high))
+                .map_err(|source| assign_error(spec, source))?;
+            positions.insert(tp, high);
+        }
     }
     client
         .assign(&assignment)

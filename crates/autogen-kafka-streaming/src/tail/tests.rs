@@ -263,6 +263,46 @@ async fn start_at_end_skips_old_records_and_delivers_every_later_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_reader_bootstraps_a_table_and_follows_a_reply_topic_from_its_end() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let table = unique_topic("tail_mixed_table");
+        let replies = unique_topic("tail_mixed_replies");
+        broker.create_topic(&table, 2).await.unwrap();
+        broker.create_topic(&replies, 2).await.unwrap();
+        let producer = producer(&broker);
+        for i in 0..10 {
+            send(&producer, &table, &format!("k{i}"), Some("row")).await;
+            send(&producer, &replies, &format!("k{i}"), Some("stale")).await;
+        }
+        let reply_ends = highs(&producer, &replies, 2).await;
+
+        let recorder = Arc::new(Recorder::default());
+        let reader = start(
+            spec(&broker, "mixed", &[&table, &replies]).topic_start(&replies, TailStart::End),
+            &recorder,
+        )
+        .await;
+        // The reply topic starts at the high watermarks read during start; the table at its beginning.
+        let positions = reader.positions();
+        for (tp, high) in &reply_ends {
+            assert_eq!(positions.get(tp), Some(high), "{tp:?}");
+        }
+        send(&producer, &replies, "k0", Some("fresh")).await;
+        reader.catch_up(Duration::from_secs(30)).await.unwrap();
+        let mut values = recorder.values();
+        values.sort();
+        let mut expected = vec![Some("row".to_owned()); 10];
+        expected.push(Some("fresh".to_owned()));
+        expected.sort();
+        assert_eq!(values, expected);
+        reader.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_topic_is_a_typed_error_within_the_metadata_timeout() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
