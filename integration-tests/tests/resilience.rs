@@ -171,7 +171,13 @@ async fn the_callee_skips_requests_whose_deadline_passed() {
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Once the agent is busy with the first request, the second queues behind it.
+        eventually(Duration::from_secs(30), Duration::from_millis(5), || {
+            let handled = Arc::clone(&handled);
+            async move { !handled.lock().unwrap().is_empty() }
+        })
+        .await
+        .unwrap();
         let options = SendOptions::new().with_timeout(Duration::from_millis(300));
         let error = caller
             .send_with::<Ping, Pong>(
