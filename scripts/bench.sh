@@ -8,7 +8,8 @@
 # target/bench/results.json and target/bench/results.md (worker logs in target/bench/logs/).
 # BENCH_LOG sets the log filter; BENCH_CALLEE_WRAPPER runs the first callee process under a profiler,
 # e.g. BENCH_CALLEE_WRAPPER="perf record -g -o callee.perf --" (see docs/performance.md); BENCH_RAW_ECHO_WRAPPER
-# does the same for the first raw echo process. BENCH_LINGER_MS sets linger.ms for runtime and baseline (default 0).
+# does the same for the first raw echo process. BENCH_LINGER_MS sets linger.ms for runtime and baseline (default 0),
+# BENCH_HEARTBEAT_MS the runtimes' registry heartbeat (default 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

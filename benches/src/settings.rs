@@ -68,11 +68,18 @@ pub struct Settings {
 /// Environment variable overriding the producers' `linger.ms` (default 0), runtime and baseline alike.
 pub(crate) const LINGER_ENV: &str = "BENCH_LINGER_MS";
 
+/// Environment variable overriding the runtimes' registry heartbeat (default 1000 ms; the expiry is 5 heartbeats).
+pub(crate) const HEARTBEAT_ENV: &str = "BENCH_HEARTBEAT_MS";
+
 fn linger_from_env() -> u64 {
-    std::env::var(LINGER_ENV)
+    env_ms(LINGER_ENV, 0)
+}
+
+fn env_ms(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(default)
 }
 
 impl Settings {
@@ -101,8 +108,8 @@ impl Settings {
             rpc_timeout_ms: 20_000,
             consumer_lanes: 64,
             max_in_flight_per_partition: 16,
-            registry_heartbeat_ms: 1000,
-            registry_expiry_ms: 5000,
+            registry_heartbeat_ms: env_ms(HEARTBEAT_ENV, 1000),
+            registry_expiry_ms: env_ms(HEARTBEAT_ENV, 1000).saturating_mul(5),
             payload_bytes: 100,
         }
     }
