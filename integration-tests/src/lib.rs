@@ -99,6 +99,7 @@ pub fn fleet_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group: &str)
         .set("streaming.fetch_wait_max_ms", 5)
         .set("streaming.linger_ms", 0)
         .set("streaming.commit_interval_ms", 100)
+        .set("streaming.statistics_interval_ms", 200)
         .set("runtime.registry_heartbeat_ms", 500)
         .set("runtime.registry_expiry_ms", 3000)
         .set("runtime.startup_timeout_ms", 60_000)
@@ -278,4 +279,42 @@ pub fn counter_agent(runtime: &str) -> autogen_kafka::RoutedAgent<CounterAgent> 
     })
     .with_handler::<Add>()
     .with_state_hooks(save, load)
+}
+
+/// The value of the series of `metric` whose labels include every `name="value"` pair of `labels`, in
+/// Prometheus text `exposition`; `None` when there is no such series.
+#[must_use]
+pub fn metric_value(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(metric)?;
+        if !rest.starts_with('{') && !rest.starts_with(' ') {
+            return None;
+        }
+        let matches = labels
+            .iter()
+            .all(|(name, value)| rest.contains(&format!("{name}=\"{value}\"")));
+        if !matches {
+            return None;
+        }
+        rest.rsplit(' ').next()?.parse().ok()
+    })
+}
+
+/// Every series of `metric` whose labels include `name="value"` for each of `labels`: (the line, the value).
+#[must_use]
+pub fn metric_series(
+    exposition: &str,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> Vec<(String, f64)> {
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(name, value)| line.contains(&format!("{name}=\"{value}\"")))
+        })
+        .filter_map(|line| Some((line.to_owned(), line.rsplit(' ').next()?.parse().ok()?)))
+        .collect()
 }

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use autogen_kafka::{AgentId, AgentRuntimeExt, Error, ErrorKind, Message, RoutedAgent};
 use autogen_kafka_integration_tests::{
-    Add, Echo, Ping, Pong, Total, counter_agent, create_fleet_topics, worker, worker_config,
+    Add, Echo, Ping, Pong, Total, counter_agent, create_fleet_topics, metric_series, metric_value,
+    worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
 use autogen_kafka_testing::rdkafka::message::Headers;
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
-use autogen_kafka_testing::{TestBroker, unique_group, unique_topic};
+use autogen_kafka_testing::{TestBroker, eventually, unique_group, unique_topic};
 use serde::{Deserialize, Serialize};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -89,6 +90,27 @@ async fn poison_records_are_dead_lettered_and_good_records_keep_flowing() {
         }
         kinds.sort();
         assert_eq!(kinds, vec!["decode", "handler", "unhandled_type"]);
+
+        // The host's metrics count the dead letters by reason and the records consumed, and export the lag of
+        // each request partition, which falls to zero once everything is handled and committed.
+        let requests = config.runtime.runtime_requests.as_str();
+        eventually(Duration::from_secs(30), Duration::from_millis(100), || async {
+            let text = host.metrics().encode_text().unwrap();
+            let dead = |reason: &str| {
+                metric_value(&text, "autogen_kafka_dead_letters_total", &[("topic", requests), ("reason", reason)])
+            };
+            let lags = metric_series(&text, "autogen_kafka_consumer_lag", &[("topic", requests)]);
+            dead("decode") == Some(1.0)
+                && dead("handler") == Some(1.0)
+                && dead("unhandled_type") == Some(1.0)
+                && metric_value(&text, "autogen_kafka_messages_total", &[("topic", requests), ("direction", "consumed")])
+                    .is_some_and(|n| n >= 5.0)
+                && metric_value(&text, "autogen_kafka_rebalances_total", &[("event", "assigned")]).is_some_and(|n| n >= 1.0)
+                && lags.len() == 3
+                && lags.iter().all(|(_, lag)| *lag == 0.0)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("metrics: {}", host.metrics().encode_text().unwrap()));
 
         caller.stop().await.unwrap();
         host.stop().await.unwrap();

@@ -100,6 +100,10 @@ pub struct StreamingConfig {
     /// in the same partition without waiting for itself. Default 16.
     #[serde(deserialize_with = "de::number")]
     pub max_in_flight_per_partition: usize,
+    /// How often consumers report librdkafka statistics, from which the runtime exports the consumer lag and
+    /// its consumer counters (`statistics.interval.ms`). Written `statistics_interval_ms`. Default 5 s.
+    #[serde(rename = "statistics_interval_ms", with = "de::duration_ms")]
+    pub statistics_interval: Duration,
 }
 
 impl Default for StreamingConfig {
@@ -115,6 +119,7 @@ impl Default for StreamingConfig {
             partitioner: Partitioner::Murmur2Random,
             commit_interval: Duration::from_secs(5),
             max_in_flight_per_partition: 16,
+            statistics_interval: Duration::from_secs(5),
         }
     }
 }
@@ -152,6 +157,7 @@ impl StreamingConfig {
         issues.positive_duration("streaming.heartbeat_interval_ms", self.heartbeat_interval);
         issues.positive_duration("streaming.max_poll_interval_ms", self.max_poll_interval);
         issues.positive_duration("streaming.commit_interval_ms", self.commit_interval);
+        issues.positive_duration("streaming.statistics_interval_ms", self.statistics_interval);
         if !self.heartbeat_interval.is_zero()
             && self.heartbeat_interval.saturating_mul(3) >= self.session_timeout
         {

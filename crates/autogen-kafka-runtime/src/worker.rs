@@ -1,5 +1,6 @@
 //! `KafkaWorkerAgentRuntime`: the `AgentRuntime` of a fleet of processes talking over Kafka.
 
+mod consumer_metrics;
 mod lifecycle;
 mod router;
 

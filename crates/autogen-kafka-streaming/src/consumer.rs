@@ -121,6 +121,9 @@ pub struct ConsumerSpec {
     /// When set, only records whose key starts with these bytes go to the handler; the others are counted as
     /// done on the poll thread without being copied (a group that serves one agent type of a shared topic).
     pub key_prefix: Option<Vec<u8>>,
+    /// When set, librdkafka reports statistics this often and the worker keeps each assigned partition's lag
+    /// from them ([`ConsumerStats::lag`]).
+    pub statistics_interval: Option<Duration>,
 }
 
 impl ConsumerSpec {
@@ -139,6 +142,7 @@ impl ConsumerSpec {
             dead_letter_topic: None,
             poll_timeout: Duration::from_millis(50),
             key_prefix: None,
+            statistics_interval: None,
         }
     }
 
@@ -197,6 +201,14 @@ impl ConsumerSpec {
         self.dead_letter_topic = Some(topic.into());
         self
     }
+
+    /// Turns on librdkafka statistics every `interval`, from which the worker keeps the lag of each assigned
+    /// partition ([`ConsumerStats::lag`]).
+    #[must_use]
+    pub const fn statistics_interval(mut self, interval: Duration) -> Self {
+        self.statistics_interval = Some(interval);
+        self
+    }
 }
 
 /// Counters of one worker, readable at any time.
@@ -212,6 +224,35 @@ pub struct ConsumerStats {
     pub commits: std::sync::atomic::AtomicU64,
     /// Rebalances seen (assign and revoke).
     pub rebalances: std::sync::atomic::AtomicU64,
+    /// Assignments received.
+    pub assigned: std::sync::atomic::AtomicU64,
+    /// Revocations: orderly ones and lost assignments.
+    pub revoked: std::sync::atomic::AtomicU64,
+    /// Records written to the dead-letter topic, by failure kind ([`HandleFailure::kind`]).
+    pub dead_lettered_by_kind: std::sync::Mutex<BTreeMap<String, u64>>,
+    /// Records not yet consumed (high watermark − committed offset) of each assigned partition, as librdkafka's
+    /// statistics last reported it; empty unless [`ConsumerSpec::statistics_interval`] is set.
+    pub lag: std::sync::Mutex<BTreeMap<TopicPartition, i64>>,
+}
+
+impl ConsumerStats {
+    /// A copy of [`ConsumerStats::dead_lettered_by_kind`].
+    #[must_use]
+    pub fn dead_letters_by_kind(&self) -> BTreeMap<String, u64> {
+        self.dead_lettered_by_kind
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A copy of [`ConsumerStats::lag`].
+    #[must_use]
+    pub fn lags(&self) -> BTreeMap<TopicPartition, i64> {
+        self.lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// A running consumer-group worker. Stop it with [`GroupConsumer::shutdown`].
@@ -251,6 +292,7 @@ pub struct ConsumerStats {
 #[derive(Debug)]
 pub struct GroupConsumer {
     name: String,
+    topics: Vec<String>,
     token: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
     assignment: watch::Receiver<Vec<TopicPartition>>,
@@ -293,6 +335,7 @@ impl GroupConsumer {
             .map_err(StreamingError::SpawnThread)?;
         Ok(Self {
             name,
+            topics: spec.topics,
             token,
             thread: Some(thread),
             assignment,
@@ -316,6 +359,18 @@ impl GroupConsumer {
     #[must_use]
     pub fn stats(&self) -> &ConsumerStats {
         &self.stats
+    }
+
+    /// The worker's name (from its spec).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The topics the worker subscribed to.
+    #[must_use]
+    pub fn topics(&self) -> &[String] {
+        &self.topics
     }
 
     /// Waits until the group gave this worker at least one partition.

@@ -97,6 +97,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     // acknowledged.
     futures::future::try_join_all(types.iter().map(|t| register(runtime, t))).await?;
     spawn_heartbeats(runtime);
+    super::consumer_metrics::spawn(runtime);
     // 6. Subscriptions added before start: all written, then read back once.
     let early: Vec<_> = std::mem::take(&mut *lock(&inner.early_subscriptions));
     if !early.is_empty() {
@@ -369,6 +370,7 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     .lane_capacity(config.streaming.max_in_flight_per_partition.max(1))
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(config.service.shutdown_timeout)
+    .statistics_interval(config.streaming.statistics_interval)
     .dead_letter_topic(config.runtime.dead_letter_topic.clone());
     let consumer = GroupConsumer::start(
         spec,
@@ -428,6 +430,7 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     .lanes(inner.consumer_lanes)
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(config.service.shutdown_timeout)
+    .statistics_interval(config.streaming.statistics_interval)
     .dead_letter_topic(config.runtime.dead_letter_topic.clone());
     let consumer = GroupConsumer::start(
         spec,

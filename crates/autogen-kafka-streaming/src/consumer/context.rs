@@ -37,12 +37,31 @@ pub(crate) struct WorkerContext {
     offsets: Mutex<HashMap<TopicPartition, PartitionOffsets>>,
 }
 
-impl ClientContext for WorkerContext {}
+impl ClientContext for WorkerContext {
+    /// Keeps the lag of every assigned partition from librdkafka's statistics (only delivered when the spec set
+    /// a statistics interval). Partitions no longer assigned drop out; an unknown lag (`-1`) is left out.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let assigned = self.assignment_tx.borrow().clone();
+        let mut lags = std::collections::BTreeMap::new();
+        for tp in assigned {
+            let lag = statistics
+                .topics
+                .get(&tp.topic)
+                .and_then(|topic| topic.partitions.get(&tp.partition))
+                .and_then(partition_lag);
+            if let Some(lag) = lag {
+                lags.insert(tp, lag);
+            }
+        }
+        *lock(&self.stats.lag) = lags;
+    }
+}
 
 impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+            self.stats.revoked.fetch_add(1, Ordering::Relaxed);
             let revoked = to_partitions(list);
             tracing::info!(consumer = %self.name, partitions = ?revoked, "partitions revoked: draining");
             self.drain(&revoked);
@@ -67,6 +86,7 @@ impl ConsumerContext for WorkerContext {
         match rebalance {
             Rebalance::Assign(list) => {
                 self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+                self.stats.assigned.fetch_add(1, Ordering::Relaxed);
                 let assigned = to_partitions(list);
                 tracing::info!(consumer = %self.name, partitions = ?assigned, "partitions assigned");
                 let hook = self.handler.on_assigned(assigned.clone());
@@ -85,6 +105,20 @@ impl ConsumerContext for WorkerContext {
             Rebalance::Revoke(_) => {}
         }
     }
+}
+
+/// A partition's lag from librdkafka's statistics: its `consumer_lag` (high watermark − committed offset); for a
+/// partition with nothing committed yet, the records between the next offset to read (or the log start) and the
+/// high watermark. `None` while the watermarks are unknown.
+fn partition_lag(partition: &rdkafka::statistics::Partition) -> Option<i64> {
+    if partition.consumer_lag >= 0 {
+        return Some(partition.consumer_lag);
+    }
+    if partition.hi_offset < 0 {
+        return None;
+    }
+    let from = partition.app_offset.max(partition.lo_offset).max(0);
+    Some((partition.hi_offset - from).max(0))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -294,6 +328,12 @@ pub(crate) fn build(
     let mut config = ClientConfig::new();
     for (key, value) in &spec.properties {
         config.set(key, value);
+    }
+    if let Some(interval) = spec.statistics_interval {
+        config.set(
+            "statistics.interval.ms",
+            interval.as_millis().max(1).to_string(),
+        );
     }
     config
         .set("group.id", &spec.group_id)

@@ -131,6 +131,13 @@ async fn dead_letter(shared: &LaneShared, record: InboundRecord, failure: &Handl
         match producer.send(out.clone()).await {
             Ok(_) => {
                 shared.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                *shared
+                    .stats
+                    .dead_lettered_by_kind
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(failure.kind.clone())
+                    .or_default() += 1;
                 return true;
             }
             Err(error) => {

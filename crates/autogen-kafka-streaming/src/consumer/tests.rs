@@ -202,6 +202,11 @@ async fn failing_and_panicking_records_go_to_the_dead_letter_topic_and_the_rest_
         )
         .await
         .unwrap();
+        let by_kind = worker.stats().dead_letters_by_kind();
+        assert_eq!(
+            by_kind,
+            BTreeMap::from([("decode".to_owned(), 1), ("panic".to_owned(), 1)])
+        );
         worker.shutdown().await;
 
         // Read the dead-letter topic back and check the reasons and source coordinates.
@@ -337,6 +342,74 @@ async fn a_key_prefix_filter_skips_other_keys_and_still_commits_them() {
         .await
         .unwrap();
         assert_eq!(again.total(), 1);
+        worker.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// Handles records at once, except that a record with value "hold" waits until `release` is notified.
+struct Holding(Arc<tokio::sync::Notify>);
+
+impl RecordHandler for Holding {
+    fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        let release = Arc::clone(&self.0);
+        Box::pin(async move {
+            if record.value.as_deref() == Some(b"hold") {
+                release.notified().await;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_report_the_lag_of_each_assigned_partition() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("lag");
+        broker.create_topic(&topic, 1).await.unwrap();
+        let producer = producer(&broker);
+        // Two records handled and committed, then one that is held: the records after it are handled (their
+        // lanes are free) but the committed offset cannot pass the held one.
+        let mut records: Vec<(String, String)> = vec![
+            ("k".into(), "a".into()),
+            ("k".into(), "b".into()),
+            ("k".into(), "hold".into()),
+        ];
+        records.extend((0..10).map(|i| (format!("x{i}"), format!("after{i}"))));
+        produce_all(&producer, &topic, &records).await;
+
+        let release = Arc::new(tokio::sync::Notify::new());
+        let worker = GroupConsumer::start(
+            spec(&broker, "lag", &unique_group("lag"), &topic)
+                .lane_capacity(16)
+                .statistics_interval(Duration::from_millis(100)),
+            Arc::new(Holding(Arc::clone(&release))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let partition = super::TopicPartition {
+            topic: topic.clone(),
+            partition: 0,
+        };
+        // Committed up to the held record (offset 2): 11 records of the 13 are not consumed yet.
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async { worker.stats().lags().get(&partition) == Some(&11) },
+        )
+        .await
+        .unwrap();
+        release.notify_one();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async { worker.stats().lags().get(&partition) == Some(&0) },
+        )
+        .await
+        .unwrap();
         worker.shutdown().await;
     })
     .await
