@@ -109,13 +109,7 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
     runtime.inner.tracker.spawn(tracing::Instrument::instrument(
         async move {
             let mut state = ConsumerMetrics::default();
-            loop {
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep(interval) => {}
-                }
-                let Some(inner) = weak.upgrade() else { return };
+            while let Some(inner) = super::lifecycle::tick(&token, interval, &weak).await {
                 let consumers = inner.consumers.lock().await;
                 state.sync(&inner.metrics, &consumers);
             }

@@ -446,6 +446,21 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     Ok(())
 }
 
+/// Waits `interval` and returns the runtime's state, or `None` once the runtime stopped or was dropped: the step
+/// of every periodic task.
+pub(super) async fn tick(
+    token: &tokio_util::sync::CancellationToken,
+    interval: Duration,
+    weak: &std::sync::Weak<super::Inner>,
+) -> Option<Arc<super::Inner>> {
+    tokio::select! {
+        biased;
+        () = token.cancelled() => return None,
+        () = tokio::time::sleep(interval) => {}
+    }
+    weak.upgrade()
+}
+
 /// Renews this runtime's registrations every heartbeat, so they do not expire while it lives.
 fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
     let weak = Arc::downgrade(&runtime.inner);
@@ -454,13 +469,7 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
     let span = tracing::info_span!("registry.heartbeat", runtime_id = %runtime.inner.runtime_id);
     runtime.inner.tracker.spawn(tracing::Instrument::instrument(
         async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep(interval) => {}
-                }
-                let Some(inner) = weak.upgrade() else { return };
+            while let Some(inner) = tick(&token, interval, &weak).await {
                 let Some(registry) = inner.registry.get() else {
                     return;
                 };
