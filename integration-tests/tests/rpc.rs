@@ -227,3 +227,55 @@ async fn deadline_and_cancellation_end_an_rpc_with_typed_errors() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_runtime_pauses_its_reply_reader_and_the_next_rpc_resumes_it() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("pause");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        host.register("echo", |_| {
+            RoutedAgent::new(Echo {
+                runtime: "host".into(),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        let echo = AgentId::new("echo", "k").unwrap();
+        let paused = || caller.reply_reader_paused() && host.reply_reader_paused();
+        for round in 0..3 {
+            // Idle: neither runtime reads its reply topic (the host never sends an RPC at all).
+            autogen_kafka_testing::eventually(
+                Duration::from_secs(30),
+                Duration::from_millis(50),
+                || async { paused() },
+            )
+            .await
+            .unwrap();
+            // The next RPC resumes the caller's reader and gets its answer.
+            let pong: Pong = caller
+                .send(
+                    Ping {
+                        content: format!("round {round}"),
+                    },
+                    &echo,
+                )
+                .await
+                .unwrap();
+            assert_eq!(pong.content, format!("round {round} from echo/k on host"));
+            assert!(!caller.reply_reader_paused());
+            assert!(host.reply_reader_paused());
+        }
+        caller.stop().await.unwrap();
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}

@@ -2,6 +2,7 @@
 
 mod consumer_metrics;
 mod lifecycle;
+mod replies;
 mod router;
 
 use std::collections::HashSet;
@@ -190,6 +191,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             assignments: Mutex::new(std::collections::HashMap::new()),
             tails: Mutex::new(None),
             tails_ready: tokio::sync::watch::Sender::new(false),
+            reply_demand: replies::ReplyDemand::new(),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             started: AtomicBool::new(false),
@@ -246,6 +248,8 @@ pub(crate) struct Inner {
     tails: Mutex<Option<Arc<Tails>>>,
     /// Becomes true once the tails are bootstrapped (request consumers wait for it before their first record).
     tails_ready: tokio::sync::watch::Sender<bool>,
+    /// The RPCs waiting for an answer; the reply reader is paused while there are none.
+    reply_demand: replies::ReplyDemand,
     token: CancellationToken,
     tracker: TaskTracker,
     started: AtomicBool,
@@ -308,6 +312,14 @@ impl KafkaWorkerAgentRuntime {
     #[must_use]
     pub fn health(&self) -> &Health {
         &self.inner.health
+    }
+
+    /// Whether the reader of this runtime's reply topic is paused. It is paused once no RPC of this runtime has
+    /// waited for an answer for a second (it then sends the broker no fetches) and resumed before the next
+    /// request is written.
+    #[must_use]
+    pub fn reply_reader_paused(&self) -> bool {
+        self.inner.reply_demand.is_paused()
     }
 
     /// Responses that arrived for no waiting request (late or duplicated).
@@ -478,6 +490,9 @@ impl KafkaWorkerAgentRuntime {
             .inner
             .metrics
             .start_rpc(recipient.agent_type().as_str());
+        let tails = self.inner.tails().ok_or(CoreError::RuntimeStopped)?;
+        // The reply reader fetches while this RPC waits (it is paused while none does).
+        let _waiting = self.inner.reply_demand.acquire(&tails.replies);
         let reply = pending.register(&request_id, recipient.clone(), &serialized.type_name);
         let exchange = async {
             self.inner

@@ -353,6 +353,43 @@ impl TailReader {
         }
     }
 
+    /// Stops fetching every partition until [`TailReader::resume`]: an idle reader then sends the broker no
+    /// requests at all. Records written meanwhile are delivered after the resume, none is skipped. While paused,
+    /// [`TailReader::catch_up`] cannot progress.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Shutdown`] when the reader stopped, [`StreamingError::Assign`] when librdkafka refuses.
+    pub fn pause(&self) -> Result<()> {
+        self.set_paused(true)
+    }
+
+    /// Fetches again after [`TailReader::pause`], from where delivery stopped.
+    ///
+    /// # Errors
+    ///
+    /// As [`TailReader::pause`].
+    pub fn resume(&self) -> Result<()> {
+        self.set_paused(false)
+    }
+
+    fn set_paused(&self, paused: bool) -> Result<()> {
+        let client = self.client.upgrade().ok_or(StreamingError::Shutdown)?;
+        let mut list = rdkafka::TopicPartitionList::with_capacity(self.partitions.len());
+        for tp in &self.partitions {
+            list.add_partition(&tp.topic, tp.partition);
+        }
+        let outcome = if paused {
+            rdkafka::consumer::Consumer::pause(client.as_ref(), &list)
+        } else {
+            rdkafka::consumer::Consumer::resume(client.as_ref(), &list)
+        };
+        outcome.map_err(|source| StreamingError::Assign {
+            topics: self.partitions.iter().map(|tp| tp.topic.clone()).collect(),
+            source,
+        })
+    }
+
     /// Stops reading and joins the thread (records already delivered stay delivered).
     pub async fn shutdown(mut self) {
         self.token.cancel();

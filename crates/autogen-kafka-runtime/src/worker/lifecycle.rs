@@ -98,6 +98,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     futures::future::try_join_all(types.iter().map(|t| register(runtime, t))).await?;
     spawn_heartbeats(runtime);
     super::consumer_metrics::spawn(runtime);
+    super::replies::spawn_pauser(runtime);
     // 6. Subscriptions added before start: all written, then read back once.
     let early: Vec<_> = std::mem::take(&mut *lock(&inner.early_subscriptions));
     if !early.is_empty() {

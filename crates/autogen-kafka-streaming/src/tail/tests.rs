@@ -303,6 +303,49 @@ async fn one_reader_bootstraps_a_table_and_follows_a_reply_topic_from_its_end() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_reader_delivers_nothing_and_everything_after_the_resume() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("tail_pause");
+        broker.create_topic(&topic, 2).await.unwrap();
+        let producer = producer(&broker);
+        let recorder = Arc::new(Recorder::default());
+        let reader = start(
+            spec(&broker, "pause", &[&topic]).start(TailStart::End),
+            &recorder,
+        )
+        .await;
+        send(&producer, &topic, "k0", Some("before")).await;
+        reader.catch_up(Duration::from_secs(30)).await.unwrap();
+        assert_eq!(recorder.len(), 1);
+
+        reader.pause().unwrap();
+        for i in 0..10 {
+            send(&producer, &topic, &format!("k{i}"), Some("while paused")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(recorder.len(), 1, "a paused reader delivered records");
+
+        reader.resume().unwrap();
+        reader.catch_up(Duration::from_secs(30)).await.unwrap();
+        assert_eq!(recorder.len(), 11);
+        let offsets = recorder.offsets();
+        for delivered in offsets.values() {
+            let mut expected = delivered.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(
+                delivered, &expected,
+                "records delivered twice or out of order"
+            );
+        }
+        reader.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_topic_is_a_typed_error_within_the_metadata_timeout() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
