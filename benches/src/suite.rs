@@ -41,6 +41,9 @@ pub const CALLEE_WRAPPER_ENV: &str = "BENCH_CALLEE_WRAPPER";
 /// [`CALLEE_WRAPPER_ENV`], for the baseline's side of a profile comparison).
 pub const RAW_ECHO_WRAPPER_ENV: &str = "BENCH_RAW_ECHO_WRAPPER";
 
+/// How long after the last RPC an idle window starts (both sides alike).
+const IDLE_LEAD: Duration = Duration::from_millis(1500);
+
 /// The topic type of the publish benchmark.
 const NEWS: &str = "bench_news";
 
@@ -532,6 +535,8 @@ impl Bench<'_> {
     /// Lets everything sit idle for the plan's idle window and reads `pid`'s memory and CPU rate and the
     /// broker's CPU rate.
     async fn idle_window(&self, pid: u32) -> IdleSample {
+        // Idle means no RPC for a while: the runtime pauses its reply reader a second after its last RPC.
+        tokio::time::sleep(IDLE_LEAD).await;
         let begun = Instant::now();
         let cpu_before = procstat::sample(pid).ok().map(|s| s.cpu);
         let broker_before = self.broker_cpu.read();
