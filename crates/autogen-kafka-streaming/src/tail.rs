@@ -364,7 +364,8 @@ impl TailReader {
         self.set_paused(true)
     }
 
-    /// Fetches again after [`TailReader::pause`], from where delivery stopped.
+    /// Fetches again after [`TailReader::pause`], from where delivery stopped (each partition is sought to its
+    /// position, which also starts the next fetch at once; the call waits up to a second for that).
     ///
     /// # Errors
     ///
@@ -382,7 +383,25 @@ impl TailReader {
         let outcome = if paused {
             rdkafka::consumer::Consumer::pause(client.as_ref(), &list)
         } else {
-            rdkafka::consumer::Consumer::resume(client.as_ref(), &list)
+            rdkafka::consumer::Consumer::resume(client.as_ref(), &list).and_then(|()| {
+                // A resume only clears a flag: the client's fetcher notices it at its next periodic wake-up
+                // (about 0.5 s later). Seeking each partition to where delivery stopped wakes it at once.
+                let positions = self.positions.borrow().clone();
+                let mut seek = rdkafka::TopicPartitionList::with_capacity(positions.len());
+                for (tp, next) in &positions {
+                    seek.add_partition_offset(
+                        &tp.topic,
+                        tp.partition,
+                        rdkafka::Offset::Offset(*next),
+                    )?;
+                }
+                rdkafka::consumer::Consumer::seek_partitions(
+                    client.as_ref(),
+                    seek,
+                    Duration::from_secs(1),
+                )
+                .map(|_| ())
+            })
         };
         outcome.map_err(|source| StreamingError::Assign {
             topics: self.partitions.iter().map(|tp| tp.topic.clone()).collect(),
