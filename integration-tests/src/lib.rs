@@ -10,7 +10,9 @@ use std::time::Duration;
 use autogen_kafka::admin::CreateMode;
 use autogen_kafka::config::{Config, SerializationFormat};
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
-use autogen_kafka::{Handler, HandlerError, Message, MessageContext};
+use autogen_kafka::{
+    AgentRuntimeExt as _, Handler, HandlerError, Message, MessageContext, RoutedAgent,
+};
 use autogen_kafka_testing::{BrokerKind, TestBroker, unique_group};
 use serde::{Deserialize, Serialize};
 
@@ -150,6 +152,36 @@ pub fn worker_for(kind: BrokerKind, config: Config, name: &str) -> KafkaWorkerAg
         .consumer_lanes(8)
         .build()
         .expect("runtime builds")
+}
+
+/// A fresh fleet named after `fleet` on `broker` (topics of 3 partitions) with two started runtimes: `caller`,
+/// hosting nothing, and `host`, hosting the `echo` type (an [`Echo`] that names `host`). Returns the fleet's
+/// configuration and the two runtimes.
+///
+/// # Panics
+///
+/// If a runtime cannot be built, registered or started (the test fails).
+pub async fn echo_pair(
+    broker: &TestBroker,
+    fleet: &str,
+) -> (Config, KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntime) {
+    let fleet = autogen_kafka_testing::unique_topic(fleet);
+    let config = worker_config(broker, &fleet);
+    create_fleet_topics(broker, &config, 3).await;
+    let caller = worker(broker, config.clone(), "caller");
+    let host = worker(broker, config.clone(), "host");
+    host.register("echo", |_| {
+        RoutedAgent::new(Echo {
+            runtime: "host".into(),
+        })
+        .with_handler::<Ping>()
+    })
+    .await
+    .unwrap_or_else(|error| panic!("registering echo: {error}"));
+    let (a, b) = tokio::join!(caller.start(), host.start());
+    a.unwrap_or_else(|error| panic!("starting the caller: {error}"));
+    b.unwrap_or_else(|error| panic!("starting the host: {error}"));
+    (config, caller, host)
 }
 
 /// Creates the fleet's shared topics on `broker` with `partitions` partitions (the mock cluster's auto-created

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use autogen_kafka::{AgentId, AgentRuntimeExt, Error, ErrorKind, Message, RoutedAgent};
+use autogen_kafka::{AgentId, AgentRuntimeExt, Error, ErrorKind, Message};
 use autogen_kafka_integration_tests::{
-    Add, Echo, Ping, Pong, Total, counter_agent, create_fleet_topics, metric_series, metric_value,
-    worker, worker_config,
+    Add, Ping, Pong, Total, counter_agent, create_fleet_topics, echo_pair, metric_series,
+    metric_value, worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
@@ -30,17 +30,7 @@ impl Message for Unknown {
 async fn poison_records_are_dead_lettered_and_good_records_keep_flowing() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let fleet = unique_topic("dlq");
-        let config = worker_config(&broker, &fleet);
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
-        host.register("echo", |_| RoutedAgent::new(Echo { runtime: "host".into() }).with_handler::<Ping>())
-            .await
-            .unwrap();
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        let (config, caller, host) = echo_pair(&broker, "dlq").await;
         let echo = AgentId::new("echo", "k").unwrap();
 
         // 1. Bytes that are no event at all, written straight to the request topic.

@@ -8,7 +8,7 @@ use autogen_kafka::{
     RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, create_fleet_topics, worker, worker_config,
+    Echo, Ping, Pong, create_fleet_topics, echo_pair, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -19,22 +19,7 @@ async fn a_broker_outage_makes_the_runtime_not_ready_and_it_recovers_without_res
     tokio::time::timeout(TEST_TIMEOUT, async {
         // Fault injection needs the mock cluster, whatever broker the other tests use.
         let broker = TestBroker::mock().await.unwrap();
-        let fleet = unique_topic("outage");
-        let config = worker_config(&broker, &fleet);
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
-        host.register("echo", |_| {
-            RoutedAgent::new(Echo {
-                runtime: "host".into(),
-            })
-            .with_handler::<Ping>()
-        })
-        .await
-        .unwrap();
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        let (_, caller, host) = echo_pair(&broker, "outage").await;
         assert!(caller.is_ready());
         let echo = AgentId::new("echo", "k").unwrap();
         let _: Pong = caller

@@ -7,7 +7,7 @@ use autogen_kafka::{
     RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, create_fleet_topics, worker, worker_config,
+    Echo, Ping, Pong, create_fleet_topics, echo_pair, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, unique_topic};
 
@@ -232,22 +232,7 @@ async fn deadline_and_cancellation_end_an_rpc_with_typed_errors() {
 async fn an_idle_runtime_pauses_its_reply_reader_and_the_next_rpc_resumes_it() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let fleet = unique_topic("pause");
-        let config = worker_config(&broker, &fleet);
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
-        host.register("echo", |_| {
-            RoutedAgent::new(Echo {
-                runtime: "host".into(),
-            })
-            .with_handler::<Ping>()
-        })
-        .await
-        .unwrap();
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        let (_, caller, host) = echo_pair(&broker, "pause").await;
         let echo = AgentId::new("echo", "k").unwrap();
         let paused = || caller.reply_reader_paused() && host.reply_reader_paused();
         for round in 0..3 {
