@@ -50,6 +50,9 @@ impl ReplyDemand {
     }
 
     /// Counts one more waiting RPC, resuming `reader` first if it was paused; the guard ends the wait.
+    ///
+    /// A resume hands librdkafka a seek and waits for it to be taken (normally well under a millisecond, at most
+    /// a second); it happens once per idle period, under this lock, so concurrent RPCs wait for the same resume.
     pub(super) fn acquire<'a>(&'a self, reader: &TailReader) -> DemandGuard<'a> {
         let mut state = self.lock();
         state.waiting += 1;
