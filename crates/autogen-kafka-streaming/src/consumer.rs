@@ -222,8 +222,6 @@ pub struct ConsumerStats {
     pub dead_lettered: std::sync::atomic::AtomicU64,
     /// Offset commits that succeeded.
     pub commits: std::sync::atomic::AtomicU64,
-    /// Rebalances seen (assign and revoke).
-    pub rebalances: std::sync::atomic::AtomicU64,
     /// Assignments received.
     pub assigned: std::sync::atomic::AtomicU64,
     /// Revocations: orderly ones and lost assignments.
@@ -236,6 +234,13 @@ pub struct ConsumerStats {
 }
 
 impl ConsumerStats {
+    /// Rebalances seen: assignments and revocations.
+    #[must_use]
+    pub fn rebalances(&self) -> u64 {
+        self.assigned.load(std::sync::atomic::Ordering::Relaxed)
+            + self.revoked.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A copy of [`ConsumerStats::dead_lettered_by_kind`].
     #[must_use]
     pub fn dead_letters_by_kind(&self) -> BTreeMap<String, u64> {

@@ -60,7 +60,6 @@ impl ClientContext for WorkerContext {
 impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
-            self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);
             let revoked = to_partitions(list);
             tracing::info!(consumer = %self.name, partitions = ?revoked, "partitions revoked: draining");
@@ -85,7 +84,6 @@ impl ConsumerContext for WorkerContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
-                self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
                 self.stats.assigned.fetch_add(1, Ordering::Relaxed);
                 let assigned = to_partitions(list);
                 tracing::info!(consumer = %self.name, partitions = ?assigned, "partitions assigned");
