@@ -31,6 +31,8 @@ mod processor;
 mod registry;
 mod state;
 mod subscriptions;
+#[cfg(test)]
+mod test_support;
 
 pub use agents::AgentManager;
 pub use codecs::EventCodecs;

@@ -217,22 +217,12 @@ mod tests {
     use std::time::Duration;
 
     use autogen_kafka_events::{Format, RegistrationEvent};
-    use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+    use autogen_kafka_streaming::OutboundRecord;
 
     use super::AgentRegistry;
     use crate::codecs::EventCodecs;
 
-    fn read_back(out: OutboundRecord) -> InboundRecord {
-        InboundRecord {
-            topic: out.topic,
-            partition: 0,
-            offset: 0,
-            key: out.key,
-            value: out.value,
-            headers: out.headers,
-            timestamp_ms: None,
-        }
-    }
+    use crate::test_support::read_back;
 
     #[test]
     fn registrations_expire_and_unregister() {

@@ -236,23 +236,13 @@ mod tests {
         AgentId, Subscription, TopicId, TypePrefixSubscription, TypeSubscription,
     };
     use autogen_kafka_events::{Format, SubscriptionEvent};
-    use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+    use autogen_kafka_streaming::OutboundRecord;
 
     use super::SubscriptionService;
     use crate::codecs::EventCodecs;
     use crate::registry::AgentRegistry;
 
-    fn read_back(out: OutboundRecord) -> InboundRecord {
-        InboundRecord {
-            topic: out.topic,
-            partition: 0,
-            offset: 0,
-            key: out.key,
-            value: out.value,
-            headers: out.headers,
-            timestamp_ms: None,
-        }
-    }
+    use crate::test_support::read_back;
 
     fn ids(list: Vec<AgentId>) -> Vec<String> {
         list.into_iter().map(|id| id.to_string()).collect()
