@@ -18,19 +18,25 @@ else
   runner=(cargo test --no-fail-fast)
 fi
 
+# The integration tests again on Tansu. After a workspace run ("all") the filter reuses the workspace's test
+# binaries: `-p` alone would resolve features for that one package and build every dependency a second time.
 on_tansu() {
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     return 0
   fi
   echo "== integration tests on the Tansu broker" >&2
-  AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" -p autogen-kafka-integration-tests
+  if [ "$1" = workspace ] && [ "${runner[1]}" = nextest ]; then
+    AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" --workspace -E 'package(autogen-kafka-integration-tests)'
+  else
+    AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" -p autogen-kafka-integration-tests
+  fi
 }
 
 case "$what" in
   integration)
     echo "== integration tests on the mock cluster" >&2
     "${runner[@]}" -p autogen-kafka-integration-tests
-    on_tansu
+    on_tansu package
     ;;
   all)
     "${runner[@]}" --workspace
@@ -38,7 +44,7 @@ case "$what" in
     if [ "${runner[1]}" = nextest ]; then
       cargo test --workspace --doc
     fi
-    on_tansu
+    on_tansu workspace
     ;;
   *)
     echo "usage: scripts/test.sh [all|integration]" >&2
