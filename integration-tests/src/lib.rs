@@ -13,6 +13,7 @@ use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
 use autogen_kafka::{
     AgentRuntimeExt as _, Handler, HandlerError, Message, MessageContext, RoutedAgent,
 };
+use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
 use autogen_kafka_testing::{BrokerKind, TestBroker, unique_group};
 use serde::{Deserialize, Serialize};
 
@@ -207,6 +208,52 @@ pub async fn create_fleet_topics(broker: &TestBroker, config: &Config, partition
             .await
             .expect("topic created");
     }
+}
+
+/// The fleet configuration of [`fleet_config`] (fresh group) with values in `format`, schemas registered in the
+/// registry at `registry_url` (the testing crate's stand-in).
+///
+/// # Panics
+///
+/// If the configuration does not validate (a bug in the test).
+pub fn registry_fleet_config(
+    broker: &TestBroker,
+    fleet: &str,
+    format: SerializationFormat,
+    registry_url: &str,
+) -> Config {
+    let mut config = fleet_config(
+        broker.bootstrap_servers(),
+        broker.kind(),
+        fleet,
+        &unique_group(fleet),
+    );
+    config.serialization.format = format;
+    config.kafka.schema_registry.url = registry_url.to_owned();
+    if let Err(error) = config.validate() {
+        panic!("invalid test configuration: {error}");
+    }
+    config
+}
+
+/// Writes one record with `key` and `value` to `topic` with a plain producer, as a foreign writer (a Python
+/// runtime, another version) would.
+///
+/// # Panics
+///
+/// If the write fails (a bug in the test environment).
+pub async fn produce_raw(broker: &TestBroker, topic: &str, key: &str, value: &[u8]) {
+    let producer: FutureProducer = broker
+        .producer_config()
+        .create()
+        .unwrap_or_else(|e| panic!("producer: {e}"));
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(value),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("write to {topic}: {e}"));
 }
 
 /// A news item, published to topics.

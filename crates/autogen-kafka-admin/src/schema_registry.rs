@@ -4,9 +4,11 @@
 //! document, with the schema registered under `<topic>-value` (type JSON). This module
 //! registers those schemas at startup ([`SchemaRegistryClient::register_or_verify`]) and
 //! resolves the ids found in consumed records ([`SchemaRegistryClient::schema_by_id`],
-//! cached).
+//! cached), also as the events layer's `SchemaLookup`, so Avro readers fetch the writer schemas of
+//! records written under ids they did not register.
 
 mod client;
+mod lookup;
 mod retry;
 mod types;
 mod wire;

@@ -35,7 +35,7 @@ mod subscriptions;
 mod test_support;
 
 pub use agents::AgentManager;
-pub use codecs::EventCodecs;
+pub use codecs::{DEFAULT_SCHEMA_LOOKUP_WAIT, EventCodecs};
 pub use error::{Result, ServicesError};
 pub use pending::{PendingRequests, RemoteError, RpcOutcome};
 pub use processor::{

@@ -125,7 +125,7 @@ impl PendingRequests {
         let Some(value) = record.value.as_deref() else {
             return;
         };
-        let response: ResponseEvent = match self.codecs.decode(&record.topic, value) {
+        let response: ResponseEvent = match self.codecs.decode_blocking(&record.topic, value) {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(

@@ -120,7 +120,8 @@ impl MessageProcessor {
         };
         let request: RequestEvent = self
             .codecs
-            .decode(&record.topic, value)
+            .decode_resolving(&record.topic, value)
+            .await
             .map_err(|error| HandleFailure::new("decode", error_chain(&error)))?;
         let request_id = request.request_id.clone().unwrap_or_default();
         let is_publish = record.header_str(headers::KIND) == Some(headers::KIND_PUBLISH);

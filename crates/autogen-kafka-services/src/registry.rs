@@ -136,7 +136,7 @@ impl AgentRegistry {
         let Some(value) = record.value.as_deref() else {
             return;
         };
-        let event: RegistrationEvent = match self.codecs.decode(&record.topic, value) {
+        let event: RegistrationEvent = match self.codecs.decode_blocking(&record.topic, value) {
             Ok(event) => event,
             Err(error) => {
                 tracing::warn!(

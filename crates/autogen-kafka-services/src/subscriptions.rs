@@ -175,7 +175,7 @@ impl SubscriptionService {
             }
             return;
         };
-        let event: SubscriptionEvent = match self.codecs.decode(&record.topic, value) {
+        let event: SubscriptionEvent = match self.codecs.decode_blocking(&record.topic, value) {
             Ok(event) => event,
             Err(error) => {
                 tracing::warn!(

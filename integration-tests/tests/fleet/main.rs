@@ -10,3 +10,4 @@ mod python_interop;
 mod replicas;
 mod resilience;
 mod rpc;
+mod schema_evolution;

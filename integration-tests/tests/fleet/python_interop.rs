@@ -1,19 +1,15 @@
 //! Mixed fleets: records written by the Python original (the golden vectors) are understood, and what we write
 //! back is what a Python runtime reads. Values use the Confluent JSON Schema framing with schemas registered in a
 //! Schema Registry (the testing crate's stand-in).
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers fail loudly, like the tests that call them"
-)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autogen_kafka::config::{Config, SerializationFormat};
+use autogen_kafka::config::SerializationFormat;
 use autogen_kafka::events::{Frame, RegistrationEvent, RequestEvent, ResponseEvent, WireEvent};
 use autogen_kafka::{AgentId, AgentRuntimeExt, RoutedAgent, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, Reader, create_fleet_topics, fleet_config, worker,
+    Echo, Ping, Pong, Reader, create_fleet_topics, produce_raw, registry_fleet_config, worker,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
@@ -32,39 +28,18 @@ fn vector(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
-/// The fleet configuration with JSON Schema framing and the stand-in registry.
-fn framed_config(broker: &TestBroker, fleet: &str, registry: &SchemaRegistryStandIn) -> Config {
-    let base = fleet_config(
-        broker.bootstrap_servers(),
-        broker.kind(),
-        fleet,
-        &unique_group(fleet),
-    );
-    let mut config = base;
-    config.serialization.format = SerializationFormat::JsonSchema;
-    config.kafka.schema_registry.url = registry.url().to_owned();
-    config.validate().unwrap();
-    config
-}
-
-async fn produce(broker: &TestBroker, topic: &str, key: &str, value: &[u8]) {
-    let producer: FutureProducer = broker.producer_config().create().unwrap();
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(value),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
         let registry = SchemaRegistryStandIn::start().await.unwrap();
         let fleet = unique_topic("py-request");
-        let config = framed_config(&broker, &fleet, &registry);
+        let config = registry_fleet_config(
+            &broker,
+            &fleet,
+            SerializationFormat::JsonSchema,
+            registry.url(),
+        );
         create_fleet_topics(&broker, &config, 3).await;
         let host = worker(&broker, config.clone(), "host");
         host.register("echo", |_| {
@@ -99,7 +74,7 @@ async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format()
             serde_json::from_slice(&vector("request_send_message")[5..]).unwrap(),
         )
         .unwrap();
-        produce(
+        produce_raw(
             &broker,
             &config.runtime.runtime_requests,
             "echo/default",
@@ -145,7 +120,12 @@ async fn a_python_publication_reaches_rust_subscribers_once() {
         let broker = TestBroker::start().await.unwrap();
         let registry = SchemaRegistryStandIn::start().await.unwrap();
         let fleet = unique_topic("py-publish");
-        let config = framed_config(&broker, &fleet, &registry);
+        let config = registry_fleet_config(
+            &broker,
+            &fleet,
+            SerializationFormat::JsonSchema,
+            registry.url(),
+        );
         create_fleet_topics(&broker, &config, 3).await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let runtimes = [
@@ -191,7 +171,7 @@ async fn a_python_publication_reaches_rust_subscribers_once() {
         document["data_base64"] = base64_of(br#"{"headline": "from python"}"#).into();
         let mut record = vec![0, 0, 0, 0, 1];
         record.extend(serde_json::to_vec(&document).unwrap());
-        produce(
+        produce_raw(
             &broker,
             &config.runtime.publish_topic,
             "news/default",
@@ -231,13 +211,18 @@ async fn a_rust_caller_gets_the_answer_of_a_python_agent() {
         let broker = TestBroker::start().await.unwrap();
         let registry = SchemaRegistryStandIn::start().await.unwrap();
         let fleet = unique_topic("py-callee");
-        let config = framed_config(&broker, &fleet, &registry);
+        let config = registry_fleet_config(
+            &broker,
+            &fleet,
+            SerializationFormat::JsonSchema,
+            registry.url(),
+        );
         create_fleet_topics(&broker, &config, 3).await;
         // A "Python runtime": registers its type the way upstream does (key = type, no headers) ...
         let register = RegistrationEvent::register("py_echo");
         let mut value = vec![0, 0, 0, 0, 1];
         value.extend(serde_json::to_vec(&register).unwrap());
-        produce(&broker, &config.runtime.registry_topic, "py_echo", &value).await;
+        produce_raw(&broker, &config.runtime.registry_topic, "py_echo", &value).await;
         let caller = worker(&broker, config.clone(), "caller");
         caller.start().await.unwrap();
         assert!(caller.is_hosted("py_echo"));

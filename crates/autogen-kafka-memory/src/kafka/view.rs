@@ -67,7 +67,10 @@ impl SessionView {
             self.clear(record, "clear marker");
             return;
         };
-        let event = match self.codecs.decode::<MemoryEvent>(&self.topic, value) {
+        let event = match self
+            .codecs
+            .decode_blocking::<MemoryEvent>(&self.topic, value)
+        {
             Ok(event) => event,
             Err(error) => return self.skip(record, &error),
         };

@@ -164,7 +164,7 @@ impl Correlation {
             );
             return;
         };
-        let event: AgentEvent = match self.codecs.decode(&record.topic, value) {
+        let event: AgentEvent = match self.codecs.decode_blocking(&record.topic, value) {
             Ok(event) => event,
             Err(error) => {
                 Counters::bump(&self.counters.undecodable);

@@ -63,5 +63,5 @@ pub(crate) async fn codecs(
         tracing::debug!(topic, %id, "bridge schema registered");
         codecs = codecs.with_schema_id(topic, id.get());
     }
-    Ok(codecs)
+    Ok(crate::setup::with_writer_lookup(codecs, format, client))
 }

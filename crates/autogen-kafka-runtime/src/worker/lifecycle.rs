@@ -208,7 +208,7 @@ async fn register_schemas(config: &Config, format: Format) -> Result<EventCodecs
         tracing::debug!(topic, %id, "schema registered");
         codecs = codecs.with_schema_id(topic.clone(), id.get());
     }
-    Ok(codecs)
+    Ok(crate::setup::with_writer_lookup(codecs, format, client))
 }
 
 async fn start_tails(

@@ -49,9 +49,12 @@ async fn route(
         .get()
         .map(Arc::clone)
         .ok_or_else(|| HandleFailure::new("stopped", "the runtime is not started"))?;
-    let event: PublishEvent = codecs.decode(&record.topic, value).map_err(|error| {
-        HandleFailure::new("decode", autogen_kafka_services::error_chain(&error))
-    })?;
+    let event: PublishEvent = codecs
+        .decode_resolving(&record.topic, value)
+        .await
+        .map_err(|error| {
+            HandleFailure::new("decode", autogen_kafka_services::error_chain(&error))
+        })?;
     let content_type = event
         .data_content_type()
         .unwrap_or(JSON_CONTENT_TYPE)
