@@ -155,6 +155,24 @@ pub fn worker_for(kind: BrokerKind, config: Config, name: &str) -> KafkaWorkerAg
         .expect("runtime builds")
 }
 
+/// Registers `agent_type` on `runtime`: an [`Echo`] answering [`Ping`]s, naming `label` as its runtime.
+///
+/// # Panics
+///
+/// If the registration fails (the test fails).
+pub async fn register_echo(runtime: &KafkaWorkerAgentRuntime, agent_type: &str, label: &str) {
+    let label = label.to_owned();
+    runtime
+        .register(agent_type, move |_| {
+            RoutedAgent::new(Echo {
+                runtime: label.clone(),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap_or_else(|error| panic!("registering echo: {error}"));
+}
+
 /// A fresh fleet named after `fleet` on `broker` (topics of 3 partitions) with two started runtimes: `caller`,
 /// hosting nothing, and `host`, hosting the `echo` type (an [`Echo`] that names `host`). Returns the fleet's
 /// configuration and the two runtimes.
@@ -171,14 +189,7 @@ pub async fn echo_pair(
     create_fleet_topics(broker, &config, 3).await;
     let caller = worker(broker, config.clone(), "caller");
     let host = worker(broker, config.clone(), "host");
-    host.register("echo", |_| {
-        RoutedAgent::new(Echo {
-            runtime: "host".into(),
-        })
-        .with_handler::<Ping>()
-    })
-    .await
-    .unwrap_or_else(|error| panic!("registering echo: {error}"));
+    register_echo(&host, "echo", "host").await;
     let (a, b) = tokio::join!(caller.start(), host.start());
     a.unwrap_or_else(|error| panic!("starting the caller: {error}"));
     b.unwrap_or_else(|error| panic!("starting the host: {error}"));

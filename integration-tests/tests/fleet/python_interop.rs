@@ -9,7 +9,8 @@ use autogen_kafka::config::SerializationFormat;
 use autogen_kafka::events::{Frame, RegistrationEvent, RequestEvent, ResponseEvent, WireEvent};
 use autogen_kafka::{AgentId, AgentRuntimeExt, RoutedAgent, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, Reader, create_fleet_topics, produce_raw, registry_fleet_config, worker,
+    Ping, Pong, Reader, create_fleet_topics, produce_raw, register_echo, registry_fleet_config,
+    worker,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
@@ -42,14 +43,7 @@ async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format()
         );
         create_fleet_topics(&broker, &config, 3).await;
         let host = worker(&broker, config.clone(), "host");
-        host.register("echo", |_| {
-            RoutedAgent::new(Echo {
-                runtime: "rust".into(),
-            })
-            .with_handler::<Ping>()
-        })
-        .await
-        .unwrap();
+        register_echo(&host, "echo", "rust").await;
         host.start().await.unwrap();
         // The startup sequence registered the event schemas under `<topic>-value`.
         let subjects = registry.subjects();

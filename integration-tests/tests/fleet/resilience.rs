@@ -8,7 +8,7 @@ use autogen_kafka::{
     RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, create_fleet_topics, echo_pair, worker, worker_config,
+    Ping, Pong, create_fleet_topics, echo_pair, register_echo, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -222,15 +222,7 @@ async fn local_and_distributed_agents_work_together_in_one_process() {
         create_fleet_topics(&broker, &config, 3).await;
         let hybrid = worker(&broker, config.clone(), "hybrid");
         let remote = worker(&broker, config.clone(), "remote");
-        remote
-            .register("echo", |_| {
-                RoutedAgent::new(Echo {
-                    runtime: "remote".into(),
-                })
-                .with_handler::<Ping>()
-            })
-            .await
-            .unwrap();
+        register_echo(&remote, "echo", "remote").await;
         let factory: autogen_kafka::core::AgentFactory = Arc::new(|_id, _runtime| {
             Box::pin(async {
                 Ok(Box::new(RoutedAgent::new(Forwarder).with_handler::<Ping>())

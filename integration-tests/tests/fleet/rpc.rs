@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use autogen_kafka::{
     AgentId, AgentRuntime, AgentRuntimeExt, AnyMessage, CancellationToken, Error, ErrorKind,
-    RoutedAgent, SendOptions,
+    SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, create_fleet_topics, echo_pair, worker, worker_config,
+    Ping, Pong, create_fleet_topics, echo_pair, register_echo, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, unique_topic};
 
@@ -23,23 +23,8 @@ async fn rpc_between_two_runtimes_both_ways_with_typed_errors() {
 
         let alpha = worker(&broker, config.clone(), "alpha");
         let beta = worker(&broker, config.clone(), "beta");
-        alpha
-            .register("echo_a", |_| {
-                RoutedAgent::new(Echo {
-                    runtime: "alpha".into(),
-                })
-                .with_handler::<Ping>()
-            })
-            .await
-            .unwrap();
-        beta.register("echo_b", |_| {
-            RoutedAgent::new(Echo {
-                runtime: "beta".into(),
-            })
-            .with_handler::<Ping>()
-        })
-        .await
-        .unwrap();
+        register_echo(&alpha, "echo_a", "alpha").await;
+        register_echo(&beta, "echo_b", "beta").await;
         let (a, b) = tokio::join!(alpha.start(), beta.start());
         a.unwrap();
         b.unwrap();
@@ -148,15 +133,7 @@ async fn deadline_and_cancellation_end_an_rpc_with_typed_errors() {
         create_fleet_topics(&broker, &config, 3).await;
         let caller = worker(&broker, config.clone(), "caller");
         let callee = worker(&broker, config.clone(), "callee");
-        callee
-            .register("slow", |_| {
-                RoutedAgent::new(Echo {
-                    runtime: "callee".into(),
-                })
-                .with_handler::<Ping>()
-            })
-            .await
-            .unwrap();
+        register_echo(&callee, "slow", "callee").await;
         let (a, b) = tokio::join!(caller.start(), callee.start());
         a.unwrap();
         b.unwrap();

@@ -14,9 +14,8 @@ use autogen_kafka::events::{
     AvroCodec, EventCodec, EventKind, Frame, RegistrationEvent, RequestEvent, ResponseEvent,
     SchemaId, SchemaIds, WireEvent,
 };
-use autogen_kafka::{AgentRuntimeExt, RoutedAgent};
 use autogen_kafka_integration_tests::{
-    Echo, Ping, Pong, create_fleet_topics, produce_raw, registry_fleet_config, worker,
+    Pong, create_fleet_topics, produce_raw, register_echo, registry_fleet_config, worker,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
@@ -73,14 +72,7 @@ async fn records_of_a_schema_version_registered_after_start_are_read_with_the_fe
             registry_fleet_config(&broker, &fleet, SerializationFormat::Avro, registry.url());
         create_fleet_topics(&broker, &config, 3).await;
         let host = worker(&broker, config.clone(), "host");
-        host.register("echo", |_| {
-            RoutedAgent::new(Echo {
-                runtime: "rust".into(),
-            })
-            .with_handler::<Ping>()
-        })
-        .await
-        .unwrap();
+        register_echo(&host, "echo", "rust").await;
         host.start().await.unwrap();
 
         // An upgraded runtime registers the next version of the request and registration schemas.
