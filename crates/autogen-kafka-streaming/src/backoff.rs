@@ -50,14 +50,29 @@ impl Backoff {
         self
     }
 
-    /// The delay before retry number `attempt` (0 = the first retry).
+    /// The delay before retry number `attempt` (0 = the first retry): a random duration between half and all of
+    /// [`ceiling`](Self::ceiling).
     #[must_use]
     pub fn delay(&self, attempt: u32) -> Duration {
+        self.ceiling(attempt).mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+
+    /// The longest delay before retry number `attempt`, before jitter: `min(initial * factor^attempt, max)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autogen_kafka_streaming::Backoff;
+    ///
+    /// let backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+    /// assert_eq!(backoff.ceiling(0), Duration::from_millis(100));
+    /// assert_eq!(backoff.ceiling(2), Duration::from_millis(400));
+    /// assert_eq!(backoff.ceiling(60), Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn ceiling(&self, attempt: u32) -> Duration {
         let exponent = i32::try_from(attempt.min(64)).unwrap_or(64);
         let ceiling = self.initial.as_secs_f64() * self.factor.powi(exponent);
-        let ceiling = ceiling.min(self.max.as_secs_f64());
-        let jittered = ceiling * (0.5 + fastrand::f64() * 0.5);
-        Duration::from_secs_f64(jittered)
+        Duration::from_secs_f64(ceiling.min(self.max.as_secs_f64()))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Retry policy: exponential backoff with jitter.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::time::Duration;
+
+use autogen_kafka_streaming::Backoff;
 
 /// How the client retries a request that failed to connect, or that the registry answered
 /// with a server error (5xx) or "too many requests" (429).
@@ -78,32 +78,21 @@ impl RetryPolicy {
         self.max_attempts
     }
 
-    /// The delay to wait after failed attempt number `attempt` (1-based), jitter included.
+    /// The delay to wait after failed attempt number `attempt` (1-based), jitter included: the streaming
+    /// layer's [`Backoff`], which every other retry loop of the stack uses too.
     pub(crate) fn delay_after(&self, attempt: u32) -> Duration {
-        let ceiling = self.ceiling_after(attempt);
-        let half = ceiling / 2;
-        let jitter_range = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        let jitter = if jitter_range == 0 {
-            0
-        } else {
-            random_u64() % (jitter_range + 1)
-        };
-        ceiling.saturating_sub(Duration::from_nanos(jitter))
+        self.backoff().delay(attempt.saturating_sub(1))
     }
 
     /// The delay before jitter: `initial * 2^(attempt - 1)`, capped at `max_backoff`.
+    #[cfg(test)]
     fn ceiling_after(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.initial_backoff
-            .saturating_mul(1_u32 << doublings)
-            .min(self.max_backoff)
+        self.backoff().ceiling(attempt.saturating_sub(1))
     }
-}
 
-/// A random number for jitter, from the standard library's per-process random hash keys
-/// (good enough to spread retries; not for anything secret).
-fn random_u64() -> u64 {
-    RandomState::new().hash_one(std::time::Instant::now())
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.initial_backoff, self.max_backoff)
+    }
 }
 
 #[cfg(test)]
