@@ -7,11 +7,12 @@
 //! the last record delivered) in a `watch` channel, which [`TailReader::catch_up`] waits on: "read your writes" for
 //! records acknowledged before the call.
 
+mod gaps;
 mod reader;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub struct TailSpec {
     pub poll_timeout: Duration,
     /// How long [`TailReader::start`] waits for the topics to appear in the metadata.
     pub metadata_timeout: Duration,
+    /// Topics whose partitions must have contiguous offsets (see [`TailSpec::check_gaps`]).
+    pub gap_checked: BTreeSet<String>,
 }
 
 impl TailSpec {
@@ -71,6 +74,7 @@ impl TailSpec {
             topic_starts: BTreeMap::new(),
             poll_timeout: Duration::from_millis(50),
             metadata_timeout: Duration::from_secs(30),
+            gap_checked: BTreeSet::new(),
         }
     }
 
@@ -130,6 +134,28 @@ impl TailSpec {
     #[must_use]
     pub const fn metadata_timeout(mut self, timeout: Duration) -> Self {
         self.metadata_timeout = timeout;
+        self
+    }
+
+    /// Declares that `topic` is neither compacted nor written in transactions, so the offsets of each partition
+    /// are contiguous: when the broker serves a record past the next expected offset, the reader seeks back to
+    /// the offsets it skipped (after a few milliseconds, up to five times) and delivers what it finds there, each
+    /// record once. Kafka never skips; this covers brokers that can serve concurrent producers' batches out of
+    /// order (Tansu 0.6 with memory storage). Do not use it for compacted topics, where gaps are normal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_streaming::{TailSpec, TailStart};
+    ///
+    /// let spec = TailSpec::new("replies", vec!["responses.runtime-1".into()])
+    ///     .start(TailStart::End)
+    ///     .check_gaps("responses.runtime-1");
+    /// assert!(spec.gap_checked.contains("responses.runtime-1"));
+    /// ```
+    #[must_use]
+    pub fn check_gaps(mut self, topic: impl Into<String>) -> Self {
+        self.gap_checked.insert(topic.into());
         self
     }
 }
@@ -231,6 +257,7 @@ impl TailReader {
     ) -> Result<Self> {
         let token = token.child_token();
         let name = spec.name.clone();
+        let gap_checked = spec.gap_checked.clone();
         let prepare_token = token.clone();
         let prepared = tokio::task::spawn_blocking(move || reader::prepare(&spec, &prepare_token))
             .await
@@ -246,6 +273,7 @@ impl TailReader {
             positions: positions_tx,
             token: token.clone(),
             poll_timeout: prepared.poll_timeout,
+            gaps: gaps::Gaps::new(gap_checked),
         };
         let thread = std::thread::Builder::new()
             .name(format!("ak-tail-{name}"))

@@ -11,3 +11,4 @@ mod replicas;
 mod resilience;
 mod rpc;
 mod schema_evolution;
+mod tail_gaps;

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
-use autogen_kafka::{AgentId, AgentRuntimeExt};
+use autogen_kafka::{AgentId, AgentRuntimeExt, SendOptions};
 use autogen_kafka_integration_tests::{
-    Add, Total, counter_agent, create_fleet_topics, worker, worker_config,
+    Add, Ping, Pong, Total, counter_agent, create_fleet_topics, register_echo, worker,
+    worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -235,4 +236,103 @@ async fn a_rebalance_of_one_agent_type_leaves_the_other_types_agents_in_place() 
 
 async fn wait_balanced_between(a: &KafkaWorkerAgentRuntime, b: &KafkaWorkerAgentRuntime) {
     wait_balanced(&[a, b]).await;
+}
+
+/// Sends `Ping`s to `keys` (round robin, one RPC at a time) until `stop` is set; returns how many RPCs each
+/// replica answered (by the label in the answer) and every failure.
+async fn ping_until(
+    caller: KafkaWorkerAgentRuntime,
+    keys: Vec<String>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (HashMap<String, u32>, Vec<String>) {
+    let mut served: HashMap<String, u32> = HashMap::new();
+    let mut failures = Vec::new();
+    for key in keys.iter().cycle() {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let id = AgentId::new("echo", key).unwrap();
+        let ping = Ping {
+            content: "load".into(),
+        };
+        let options = SendOptions::new().with_timeout(Duration::from_secs(30));
+        match caller.send_with::<_, Pong>(ping, &id, options).await {
+            Ok(pong) => {
+                let replica = pong.content.rsplit(" on ").next().unwrap_or_default();
+                *served.entry(replica.to_owned()).or_default() += 1;
+            }
+            Err(error) => failures.push(format!("{key}: {error}")),
+        }
+    }
+    (served, failures)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_joining_under_load_leaves_no_rpc_failed_or_unanswered() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("scale-out");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, PARTITIONS).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let first = worker(&broker, config.clone(), "first");
+        register_echo(&first, "echo", "first").await;
+        let (a, b) = tokio::join!(caller.start(), first.start());
+        a.unwrap();
+        b.unwrap();
+
+        // Sixteen callers keep RPCs in flight to 96 agent ids while a second replica joins and the partitions
+        // are rebalanced between the two.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let loads: Vec<_> = (0..16)
+            .map(|n| {
+                let keys = (0..6).map(|k| format!("k{n}-{k}")).collect();
+                tokio::spawn(ping_until(caller.clone(), keys, Arc::clone(&stop)))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let second = worker(&broker, config.clone(), "second");
+        register_echo(&second, "echo", "second").await;
+        second.start().await.unwrap();
+        eventually(
+            Duration::from_secs(90),
+            Duration::from_millis(50),
+            || async {
+                let (mine, theirs) = (
+                    first.assigned_partitions("echo"),
+                    second.assigned_partitions("echo"),
+                );
+                !mine.is_empty()
+                    && !theirs.is_empty()
+                    && mine.len() + theirs.len() == usize::try_from(PARTITIONS).unwrap()
+            },
+        )
+        .await
+        .unwrap();
+        // Keep the load on after the rebalance, so both replicas answer.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+        let mut served: HashMap<String, u32> = HashMap::new();
+        let mut failures = Vec::new();
+        for load in loads {
+            let (by_replica, failed) = load.await.unwrap();
+            for (replica, count) in by_replica {
+                *served.entry(replica).or_default() += count;
+            }
+            failures.extend(failed);
+        }
+        assert!(
+            failures.is_empty(),
+            "RPCs failed during the rebalance: {failures:?}"
+        );
+        assert!(served.get("first").copied().unwrap_or(0) > 0, "{served:?}");
+        assert!(served.get("second").copied().unwrap_or(0) > 0, "{served:?}");
+
+        caller.stop().await.unwrap();
+        first.stop().await.unwrap();
+        second.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
 }

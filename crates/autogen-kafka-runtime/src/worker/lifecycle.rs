@@ -256,6 +256,9 @@ async fn start_tails(
         .properties(with_fetch_wait(fleet_fetch_wait(config)))
         .start(TailStart::Beginning)
         .topic_start(topics.runtime_responses.clone(), TailStart::End)
+        // Answers must not be lost to a broker that serves concurrent producers' batches out of order; the
+        // compacted tables have gaps by design.
+        .check_gaps(topics.runtime_responses.clone())
         .metadata_timeout(step_timeout(config)),
         Arc::new(Apply(move |r: &InboundRecord| {
             if r.topic == registry_topic {
@@ -278,6 +281,8 @@ async fn start_tails(
         TailSpec::new("replies", vec![inner.reply_topic.clone()])
             .properties(with_fetch_wait(config.streaming.fetch_wait_max))
             .start(TailStart::End)
+            // Several replicas answer into this partition at once (see `TailSpec::check_gaps`).
+            .check_gaps(inner.reply_topic.clone())
             .metadata_timeout(step_timeout(config)),
         Arc::new(Apply(move |r: &InboundRecord| pending.apply(r))),
         token,

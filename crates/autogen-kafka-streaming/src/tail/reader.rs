@@ -314,15 +314,19 @@ pub(crate) struct Tail {
     pub(crate) positions: watch::Sender<BTreeMap<TopicPartition, i64>>,
     pub(crate) token: CancellationToken,
     pub(crate) poll_timeout: Duration,
+    pub(crate) gaps: super::gaps::Gaps,
 }
 
 impl Tail {
     /// Polls until cancelled: delivers each record, then publishes the positions once the queue is drained (or
     /// every [`PUBLISH_EVERY`] records in a burst).
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
         let mut pending: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         let mut unpublished = 0_usize;
         while !self.token.is_cancelled() {
+            if self.gaps.is_active() {
+                self.reread_gaps();
+            }
             let timeout = if unpublished == 0 {
                 self.poll_timeout
             } else {
@@ -337,6 +341,14 @@ impl Tail {
                         partition: record.partition,
                     };
                     let next = record.offset.saturating_add(1);
+                    if self.gaps.is_active()
+                        && self
+                            .gaps
+                            .on_record(&partition, record.offset, Instant::now())
+                            == super::gaps::Verdict::Skip
+                    {
+                        continue;
+                    }
                     self.deliver(record);
                     let slot = pending.entry(partition).or_insert(next);
                     *slot = (*slot).max(next);
@@ -360,6 +372,20 @@ impl Tail {
         }
         self.publish(&mut pending);
         tracing::info!(tail = %self.name, "tail stopped");
+    }
+
+    /// Seeks back to offsets the broker skipped (see [`super::gaps`]) once their pause is over.
+    fn reread_gaps(&mut self) {
+        for (tp, offset) in self.gaps.due(Instant::now()) {
+            if let Err(error) = self.client.seek(
+                &tp.topic,
+                tp.partition,
+                Offset::Offset(offset),
+                Duration::from_millis(500),
+            ) {
+                tracing::warn!(tail = %self.name, topic = %tp.topic, partition = tp.partition, offset, error = %error, "seeking back to skipped offsets failed");
+            }
+        }
     }
 
     fn deliver(&self, record: InboundRecord) {

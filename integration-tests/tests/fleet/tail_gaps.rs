@@ -1,0 +1,107 @@
+//! Concurrent producers writing one partition: a tail reader that checks the partition's offsets
+//! (`TailSpec::check_gaps`, used for reply topics, where several replicas answer at once) delivers every
+//! acknowledged record exactly once, even on a broker that serves the producers' batches out of order (Tansu 0.6
+//! with memory storage skips records there; docs/performance.md, finding 8).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, like the tests that call them"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autogen_kafka::CancellationToken;
+use autogen_kafka::streaming::{InboundRecord, TailReader, TailSpec, TailStart};
+use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
+use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+const PRODUCERS: usize = 3;
+const RECORDS_EACH: usize = 1500;
+
+/// Writes `RECORDS_EACH` records to partition 0 of `topic`, one at a time, returning the acknowledged offsets.
+async fn write(producer: FutureProducer, topic: String, name: usize) -> Vec<i64> {
+    let mut offsets = Vec::with_capacity(RECORDS_EACH);
+    for n in 0..RECORDS_EACH {
+        let payload = format!("{name}-{n}");
+        let delivery = producer
+            .send(
+                FutureRecord::<str, str>::to(&topic)
+                    .partition(0)
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        offsets.push(delivery.offset);
+    }
+    offsets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_checking_tail_delivers_every_record_of_concurrent_producers_once() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("gaps");
+        broker.create_topic(&topic, 1).await.unwrap();
+        let delivered: Arc<Mutex<Vec<i64>>> = Arc::default();
+        let sink = Arc::clone(&delivered);
+        let token = CancellationToken::new();
+        let spec = TailSpec::new("gaps", vec![topic.clone()])
+            .property("bootstrap.servers", broker.bootstrap_servers())
+            .property("fetch.wait.max.ms", "5")
+            .start(TailStart::Beginning)
+            .check_gaps(topic.clone());
+        let reader = TailReader::start(
+            spec,
+            Arc::new(move |record: InboundRecord| sink.lock().unwrap().push(record.offset)),
+            &token,
+        )
+        .await
+        .unwrap();
+
+        let writers: Vec<_> = (0..PRODUCERS)
+            .map(|name| {
+                let producer: FutureProducer = broker.producer_config().create().unwrap();
+                tokio::spawn(write(producer, topic.clone(), name))
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for writer in writers {
+            acknowledged.extend(writer.await.unwrap());
+        }
+        acknowledged.sort_unstable();
+        let expected = acknowledged.len();
+        let all_read = eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || async { delivered.lock().unwrap().len() >= expected },
+        )
+        .await;
+
+        let mut times: BTreeMap<i64, u32> = BTreeMap::new();
+        for offset in delivered.lock().unwrap().iter() {
+            *times.entry(*offset).or_default() += 1;
+        }
+        let missing: Vec<i64> = acknowledged
+            .iter()
+            .copied()
+            .filter(|offset| !times.contains_key(offset))
+            .collect();
+        let twice: Vec<i64> = times
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(offset, _)| *offset)
+            .collect();
+        assert!(
+            all_read.is_ok() && missing.is_empty(),
+            "acknowledged but never delivered: {missing:?}"
+        );
+        assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+        token.cancel();
+        reader.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
