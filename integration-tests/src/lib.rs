@@ -14,7 +14,7 @@ use autogen_kafka::{
     AgentRuntimeExt as _, Handler, HandlerError, Message, MessageContext, RoutedAgent,
 };
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
-use autogen_kafka_testing::{BrokerKind, TestBroker, unique_group};
+use autogen_kafka_testing::{BrokerKind, SchemaRegistryStandIn, TestBroker, unique_group};
 use serde::{Deserialize, Serialize};
 
 /// A request carrying text. Its type name matches the Python interop vectors (`Ping`).
@@ -221,30 +221,31 @@ pub async fn create_fleet_topics(broker: &TestBroker, config: &Config, partition
     }
 }
 
-/// The fleet configuration of [`fleet_config`] (fresh group) with values in `format`, schemas registered in the
-/// registry at `registry_url` (the testing crate's stand-in).
+/// A fresh fleet named after `fleet` on a new test broker (topics of 3 partitions) whose values are written in
+/// `format`, with schemas registered in a new Schema Registry stand-in: the broker, the stand-in and the fleet's
+/// configuration ([`worker_config`] plus the format and the registry's address).
 ///
 /// # Panics
 ///
-/// If the configuration does not validate (a bug in the test).
-pub fn registry_fleet_config(
-    broker: &TestBroker,
+/// If the broker or the stand-in cannot start, or the configuration does not validate (the test fails).
+pub async fn start_registry_fleet(
     fleet: &str,
     format: SerializationFormat,
-    registry_url: &str,
-) -> Config {
-    let mut config = fleet_config(
-        broker.bootstrap_servers(),
-        broker.kind(),
-        fleet,
-        &unique_group(fleet),
-    );
+) -> (TestBroker, SchemaRegistryStandIn, Config) {
+    let broker = TestBroker::start()
+        .await
+        .unwrap_or_else(|error| panic!("test broker: {error}"));
+    let registry = SchemaRegistryStandIn::start()
+        .await
+        .unwrap_or_else(|error| panic!("schema registry stand-in: {error}"));
+    let mut config = worker_config(&broker, &autogen_kafka_testing::unique_topic(fleet));
     config.serialization.format = format;
-    config.kafka.schema_registry.url = registry_url.to_owned();
+    config.kafka.schema_registry.url = registry.url().to_owned();
     if let Err(error) = config.validate() {
         panic!("invalid test configuration: {error}");
     }
-    config
+    create_fleet_topics(&broker, &config, 3).await;
+    (broker, registry, config)
 }
 
 /// Writes one record with `key` and `value` to `topic` with a plain producer, as a foreign writer (a Python

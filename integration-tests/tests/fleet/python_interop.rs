@@ -9,15 +9,12 @@ use autogen_kafka::config::SerializationFormat;
 use autogen_kafka::events::{Frame, RegistrationEvent, RequestEvent, ResponseEvent, WireEvent};
 use autogen_kafka::{AgentId, AgentRuntimeExt, RoutedAgent, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Ping, Pong, Reader, create_fleet_topics, produce_raw, register_echo, registry_fleet_config,
-    worker,
+    Ping, Pong, Reader, produce_raw, register_echo, start_registry_fleet, worker,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
-use autogen_kafka_testing::{
-    SchemaRegistryStandIn, TestBroker, eventually, unique_group, unique_topic,
-};
+use autogen_kafka_testing::{eventually, unique_group};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -32,16 +29,8 @@ fn vector(name: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let broker = TestBroker::start().await.unwrap();
-        let registry = SchemaRegistryStandIn::start().await.unwrap();
-        let fleet = unique_topic("py-request");
-        let config = registry_fleet_config(
-            &broker,
-            &fleet,
-            SerializationFormat::JsonSchema,
-            registry.url(),
-        );
-        create_fleet_topics(&broker, &config, 3).await;
+        let (broker, registry, config) =
+            start_registry_fleet("py-request", SerializationFormat::JsonSchema).await;
         let host = worker(&broker, config.clone(), "host");
         register_echo(&host, "echo", "rust").await;
         host.start().await.unwrap();
@@ -111,16 +100,8 @@ async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_publication_reaches_rust_subscribers_once() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let broker = TestBroker::start().await.unwrap();
-        let registry = SchemaRegistryStandIn::start().await.unwrap();
-        let fleet = unique_topic("py-publish");
-        let config = registry_fleet_config(
-            &broker,
-            &fleet,
-            SerializationFormat::JsonSchema,
-            registry.url(),
-        );
-        create_fleet_topics(&broker, &config, 3).await;
+        let (broker, _registry, config) =
+            start_registry_fleet("py-publish", SerializationFormat::JsonSchema).await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let runtimes = [
             worker(&broker, config.clone(), "a"),
@@ -202,16 +183,8 @@ async fn a_python_publication_reaches_rust_subscribers_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_caller_gets_the_answer_of_a_python_agent() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let broker = TestBroker::start().await.unwrap();
-        let registry = SchemaRegistryStandIn::start().await.unwrap();
-        let fleet = unique_topic("py-callee");
-        let config = registry_fleet_config(
-            &broker,
-            &fleet,
-            SerializationFormat::JsonSchema,
-            registry.url(),
-        );
-        create_fleet_topics(&broker, &config, 3).await;
+        let (broker, _registry, config) =
+            start_registry_fleet("py-callee", SerializationFormat::JsonSchema).await;
         // A "Python runtime": registers its type the way upstream does (key = type, no headers) ...
         let register = RegistrationEvent::register("py_echo");
         let mut value = vec![0, 0, 0, 0, 1];

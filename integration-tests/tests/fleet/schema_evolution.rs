@@ -15,13 +15,11 @@ use autogen_kafka::events::{
     SchemaId, SchemaIds, WireEvent,
 };
 use autogen_kafka_integration_tests::{
-    Pong, create_fleet_topics, produce_raw, register_echo, registry_fleet_config, worker,
+    Pong, produce_raw, register_echo, start_registry_fleet, worker,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
-use autogen_kafka_testing::{
-    SchemaRegistryStandIn, TestBroker, eventually, unique_group, unique_topic,
-};
+use autogen_kafka_testing::{SchemaRegistryStandIn, eventually, unique_group};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -65,12 +63,8 @@ async fn register_next_version(
 async fn records_of_a_schema_version_registered_after_start_are_read_with_the_fetched_writer_schema()
  {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let broker = TestBroker::start().await.unwrap();
-        let registry = SchemaRegistryStandIn::start().await.unwrap();
-        let fleet = unique_topic("evolve");
-        let config =
-            registry_fleet_config(&broker, &fleet, SerializationFormat::Avro, registry.url());
-        create_fleet_topics(&broker, &config, 3).await;
+        let (broker, registry, config) =
+            start_registry_fleet("evolve", SerializationFormat::Avro).await;
         let host = worker(&broker, config.clone(), "host");
         register_echo(&host, "echo", "rust").await;
         host.start().await.unwrap();
