@@ -392,13 +392,10 @@ async fn register_schema(config: &Config, topic: &str) -> Result<EventCodecs> {
     };
     let id = client.register(&subject, &schema).await.map_err(failed)?;
     tracing::debug!(subject = %subject, %id, "memory schema registered");
-    let codecs = codecs.with_schema_id(topic, id.get());
     // Avro readers fetch the writer schema of a newer schema version from the registry.
-    Ok(if format == Format::Avro {
-        codecs.with_schema_lookup(Arc::new(client))
-    } else {
-        codecs
-    })
+    Ok(codecs
+        .with_schema_id(topic, id.get())
+        .with_schema_lookup(Arc::new(client)))
 }
 
 /// Starts the reader that feeds `view` every record of the topic.

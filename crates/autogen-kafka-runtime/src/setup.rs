@@ -6,7 +6,6 @@ use std::time::Duration;
 use autogen_kafka_admin::{CreateMode, SchemaRegistryClient, TopicAdmin, TopicSpec};
 use autogen_kafka_config::{Config, SerializationFormat};
 use autogen_kafka_events::Format;
-use autogen_kafka_services::EventCodecs;
 
 use crate::error::Result;
 
@@ -47,18 +46,4 @@ pub(crate) async fn ensure_topics(
         .build()?;
     admin.ensure_topics(specs).await?;
     Ok(())
-}
-
-/// Avro readers fetch the writer schemas of ids they did not register (an upgraded runtime's newer schema
-/// version) from the registry; the JSON forms need no writer schema.
-pub(crate) fn with_writer_lookup(
-    codecs: EventCodecs,
-    format: Format,
-    client: SchemaRegistryClient,
-) -> EventCodecs {
-    if format == Format::Avro {
-        codecs.with_schema_lookup(std::sync::Arc::new(client))
-    } else {
-        codecs
-    }
 }

@@ -127,6 +127,8 @@ impl EventCodecs {
     /// minute, a failed lookup for five seconds. Only [`decode_resolving`](Self::decode_resolving) and
     /// [`decode_blocking`](Self::decode_blocking) look up; [`decode`](Self::decode) never waits.
     ///
+    /// Only topics written in Avro look up; with the JSON formats the lookup is never asked.
+    ///
     /// Call it inside the tokio runtime that should run the lookups of `decode_blocking`.
     #[must_use]
     pub fn with_schema_lookup(mut self, lookup: Arc<dyn SchemaLookup>) -> Self {

@@ -63,5 +63,6 @@ pub(crate) async fn codecs(
         tracing::debug!(topic, %id, "bridge schema registered");
         codecs = codecs.with_schema_id(topic, id.get());
     }
-    Ok(crate::setup::with_writer_lookup(codecs, format, client))
+    // Avro readers fetch the writer schemas of newer schema versions from the registry.
+    Ok(codecs.with_schema_lookup(std::sync::Arc::new(client)))
 }

@@ -208,7 +208,8 @@ async fn register_schemas(config: &Config, format: Format) -> Result<EventCodecs
         tracing::debug!(topic, %id, "schema registered");
         codecs = codecs.with_schema_id(topic.clone(), id.get());
     }
-    Ok(crate::setup::with_writer_lookup(codecs, format, client))
+    // Avro readers fetch the writer schemas of newer schema versions from the registry.
+    Ok(codecs.with_schema_lookup(Arc::new(client)))
 }
 
 async fn start_tails(
