@@ -20,6 +20,9 @@ use crate::producer::EventProducer;
 use crate::record::InboundRecord;
 
 /// State shared by the poll loop and the rebalance callbacks (both run on the poll thread).
+/// Bounds each broker request made while pinning starts.
+const PIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(crate) struct WorkerContext {
     name: String,
     group: String,
@@ -27,6 +30,9 @@ pub(crate) struct WorkerContext {
     commit_interval: Duration,
     poll_timeout: Duration,
     key_prefix: Option<Vec<u8>>,
+    /// `auto.offset.reset=latest`: pin where a partition without a committed offset starts (see
+    /// [`WorkerContext::pin_latest_starts`]).
+    pin_latest: bool,
     handler: Arc<dyn RecordHandler>,
     runtime: tokio::runtime::Handle,
     token: CancellationToken,
@@ -81,12 +87,15 @@ impl ConsumerContext for WorkerContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 self.stats.assigned.fetch_add(1, Ordering::Relaxed);
                 let assigned = to_partitions(list);
                 tracing::info!(consumer = %self.name, partitions = ?assigned, "partitions assigned");
+                if self.pin_latest {
+                    self.pin_latest_starts(consumer, list);
+                }
                 let hook = self.handler.on_assigned(assigned.clone());
                 self.runtime.block_on(hook);
                 let mut offsets = lock(&self.offsets);
@@ -134,6 +143,53 @@ fn to_partitions(list: &TopicPartitionList) -> Vec<TopicPartition> {
 }
 
 impl WorkerContext {
+    /// For a group that starts at the end of the log: commits, and seeks to, the end of every assigned partition
+    /// that has no committed offset yet, before the assignment counts as done. Without it "the end" is resolved
+    /// later and again by each owner: a record written after the consumer reported its assignment could fall
+    /// before the offset librdkafka resolves, and a partition handed over before its first record was handled
+    /// would make the next owner start past what was written meanwhile. Failures are logged; the partition then
+    /// starts where librdkafka's own `latest` puts it.
+    fn pin_latest_starts(&self, consumer: &BaseConsumer<Self>, assigned: &TopicPartitionList) {
+        let committed = match consumer.committed_offsets(assigned.clone(), PIN_TIMEOUT) {
+            Ok(committed) => committed,
+            Err(error) => {
+                tracing::warn!(consumer = %self.name, error = %error, "reading committed offsets failed; not pinning starts");
+                return;
+            }
+        };
+        let mut pins = TopicPartitionList::new();
+        for element in committed.elements() {
+            if matches!(element.offset(), Offset::Offset(_)) {
+                continue;
+            }
+            match consumer.fetch_watermarks(element.topic(), element.partition(), PIN_TIMEOUT) {
+                Ok((_, high)) => {
+                    if let Err(error) = pins.add_partition_offset(
+                        element.topic(),
+                        element.partition(),
+                        Offset::Offset(high),
+                    ) {
+                        tracing::warn!(consumer = %self.name, error = %error, "building the pin list failed");
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    consumer = %self.name, topic = element.topic(), partition = element.partition(), error = %error,
+                    "reading the end offset failed; the partition starts at librdkafka's latest"
+                ),
+            }
+        }
+        if pins.count() == 0 {
+            return;
+        }
+        tracing::debug!(consumer = %self.name, pins = ?pins, "pinned the start of partitions without a committed offset");
+        if let Err(error) = consumer.commit(&pins, CommitMode::Sync) {
+            tracing::warn!(consumer = %self.name, error = %error, "committing the pinned starts failed");
+        }
+        if let Err(error) = consumer.seek_partitions(pins, PIN_TIMEOUT) {
+            tracing::warn!(consumer = %self.name, error = %error, "seeking to the pinned starts failed");
+        }
+    }
+
     /// Applies every completion reported so far.
     fn collect_completions(&self) {
         let mut completions = lock(&self.completions);
@@ -314,6 +370,10 @@ pub(crate) fn build(
         commit_interval: spec.commit_interval,
         poll_timeout: spec.poll_timeout,
         key_prefix: spec.key_prefix.clone(),
+        pin_latest: spec
+            .properties
+            .get("auto.offset.reset")
+            .is_some_and(|reset| matches!(reset.as_str(), "latest" | "largest" | "end")),
         handler,
         runtime,
         token,

@@ -415,3 +415,57 @@ async fn statistics_report_the_lag_of_each_assigned_partition() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latest_group_pins_its_start_so_records_written_after_the_assignment_survive_a_handover()
+{
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("pinned");
+        broker.create_topic(&topic, 2).await.unwrap();
+        let producer = producer(&broker);
+        // History the group must not read: it starts at the end.
+        produce_all(&producer, &topic, &[("k0".into(), "before".into())]).await;
+        let group = unique_group("pinned");
+        let latest = |name: &str| {
+            spec(&broker, name, &group, &topic).property("auto.offset.reset", "latest")
+        };
+
+        // The first owner is assigned, then leaves before handling anything.
+        let first = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            latest("pinned-1"),
+            Arc::new(Shared(Arc::clone(&first))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        worker.wait_assigned(Duration::from_secs(30)).await.unwrap();
+        worker.shutdown().await;
+        // Written after the group's first assignment, while no member runs.
+        produce_all(&producer, &topic, &[("k0".into(), "after".into())]).await;
+
+        // The next owner starts where the group was first assigned, not at the end as of its own start.
+        let next = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            latest("pinned-2"),
+            Arc::new(Shared(Arc::clone(&next))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { next.total() >= 1 },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(next.seen.lock().unwrap()["k0"], vec!["after".to_owned()]);
+        assert_eq!(first.total(), 0);
+        worker.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
