@@ -605,7 +605,7 @@ impl BrokerReport {
             out,
             "Settings (runtime and baseline alike): `fetch.wait.max.ms={}`, `linger.ms={}`, `acks={}`, \
              `enable.idempotence={}`, `session.timeout.ms={}`, `heartbeat.interval.ms={}`, offsets committed every \
-             {} ms, {} request partitions, {} consumer lanes, {} in flight per partition, payload {} B of padding.\n",
+             {} ms, {} request partitions, {} in flight per partition ({} per runtime), payload {} B of padding.\n",
             s.fetch_wait_max_ms,
             s.linger_ms,
             s.acks,
@@ -614,8 +614,8 @@ impl BrokerReport {
             s.heartbeat_interval_ms,
             s.commit_interval_ms,
             s.partitions,
-            s.consumer_lanes,
             s.max_in_flight_per_partition,
+            s.max_in_flight,
             s.payload_bytes,
         );
         for note in &self.notes {

@@ -53,10 +53,10 @@ pub struct Settings {
     pub partitions: i32,
     /// The runtime's default RPC deadline.
     pub rpc_timeout_ms: u64,
-    /// The runtime's consumer lanes per agent type (records of one type handled at once).
-    pub consumer_lanes: usize,
-    /// Records of one partition handled at once by the runtime.
+    /// Records of one partition the runtime's consumers may have in flight before pausing it.
     pub max_in_flight_per_partition: usize,
+    /// Records a runtime's request consumers may have in flight together.
+    pub max_in_flight: usize,
     /// How often a runtime renews its registrations.
     pub registry_heartbeat_ms: u64,
     /// When an unrenewed registration expires.
@@ -106,8 +106,8 @@ impl Settings {
             commit_interval_ms: 100,
             partitions: 6,
             rpc_timeout_ms: 20_000,
-            consumer_lanes: 64,
-            max_in_flight_per_partition: 16,
+            max_in_flight_per_partition: 128,
+            max_in_flight: 1024,
             registry_heartbeat_ms: env_ms(HEARTBEAT_ENV, 1000),
             registry_expiry_ms: env_ms(HEARTBEAT_ENV, 1000).saturating_mul(5),
             payload_bytes: 100,
@@ -157,6 +157,7 @@ impl Settings {
                 "streaming.max_in_flight_per_partition",
                 self.max_in_flight_per_partition,
             )
+            .set("service.max_in_flight", self.max_in_flight)
             .set("runtime.registry_heartbeat_ms", self.registry_heartbeat_ms)
             .set("runtime.registry_expiry_ms", self.registry_expiry_ms)
             .set("runtime.startup_timeout_ms", 60_000)
@@ -209,7 +210,6 @@ impl Settings {
         KafkaWorkerAgentRuntime::builder(self.runtime_config(fleet, group)?)
             .instance_id(instance)
             .topic_creation(mode)
-            .consumer_lanes(self.consumer_lanes)
             .build()
             .map_err(|source| BenchError::runtime("build", source))
     }

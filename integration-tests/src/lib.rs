@@ -150,7 +150,6 @@ pub fn worker_for(kind: BrokerKind, config: Config, name: &str) -> KafkaWorkerAg
     KafkaWorkerAgentRuntime::builder(config)
         .instance_id(unique_group(name))
         .topic_creation(mode)
-        .consumer_lanes(8)
         .build()
         .expect("runtime builds")
 }
@@ -300,6 +299,77 @@ impl Handler<News> for Reader {
         ));
         Ok(())
     }
+}
+
+/// Walks a path of agent ids: each agent forwards the rest of the path to its first id with
+/// [`MessageContext::send`] (so the request carries the call chain) and passes the answer back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    /// The agent ids still to visit (`type/key`), in order.
+    pub path: Vec<String>,
+}
+impl Message for Hop {
+    const TYPE_NAME: &'static str = "Hop";
+}
+
+/// The answer of the last agent of a [`Hop`] path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trail {
+    /// The call chain the last agent saw ([`MessageContext::call_chain`]).
+    pub chain: Vec<String>,
+    /// Set when an agent's forward failed with a typed `CoreError::CallCycle`: the waiting chain it named
+    /// and the recipient that closed it.
+    pub cycle: Option<Vec<String>>,
+}
+impl Message for Trail {
+    const TYPE_NAME: &'static str = "Trail";
+}
+
+/// The agent that walks [`Hop`] paths.
+#[derive(Debug, Default)]
+pub struct Walker;
+
+impl Handler<Hop> for Walker {
+    type Response = Trail;
+
+    async fn handle(&mut self, hop: Hop, ctx: &MessageContext) -> Result<Trail, HandlerError> {
+        let mut rest = hop.path;
+        if rest.is_empty() {
+            return Ok(Trail {
+                chain: ctx.call_chain().iter().map(ToString::to_string).collect(),
+                cycle: None,
+            });
+        }
+        let next: autogen_kafka::AgentId = rest.remove(0).parse()?;
+        match ctx.send::<Hop, Trail>(Hop { path: rest }, &next).await {
+            Ok(trail) => Ok(trail),
+            Err(autogen_kafka::core::CoreError::CallCycle { recipient, chain }) => Ok(Trail {
+                chain: Vec::new(),
+                cycle: Some(
+                    chain
+                        .iter()
+                        .chain([&recipient])
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+            }),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Registers `agent_type` on `runtime` as a [`Walker`].
+///
+/// # Panics
+///
+/// If the registration fails (the test fails).
+pub async fn register_walker(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) {
+    runtime
+        .register(agent_type, |_| {
+            RoutedAgent::new(Walker).with_handler::<Hop>()
+        })
+        .await
+        .unwrap_or_else(|error| panic!("registering walker: {error}"));
 }
 
 /// Adds to a running total kept as the agent's state.

@@ -28,7 +28,8 @@ pub struct ServiceConfig {
     /// Written `shutdown_timeout_ms`. Default 10 s.
     #[serde(rename = "shutdown_timeout_ms", with = "de::duration_ms")]
     pub shutdown_timeout: Duration,
-    /// Records a service handles concurrently, across all partitions. Default 256.
+    /// Records a runtime's request consumers may have in flight together, across all partitions and agent types;
+    /// at the bound they pause their partitions until records finish. Default 1024.
     #[serde(deserialize_with = "de::number")]
     pub max_in_flight: usize,
     /// Capacity of every bounded internal channel. Default 1024.
@@ -43,7 +44,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             shutdown_timeout: Duration::from_secs(10),
-            max_in_flight: 256,
+            max_in_flight: 1024,
             channel_capacity: 1024,
             auto_create_topics: true,
         }

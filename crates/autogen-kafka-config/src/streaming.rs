@@ -95,9 +95,11 @@ pub struct StreamingConfig {
     /// Written `commit_interval_ms`. Default 5 s.
     #[serde(rename = "commit_interval_ms", with = "de::duration_ms")]
     pub commit_interval: Duration,
-    /// Records of one partition that may be handled at the same time; 1 gives strict
-    /// per-partition order. Above 1 an RPC handler can call another agent whose request lands
-    /// in the same partition without waiting for itself. Default 16.
+    /// Records of one partition a consumer may have in flight (read and not done: handled, queued behind their
+    /// agent id, or waiting for the answer's acknowledgement). At the bound the partition is paused, and resumed
+    /// below three quarters of it; the poll loop never waits. Records of one agent id are always handled in
+    /// order and records of different agent ids concurrently; 1 handles a partition strictly in offset order.
+    /// Default 128.
     #[serde(deserialize_with = "de::number")]
     pub max_in_flight_per_partition: usize,
     /// How often consumers report librdkafka statistics, from which the runtime exports the consumer lag and
@@ -118,7 +120,7 @@ impl Default for StreamingConfig {
             acks: Acks::All,
             partitioner: Partitioner::Murmur2Random,
             commit_interval: Duration::from_secs(5),
-            max_in_flight_per_partition: 16,
+            max_in_flight_per_partition: 128,
             statistics_interval: Duration::from_secs(5),
         }
     }

@@ -71,6 +71,8 @@ pub struct MessageContext {
     message_id: String,
     cancellation: CancellationToken,
     runtime: RuntimeHandle,
+    /// The agents waiting for this message's answer, outermost first (see [`SendOptions::call_chain`]).
+    call_chain: Vec<AgentId>,
 }
 
 impl MessageContext {
@@ -91,6 +93,7 @@ impl MessageContext {
             message_id: message_id.into(),
             cancellation,
             runtime,
+            call_chain: Vec::new(),
         }
     }
 
@@ -112,7 +115,25 @@ impl MessageContext {
             message_id: message_id.into(),
             cancellation,
             runtime,
+            call_chain: Vec::new(),
         }
+    }
+
+    /// Sets the agents waiting for this message's answer (a request's [`SendOptions::call_chain`]). For runtime
+    /// implementations.
+    #[must_use]
+    pub fn with_call_chain(mut self, chain: Vec<AgentId>) -> Self {
+        self.call_chain = chain;
+        self
+    }
+
+    /// The agents whose handlers wait for this message's answer, outermost first: empty for a request from
+    /// outside any agent and for a publication. Requests this handler sends with [`send`](Self::send) carry it
+    /// with this agent appended, so a request back to any of them fails at once with
+    /// [`CoreError::CallCycle`](crate::CoreError::CallCycle).
+    #[must_use]
+    pub fn call_chain(&self) -> &[AgentId] {
+        &self.call_chain
     }
 
     /// The id of the agent handling the message.
@@ -170,8 +191,9 @@ impl MessageContext {
         R::from_reply(reply, recipient)
     }
 
-    /// Sends a request from this agent with explicit options; the sender and the cancellation
-    /// token are filled in when the options leave them empty.
+    /// Sends a request from this agent with explicit options; the sender, the cancellation
+    /// token and the call chain (this message's chain plus this agent) are filled in when the options leave
+    /// them empty.
     ///
     /// # Errors
     ///
@@ -186,6 +208,11 @@ impl MessageContext {
         options
             .cancellation
             .get_or_insert_with(|| self.cancellation.child_token());
+        if options.call_chain.is_empty() {
+            options.call_chain.reserve(self.call_chain.len() + 1);
+            options.call_chain.extend(self.call_chain.iter().cloned());
+            options.call_chain.push(self.agent_id.clone());
+        }
         self.runtime
             .send_message(message, recipient.clone(), options)
             .await
@@ -214,6 +241,7 @@ impl fmt::Debug for MessageContext {
             .field("topic_id", &self.topic_id)
             .field("is_rpc", &self.is_rpc)
             .field("message_id", &self.message_id)
+            .field("call_chain", &self.call_chain)
             .field("cancelled", &self.cancellation.is_cancelled())
             .finish_non_exhaustive()
     }

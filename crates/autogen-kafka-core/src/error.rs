@@ -120,6 +120,15 @@ pub enum CoreError {
     /// The caller's cancellation token was cancelled.
     #[error("operation cancelled")]
     Cancelled,
+    /// A request would wait on itself: its recipient is already waiting, further up the same call chain, for
+    /// this request's answer (A → B → A). It fails at once instead of at the deadline.
+    #[error("call cycle {}: {recipient} is already waiting for this call's answer", chain_text(.chain, .recipient))]
+    CallCycle {
+        /// The agent the request was for.
+        recipient: AgentId,
+        /// The agents waiting on the request, outermost first (the sender last).
+        chain: Vec<AgentId>,
+    },
     /// The agent's handler returned an error.
     #[error("handler of agent {agent_id} failed")]
     Handler {
@@ -255,6 +264,17 @@ pub enum CoreError {
     },
 }
 
+/// `a/1 → b/2 → a/1`: the chain and the recipient that closes it.
+fn chain_text(chain: &[AgentId], recipient: &AgentId) -> String {
+    let mut text = String::new();
+    for id in chain {
+        text.push_str(&id.to_string());
+        text.push_str(" → ");
+    }
+    text.push_str(&recipient.to_string());
+    text
+}
+
 /// A coarse classification of [`CoreError`], stable across new variants.
 ///
 /// # Examples
@@ -306,6 +326,7 @@ impl CoreError {
             | Self::MessageDropped { .. }
             | Self::MailboxFull { .. } => ErrorKind::Undeliverable,
             Self::AgentCreation { .. }
+            | Self::CallCycle { .. }
             | Self::Handler { .. }
             | Self::HandlerPanicked { .. }
             | Self::UnhandledMessageType { .. }
@@ -376,6 +397,22 @@ mod tests {
             CoreError::NoResponse { agent_id: agent() }.kind(),
             ErrorKind::Agent
         );
+    }
+
+    #[test]
+    fn a_call_cycle_names_the_whole_chain() {
+        let a = AgentId::new("a", "1").unwrap();
+        let b = AgentId::new("b", "2").unwrap();
+        let err = CoreError::CallCycle {
+            recipient: a.clone(),
+            chain: vec![a, b],
+        };
+        assert_eq!(
+            err.to_string(),
+            "call cycle a/1 → b/2 → a/1: a/1 is already waiting for this call's answer"
+        );
+        assert_eq!(err.kind(), ErrorKind::Agent);
+        assert!(!err.is_retriable());
     }
 
     #[test]

@@ -726,11 +726,13 @@ impl LocalRuntime {
         recipient: AgentId,
         options: SendOptions,
     ) -> Result<Option<AnyMessage>> {
+        options.check_cycle(&recipient)?;
         let SendOptions {
             sender,
             message_id,
             timeout,
             cancellation,
+            call_chain,
             ..
         } = options;
         let message_id = message_id.unwrap_or_else(new_message_id);
@@ -767,7 +769,8 @@ impl LocalRuntime {
                 sender.clone(),
                 message_id.clone(),
                 handler_token,
-            );
+            )
+            .with_call_chain(call_chain);
             let work = async {
                 let permit = self.reserve(&recipient, None).await?;
                 let (reply, answer) = oneshot::channel();

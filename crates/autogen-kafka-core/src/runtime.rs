@@ -61,6 +61,11 @@ pub struct SendOptions {
     pub timeout: Option<Duration>,
     /// Cancels the request (and the handler's token) when cancelled.
     pub cancellation: Option<CancellationToken>,
+    /// The agents whose handlers wait, directly or through other requests, for this request's answer,
+    /// outermost first (the sender last). [`MessageContext::send`](crate::MessageContext::send) fills it in. A
+    /// request whose recipient is in it fails at once with [`CoreError::CallCycle`]: that agent is busy
+    /// waiting and would never take the request.
+    pub call_chain: Vec<AgentId>,
 }
 
 impl SendOptions {
@@ -96,6 +101,40 @@ impl SendOptions {
     pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
         self.cancellation = Some(token);
         self
+    }
+
+    /// Sets the call chain (see [`SendOptions::call_chain`]).
+    #[must_use]
+    pub fn with_call_chain(mut self, chain: Vec<AgentId>) -> Self {
+        self.call_chain = chain;
+        self
+    }
+
+    /// [`CoreError::CallCycle`] when `recipient` already waits in this request's call chain.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::CallCycle`] naming the chain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_core::{AgentId, CoreError, SendOptions};
+    ///
+    /// let (a, b) = (AgentId::new("a", "1")?, AgentId::new("b", "1")?);
+    /// let options = SendOptions::new().with_call_chain(vec![a.clone(), b.clone()]);
+    /// assert!(matches!(options.check_cycle(&a), Err(CoreError::CallCycle { .. })));
+    /// assert!(options.check_cycle(&AgentId::new("c", "1")?).is_ok());
+    /// # Ok::<(), CoreError>(())
+    /// ```
+    pub fn check_cycle(&self, recipient: &AgentId) -> Result<()> {
+        if self.call_chain.contains(recipient) {
+            return Err(CoreError::CallCycle {
+                recipient: recipient.clone(),
+                chain: self.call_chain.clone(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -91,7 +91,6 @@ pub struct KafkaWorkerAgentRuntimeBuilder {
     config: Config,
     instance_id: Option<String>,
     create_mode: CreateMode,
-    consumer_lanes: usize,
     metrics: Option<Metrics>,
     health: Option<Health>,
 }
@@ -121,12 +120,6 @@ impl KafkaWorkerAgentRuntimeBuilder {
     /// brokers without the Admin API, such as librdkafka's mock cluster).
     pub fn topic_creation(mut self, mode: CreateMode) -> Self {
         self.create_mode = mode;
-        self
-    }
-
-    /// How many records of one agent type are handled at once (default 64).
-    pub fn consumer_lanes(mut self, lanes: usize) -> Self {
-        self.consumer_lanes = lanes.max(1);
         self
     }
 
@@ -173,7 +166,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             runtime_id: instance_id,
             reply_topic,
             create_mode: self.create_mode,
-            consumer_lanes: self.consumer_lanes,
+            in_flight: autogen_kafka_streaming::InFlightBudget::new(config.service.max_in_flight),
             codecs: OnceLock::new(),
             format,
             producer,
@@ -224,7 +217,8 @@ pub(crate) struct Inner {
     runtime_id: String,
     reply_topic: String,
     create_mode: CreateMode,
-    consumer_lanes: usize,
+    /// `service.max_in_flight`, shared by the runtime's request consumers.
+    in_flight: autogen_kafka_streaming::InFlightBudget,
     format: Format,
     /// Set at start, once schema ids are known.
     codecs: OnceLock<Arc<EventCodecs>>,
@@ -267,7 +261,6 @@ impl KafkaWorkerAgentRuntime {
             config,
             instance_id: None,
             create_mode: CreateMode::Admin,
-            consumer_lanes: 64,
             metrics: None,
             health: None,
         }
@@ -359,6 +352,19 @@ impl KafkaWorkerAgentRuntime {
             .is_some_and(|s| s.contains(id))
     }
 
+    /// The longest time one of this runtime's consumers took to give up partitions in a rebalance (let running
+    /// records finish, save the agents' state, commit): bounded by `service.shutdown_timeout_ms` plus the commit,
+    /// even while a handler is stuck.
+    pub async fn longest_revoke(&self) -> Duration {
+        let consumers = self.inner.consumers.lock().await;
+        let longest = consumers
+            .iter()
+            .map(|c| c.stats().longest_revoke_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        Duration::from_millis(longest)
+    }
+
     /// Agent ids active on this replica.
     #[must_use]
     pub fn active_agents(&self) -> Vec<AgentId> {
@@ -439,6 +445,7 @@ impl KafkaWorkerAgentRuntime {
         options: SendOptions,
     ) -> Result<Option<AnyMessage>, CoreError> {
         self.ensure_running()?;
+        options.check_cycle(&recipient)?;
         let (Some(registry), Some(pending)) = (self.inner.registry.get(), self.inner.pending.get())
         else {
             return Err(CoreError::RuntimeStopped);
@@ -480,12 +487,15 @@ impl KafkaWorkerAgentRuntime {
                 })?;
         let deadline_ms = headers::now_ms()
             .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
-        let record = OutboundRecord::new(topic.clone(), value)
+        let mut record = OutboundRecord::new(topic.clone(), value)
             .with_key(recipient.to_string())
             .with_header(headers::KIND, headers::KIND_RPC)
             .with_header(headers::REPLY_TO, self.inner.reply_topic.as_bytes())
             .with_header(headers::DEADLINE_MS, deadline_ms.to_string())
             .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes());
+        if let Some(chain) = headers::encode_call_chain(&options.call_chain) {
+            record = record.with_header(headers::CALL_CHAIN, chain);
+        }
         let timer = self
             .inner
             .metrics

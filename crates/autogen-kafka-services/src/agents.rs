@@ -104,11 +104,13 @@ impl AgentManager {
             }
             ids
         };
-        for id in leaving {
-            if let Err(error) = self.save_and_evict(&id).await {
+        // Concurrently: an agent whose handler is stuck holds up only its own eviction.
+        let releases = leaving.iter().map(|id| async move {
+            if let Err(error) = self.save_and_evict(id).await {
                 tracing::error!(agent_id = %id, error = &error as &dyn std::error::Error, "saving state on release failed");
             }
-        }
+        });
+        futures::future::join_all(releases).await;
     }
 
     /// Saves and evicts every active agent (shutdown).

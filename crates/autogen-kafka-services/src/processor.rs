@@ -242,7 +242,10 @@ impl MessageProcessor {
         } else {
             let mut options = SendOptions::new()
                 .with_message_id(message_id)
-                .with_timeout(remaining);
+                .with_timeout(remaining)
+                .with_call_chain(headers::decode_call_chain(
+                    record.header_str(headers::CALL_CHAIN),
+                ));
             if let Some(sender) = sender {
                 options = options.with_sender(sender);
             }
@@ -429,6 +432,7 @@ pub fn error_kind(error: &CoreError) -> &'static str {
         }
         CoreError::Deserialize { .. } | CoreError::UnsupportedContentType { .. } => "decode",
         CoreError::HandlerPanicked { .. } => "panic",
+        CoreError::CallCycle { .. } => "cycle",
         CoreError::Timeout { .. } => "timeout",
         CoreError::RuntimeStopped => "stopped",
         _ => "handler",

@@ -1,18 +1,23 @@
-//! A consumer-group worker: ordered, bounded, at-least-once processing with a dead-letter topic.
+//! A consumer-group worker: at-least-once processing ordered per key, with bounded work in flight and a
+//! dead-letter topic.
 //!
-//! One dedicated thread owns the librdkafka consumer and polls it. Each record goes to one of `lanes` tokio tasks,
-//! chosen by hashing `(topic, partition, key)`, so records with the same key are handled one after the other in
-//! offset order while different keys run concurrently. Lanes have bounded queues: when they are full, the poll
-//! thread waits, and with it the intake (backpressure).
+//! One dedicated thread owns the librdkafka consumer and polls it. Each record goes to the task of its key
+//! (`dispatch`): records with the same key are handled one after the other in offset order, records of different
+//! keys run concurrently and never wait for each other. Work in flight is bounded per partition
+//! ([`ConsumerSpec::max_in_flight_per_partition`]) and, optionally, across consumers ([`InFlightBudget`]): when
+//! a bound is reached the worker *pauses* the partition and resumes it once records finish. The poll thread never
+//! waits for a handler, so rebalance callbacks and `max.poll.interval.ms` are served while every handler is stuck.
 //!
 //! A record is *done* when its handler returned `Ok`, or when it failed and was written to the dead-letter topic
 //! with the reason. Only then does its offset count as handled, and only the contiguous prefix of handled offsets
 //! of a partition is committed ([`PartitionOffsets`](crate::PartitionOffsets)). When partitions are revoked the
-//! worker first waits for their in-flight records, then calls [`RecordHandler::on_revoked`], then commits, so the
-//! next owner starts where this one really stopped.
+//! worker gives up their queued records, waits for the running ones, calls [`RecordHandler::on_revoked`], then
+//! commits, so the next owner starts where this one really stopped; the whole revoke takes at most the drain
+//! timeout.
 
+mod budget;
 mod context;
-mod lane;
+mod dispatch;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Result, StreamingError};
 use crate::producer::EventProducer;
 use crate::record::InboundRecord;
+
+pub use budget::InFlightBudget;
 
 /// Header names written on dead-lettered records.
 pub mod dead_letter_headers {
@@ -106,13 +113,16 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     /// librdkafka properties (bootstrap servers, security, tuning). Offsets are always committed by the worker.
     pub properties: BTreeMap<String, String>,
-    /// How many records may be handled at once (the number of lanes).
-    pub lanes: usize,
-    /// Queue length of each lane.
-    pub lane_capacity: usize,
+    /// Records of one partition in flight (read and not done: running, queued behind their key, or waiting for
+    /// an acknowledgement) before the partition is paused; it resumes below three quarters of it. 1 handles a
+    /// partition strictly in offset order.
+    pub max_in_flight_per_partition: usize,
+    /// A bound on records in flight shared with other consumers; reaching it pauses every partition.
+    pub budget: Option<InFlightBudget>,
     /// How often handled offsets are committed.
     pub commit_interval: Duration,
-    /// How long a revoke or a shutdown waits for in-flight records.
+    /// How long a revoke or a shutdown may take: half of it waits for running records, the rest saves what
+    /// belongs to the partitions ([`RecordHandler::on_revoked`]).
     pub drain_timeout: Duration,
     /// Where records that fail go; `None` retries nothing and commits nothing past a failure.
     pub dead_letter_topic: Option<String>,
@@ -127,7 +137,8 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    /// A spec with defaults: 64 lanes of 16, commit every 500 ms, drain for 10 s, no dead-letter topic.
+    /// A spec with defaults: 128 records in flight per partition, no shared budget, commit every 500 ms, drain for
+    /// 10 s, no dead-letter topic.
     #[must_use]
     pub fn new(name: impl Into<String>, group_id: impl Into<String>, topics: Vec<String>) -> Self {
         Self {
@@ -135,8 +146,8 @@ impl ConsumerSpec {
             group_id: group_id.into(),
             topics,
             properties: BTreeMap::new(),
-            lanes: 64,
-            lane_capacity: 16,
+            max_in_flight_per_partition: 128,
+            budget: None,
             commit_interval: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(10),
             dead_letter_topic: None,
@@ -167,17 +178,17 @@ impl ConsumerSpec {
         self
     }
 
-    /// Sets the number of lanes (at least 1).
+    /// Sets how many records of one partition may be in flight before it is paused (at least 1).
     #[must_use]
-    pub fn lanes(mut self, lanes: usize) -> Self {
-        self.lanes = lanes.max(1);
+    pub fn max_in_flight_per_partition(mut self, limit: usize) -> Self {
+        self.max_in_flight_per_partition = limit.max(1);
         self
     }
 
-    /// Sets the queue length of each lane (at least 1).
+    /// Shares a bound on records in flight with other consumers.
     #[must_use]
-    pub fn lane_capacity(mut self, capacity: usize) -> Self {
-        self.lane_capacity = capacity.max(1);
+    pub fn budget(mut self, budget: InFlightBudget) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -226,6 +237,11 @@ pub struct ConsumerStats {
     pub assigned: std::sync::atomic::AtomicU64,
     /// Revocations: orderly ones and lost assignments.
     pub revoked: std::sync::atomic::AtomicU64,
+    /// Times a partition was paused because a bound on records in flight was reached.
+    pub paused: std::sync::atomic::AtomicU64,
+    /// The longest revoke so far (drain, [`RecordHandler::on_revoked`], commit), in milliseconds: at most the drain
+    /// timeout plus the commit.
+    pub longest_revoke_ms: std::sync::atomic::AtomicU64,
     /// Records written to the dead-letter topic, by failure kind ([`HandleFailure::kind`]).
     pub dead_lettered_by_kind: std::sync::Mutex<BTreeMap<String, u64>>,
     /// Records not yet consumed (high watermark − committed offset) of each assigned partition, as librdkafka's
@@ -305,9 +321,9 @@ pub struct GroupConsumer {
 }
 
 impl GroupConsumer {
-    /// Creates the consumer, subscribes it and starts its poll thread and lanes.
+    /// Creates the consumer, subscribes it and starts its poll thread.
     ///
-    /// Must be called inside a tokio runtime (lanes are tokio tasks). `dead_letters` is the producer used for the
+    /// Must be called inside a tokio runtime (records are handled in tokio tasks). `dead_letters` is the producer used for the
     /// dead-letter topic; it is required when the spec names one.
     ///
     /// # Errors
@@ -396,8 +412,8 @@ impl GroupConsumer {
         }
     }
 
-    /// Stops intake, waits for in-flight records (up to the spec's drain timeout), commits, leaves the group and
-    /// joins the poll thread.
+    /// Stops intake, gives up queued records, waits for running ones (up to the spec's drain timeout), commits,
+    /// leaves the group and joins the poll thread.
     pub async fn shutdown(mut self) {
         self.token.cancel();
         if let Some(thread) = self.thread.take() {

@@ -38,8 +38,8 @@ mod tail;
 
 pub use backoff::Backoff;
 pub use consumer::{
-    ConsumerSpec, ConsumerStats, GroupConsumer, HandleFailure, RecordHandler, TopicPartition,
-    dead_letter_headers,
+    ConsumerSpec, ConsumerStats, GroupConsumer, HandleFailure, InFlightBudget, RecordHandler,
+    TopicPartition, dead_letter_headers,
 };
 pub use error::{Result, StreamingError};
 pub use offsets::PartitionOffsets;

@@ -61,6 +61,12 @@ impl PartitionOffsets {
         }
     }
 
+    /// One past the highest offset handed out: where reading the partition goes on.
+    #[must_use]
+    pub fn next_offset(&self) -> Option<i64> {
+        self.next_expected
+    }
+
     /// Number of records handed out that are still running (abandoned ones are not counted).
     #[must_use]
     pub fn in_flight(&self) -> usize {

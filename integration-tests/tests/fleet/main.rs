@@ -5,6 +5,7 @@
 mod bridge;
 mod crash;
 mod dead_letters;
+mod dispatch;
 mod publish;
 mod python_interop;
 mod replicas;

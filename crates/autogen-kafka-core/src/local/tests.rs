@@ -1857,3 +1857,117 @@ async fn a_failed_save_is_reported_and_the_agent_is_still_evicted() {
     })
     .await;
 }
+
+// ------------------------------------------------------------------ call chains
+
+message!(Hop(Vec<String>));
+message!(Trail(Vec<String>));
+
+/// Forwards the rest of `Hop`'s path to its first agent id; the last agent answers with the call chain it saw.
+struct Walker;
+
+impl Handler<Hop> for Walker {
+    type Response = Trail;
+    async fn handle(&mut self, hop: Hop, ctx: &MessageContext) -> Result<Trail, HandlerError> {
+        let mut rest = hop.0;
+        if rest.is_empty() {
+            return Ok(Trail(
+                ctx.call_chain().iter().map(ToString::to_string).collect(),
+            ));
+        }
+        let next: AgentId = rest.remove(0).parse()?;
+        Ok(ctx.send::<Hop, Trail>(Hop(rest), &next).await?)
+    }
+}
+
+async fn walkers(types: &[&str]) -> LocalRuntime {
+    let runtime = LocalRuntime::new();
+    for agent_type in types {
+        runtime
+            .register(agent_type, |_id| {
+                RoutedAgent::new(Walker).with_handler::<Hop>()
+            })
+            .await
+            .unwrap();
+    }
+    runtime
+}
+
+fn path(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+/// The `CoreError::CallCycle` somewhere in `error`'s sources.
+fn find_cycle<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a CoreError> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(core @ CoreError::CallCycle { .. }) = error.downcast_ref::<CoreError>() {
+            return Some(core);
+        }
+        current = error.source();
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_chain_of_depth_five_across_three_types_completes_and_carries_its_chain() {
+    within(async {
+        let runtime = walkers(&["a", "b", "c"]).await;
+        let trail: Trail = runtime
+            .send(
+                Hop(path(&["b/1", "c/1", "a/2", "b/2", "c/2"])),
+                &id("a", "1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(trail.0, path(&["a/1", "b/1", "c/1", "a/2", "b/2"]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_call_back_to_an_agent_waiting_in_the_chain_fails_at_once() {
+    within(async {
+        let runtime = walkers(&["a", "b"]).await;
+        let started = Instant::now();
+        let error = runtime
+            .send::<Hop, Trail>(Hop(path(&["b/1", "a/1"])), &id("a", "1"))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        let Some(CoreError::CallCycle { recipient, chain }) = find_cycle(&error) else {
+            panic!("expected a call cycle, got {error:?}");
+        };
+        assert_eq!(recipient, &id("a", "1"));
+        assert_eq!(chain, &[id("a", "1"), id("b", "1")]);
+        // The agents are free again: a chain that does not come back completes.
+        let trail: Trail = runtime
+            .send(Hop(path(&["b/1"])), &id("a", "1"))
+            .await
+            .unwrap();
+        assert_eq!(trail.0, path(&["a/1"]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_to_itself_is_a_cycle_and_other_ids_of_the_type_are_not() {
+    within(async {
+        let runtime = walkers(&["a"]).await;
+        let error = runtime
+            .send::<Hop, Trail>(Hop(path(&["a/1"])), &id("a", "1"))
+            .await
+            .unwrap_err();
+        assert!(find_cycle(&error).is_some(), "{error:?}");
+        let trail: Trail = runtime
+            .send(Hop(path(&["a/2", "a/3"])), &id("a", "1"))
+            .await
+            .unwrap();
+        assert_eq!(trail.0, path(&["a/1", "a/2"]));
+    })
+    .await;
+}

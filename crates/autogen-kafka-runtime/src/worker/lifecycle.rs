@@ -373,8 +373,8 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
         vec![config.runtime.runtime_requests.clone()],
     )
     .properties(properties)
-    .lanes(inner.consumer_lanes)
-    .lane_capacity(config.streaming.max_in_flight_per_partition.max(1))
+    .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
+    .budget(inner.in_flight.clone())
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(config.service.shutdown_timeout)
     .statistics_interval(config.streaming.statistics_interval)
@@ -434,7 +434,7 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         vec![config.runtime.publish_topic.clone()],
     )
     .properties(properties)
-    .lanes(inner.consumer_lanes)
+    .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(config.service.shutdown_timeout)
     .statistics_interval(config.streaming.statistics_interval)

@@ -1,28 +1,29 @@
-//! The poll thread and the librdkafka context whose rebalance callbacks drain, save and commit.
+//! The poll thread, flow control (pause/resume), and the librdkafka context whose rebalance callbacks drain,
+//! save and commit.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::lane::{self, Completion, Job, LaneShared};
+use super::budget::resume_below;
+use super::dispatch::{Dispatcher, lock};
 use super::{ConsumerSpec, ConsumerStats, RecordHandler, TopicPartition};
 use crate::error::{Result, StreamingError};
-use crate::offsets::PartitionOffsets;
 use crate::producer::EventProducer;
 use crate::record::InboundRecord;
 
-/// State shared by the poll loop and the rebalance callbacks (both run on the poll thread).
-/// Bounds each broker request made while pinning starts.
+/// Bounds each broker request made while pinning starts, and each seek after a resume.
 const PIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one poll waits while a partition is paused, so it resumes soon after records finish.
+const PAUSED_POLL: Duration = Duration::from_millis(2);
 
+/// State shared by the poll loop and the rebalance callbacks (both run on the poll thread).
 pub(crate) struct WorkerContext {
     name: String,
     group: String,
@@ -33,14 +34,14 @@ pub(crate) struct WorkerContext {
     /// `auto.offset.reset=latest`: pin where a partition without a committed offset starts (see
     /// [`WorkerContext::pin_latest_starts`]).
     pin_latest: bool,
+    /// Records of one partition in flight before it is paused.
+    window: usize,
     handler: Arc<dyn RecordHandler>,
     runtime: tokio::runtime::Handle,
     token: CancellationToken,
     stats: Arc<ConsumerStats>,
     assignment_tx: watch::Sender<Vec<TopicPartition>>,
-    lanes: Vec<mpsc::Sender<Job>>,
-    completions: Mutex<mpsc::Receiver<Completion>>,
-    offsets: Mutex<HashMap<TopicPartition, PartitionOffsets>>,
+    dispatcher: Arc<Dispatcher>,
 }
 
 impl ClientContext for WorkerContext {
@@ -69,20 +70,45 @@ impl ConsumerContext for WorkerContext {
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);
             let revoked = to_partitions(list);
             tracing::info!(consumer = %self.name, partitions = ?revoked, "partitions revoked: draining");
-            self.drain(&revoked);
+            let begun = Instant::now();
+            // One budget for the whole revoke: half waits for running records, the rest saves state.
+            self.dispatcher.abandon_queued(Some(&revoked));
+            self.drain(Some(&revoked), begun + self.drain_timeout / 2);
             let hook = self.handler.on_revoked(revoked.clone());
-            self.runtime.block_on(hook);
+            let left = self.drain_timeout.saturating_sub(begun.elapsed());
+            if self
+                .runtime
+                .block_on(async { tokio::time::timeout(left, hook).await })
+                .is_err()
+            {
+                tracing::warn!(consumer = %self.name, after = ?self.drain_timeout, "revoke hook did not finish within the drain timeout");
+            }
             if consumer.assignment_lost() {
                 tracing::warn!(consumer = %self.name, "assignment lost: not committing (the next owner re-reads)");
             } else {
                 self.commit(consumer, Some(&revoked), CommitMode::Sync);
             }
-            let mut offsets = lock(&self.offsets);
-            for partition in &revoked {
-                offsets.remove(partition);
+            let mut partitions = lock(&self.dispatcher.partitions);
+            let mut paused = TopicPartitionList::new();
+            for tp in &revoked {
+                if partitions.remove(tp).is_some_and(|state| state.paused) {
+                    paused.add_partition(&tp.topic, tp.partition);
+                }
             }
-            let remaining: Vec<TopicPartition> = offsets.keys().cloned().collect();
-            drop(offsets);
+            let remaining: Vec<TopicPartition> = partitions.keys().cloned().collect();
+            drop(partitions);
+            // A pause is ours, not the next assignment's.
+            if paused.count() > 0
+                && let Err(error) = consumer.resume(&paused)
+            {
+                tracing::debug!(consumer = %self.name, error = %error, "resuming revoked partitions failed");
+            }
+            let elapsed = begun.elapsed();
+            self.stats.longest_revoke_ms.fetch_max(
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            tracing::info!(consumer = %self.name, elapsed = ?elapsed, "revoke done");
             self.assignment_tx.send_replace(remaining);
         }
     }
@@ -98,12 +124,11 @@ impl ConsumerContext for WorkerContext {
                 }
                 let hook = self.handler.on_assigned(assigned.clone());
                 self.runtime.block_on(hook);
-                let mut offsets = lock(&self.offsets);
                 for partition in assigned {
-                    offsets.entry(partition).or_default();
+                    self.dispatcher.assign(partition);
                 }
-                let all: Vec<TopicPartition> = offsets.keys().cloned().collect();
-                drop(offsets);
+                let all: Vec<TopicPartition> =
+                    lock(&self.dispatcher.partitions).keys().cloned().collect();
                 self.assignment_tx.send_replace(all);
             }
             Rebalance::Error(error) => {
@@ -126,10 +151,6 @@ fn partition_lag(partition: &rdkafka::statistics::Partition) -> Option<i64> {
     }
     let from = partition.app_offset.max(partition.lo_offset).max(0);
     Some((partition.hi_offset - from).max(0))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn to_partitions(list: &TopicPartitionList) -> Vec<TopicPartition> {
@@ -190,43 +211,10 @@ impl WorkerContext {
         }
     }
 
-    /// Applies every completion reported so far.
-    fn collect_completions(&self) {
-        let mut completions = lock(&self.completions);
-        let mut offsets = lock(&self.offsets);
-        while let Ok(c) = completions.try_recv() {
-            let key = TopicPartition {
-                topic: c.topic,
-                partition: c.partition,
-            };
-            if let Some(partition) = offsets.get_mut(&key) {
-                if c.done {
-                    partition.finished(c.offset);
-                } else {
-                    partition.abandoned(c.offset);
-                }
-            }
-        }
-    }
-
-    fn in_flight(&self, partitions: Option<&[TopicPartition]>) -> usize {
-        let offsets = lock(&self.offsets);
-        match partitions {
-            Some(list) => list
-                .iter()
-                .filter_map(|p| offsets.get(p))
-                .map(PartitionOffsets::in_flight)
-                .sum(),
-            None => offsets.values().map(PartitionOffsets::in_flight).sum(),
-        }
-    }
-
-    /// Waits (up to the drain timeout) until the given partitions, or all, have nothing in flight.
-    fn drain(&self, partitions: &[TopicPartition]) {
-        let deadline = Instant::now() + self.drain_timeout;
+    /// Waits until `partitions` (or all) have nothing running, up to `deadline`.
+    fn drain(&self, partitions: Option<&[TopicPartition]>, deadline: Instant) {
         loop {
-            self.collect_completions();
-            let left = self.in_flight(Some(partitions));
+            let left = self.dispatcher.in_flight(partitions);
             if left == 0 {
                 return;
             }
@@ -242,6 +230,61 @@ impl WorkerContext {
         }
     }
 
+    /// Pauses partitions that reached a bound and resumes those back under it; returns whether any stays
+    /// paused. A resumed partition is sought to where reading stopped, which starts its next fetch at once (a
+    /// bare resume waits for the fetcher's next periodic wake-up).
+    fn regulate(&self, consumer: &BaseConsumer<Self>) -> bool {
+        let budget = self.dispatcher.budget.as_ref();
+        let spent = budget.is_some_and(super::budget::InFlightBudget::is_spent);
+        let room = budget.is_none_or(super::budget::InFlightBudget::has_room);
+        let low = resume_below(self.window);
+        let mut pause = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        let mut seek = TopicPartitionList::new();
+        let mut any_paused = false;
+        {
+            let mut partitions = lock(&self.dispatcher.partitions);
+            for (tp, state) in partitions.iter_mut() {
+                let in_flight = state.offsets.in_flight();
+                if !state.paused && (spent || in_flight >= self.window) {
+                    state.paused = true;
+                    pause.add_partition(&tp.topic, tp.partition);
+                } else if state.paused && room && in_flight < low {
+                    state.paused = false;
+                    resume.add_partition(&tp.topic, tp.partition);
+                    if let Some(next) = state.offsets.next_offset()
+                        && let Err(error) =
+                            seek.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(next))
+                    {
+                        tracing::debug!(error = %error, "building the seek list failed");
+                    }
+                }
+                any_paused |= state.paused;
+            }
+        }
+        if pause.count() > 0 {
+            self.stats
+                .paused
+                .fetch_add(pause.count() as u64, Ordering::Relaxed);
+            tracing::debug!(consumer = %self.name, partitions = ?pause, "bound reached: partitions paused");
+            if let Err(error) = consumer.pause(&pause) {
+                tracing::warn!(consumer = %self.name, error = %error, "pausing partitions failed");
+            }
+        }
+        if resume.count() > 0 {
+            tracing::debug!(consumer = %self.name, partitions = ?resume, "partitions resumed");
+            if let Err(error) = consumer.resume(&resume) {
+                tracing::warn!(consumer = %self.name, error = %error, "resuming partitions failed");
+            }
+            if seek.count() > 0
+                && let Err(error) = consumer.seek_partitions(seek, PIN_TIMEOUT)
+            {
+                tracing::warn!(consumer = %self.name, error = %error, "seeking resumed partitions failed");
+            }
+        }
+        any_paused
+    }
+
     /// Commits the committable offsets of `partitions` (or of all partitions).
     fn commit(
         &self,
@@ -251,14 +294,14 @@ impl WorkerContext {
     ) {
         let mut list = TopicPartitionList::new();
         {
-            let mut offsets = lock(&self.offsets);
-            for (tp, state) in offsets.iter_mut() {
+            let mut states = lock(&self.dispatcher.partitions);
+            for (tp, state) in states.iter_mut() {
                 if partitions.is_some_and(|only| !only.contains(tp)) {
                     continue;
                 }
                 let offset = match mode {
-                    CommitMode::Sync => state.committable(),
-                    CommitMode::Async => state.take_committable(),
+                    CommitMode::Sync => state.offsets.committable(),
+                    CommitMode::Async => state.offsets.take_committable(),
                 };
                 if let Some(offset) = offset
                     && let Err(error) =
@@ -284,52 +327,9 @@ impl WorkerContext {
             }
         }
     }
-
-    fn lane_for(&self, record: &InboundRecord) -> usize {
-        let mut hasher = DefaultHasher::new();
-        record.topic.hash(&mut hasher);
-        record.partition.hash(&mut hasher);
-        record.key.hash(&mut hasher);
-        let lanes = u64::try_from(self.lanes.len()).unwrap_or(1).max(1);
-        usize::try_from(hasher.finish() % lanes).unwrap_or(0)
-    }
-
-    fn started(&self, record: &InboundRecord) {
-        let key = TopicPartition {
-            topic: record.topic.clone(),
-            partition: record.partition,
-        };
-        lock(&self.offsets)
-            .entry(key)
-            .or_default()
-            .started(record.offset);
-    }
-
-    /// Marks a record the key filter skipped as done at once.
-    fn skipped(&self, topic: &str, partition: i32, offset: i64) {
-        let key = TopicPartition {
-            topic: topic.to_owned(),
-            partition,
-        };
-        let mut offsets = lock(&self.offsets);
-        let state = offsets.entry(key).or_default();
-        state.started(offset);
-        state.finished(offset);
-        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn abandon(&self, record: &InboundRecord) {
-        let key = TopicPartition {
-            topic: record.topic.clone(),
-            partition: record.partition,
-        };
-        if let Some(state) = lock(&self.offsets).get_mut(&key) {
-            state.abandoned(record.offset);
-        }
-    }
 }
 
-/// Creates the consumer with its context and starts the lanes.
+/// Creates the consumer with its context.
 pub(crate) fn build(
     spec: &ConsumerSpec,
     handler: Arc<dyn RecordHandler>,
@@ -339,30 +339,17 @@ pub(crate) fn build(
     stats: Arc<ConsumerStats>,
     assignment_tx: watch::Sender<Vec<TopicPartition>>,
 ) -> Result<BaseConsumer<WorkerContext>> {
-    let lane_count = spec.lanes.max(1);
-    let lane_capacity = spec.lane_capacity.max(1);
-    // Every record in flight can report once without waiting: lanes never block on the poll thread.
-    let (completions_tx, completions_rx) = mpsc::channel(lane_count * (lane_capacity + 2));
-    let shared = Arc::new(LaneShared {
-        name: spec.name.clone(),
-        group: spec.group_id.clone(),
-        handler: Arc::clone(&handler),
-        dead_letter_topic: spec.dead_letter_topic.clone(),
+    let dispatcher = Arc::new(Dispatcher::new(
+        spec.name.clone(),
+        spec.group_id.clone(),
+        Arc::clone(&handler),
+        spec.dead_letter_topic.clone(),
         dead_letters,
-        token: token.clone(),
-        stats: Arc::clone(&stats),
-        completions: completions_tx,
-    });
-    let mut lanes = Vec::with_capacity(lane_count);
-    for index in 0..lane_count {
-        let (tx, rx) = mpsc::channel(lane_capacity);
-        let span = tracing::debug_span!("consumer.lane", consumer = %spec.name, lane = index);
-        runtime.spawn(tracing::Instrument::instrument(
-            lane::run(Arc::clone(&shared), rx),
-            span,
-        ));
-        lanes.push(tx);
-    }
+        token.clone(),
+        Arc::clone(&stats),
+        runtime.clone(),
+        spec.budget.clone(),
+    ));
     let context = WorkerContext {
         name: spec.name.clone(),
         group: spec.group_id.clone(),
@@ -374,14 +361,13 @@ pub(crate) fn build(
             .properties
             .get("auto.offset.reset")
             .is_some_and(|reset| matches!(reset.as_str(), "latest" | "largest" | "end")),
+        window: spec.max_in_flight_per_partition.max(1),
         handler,
         runtime,
         token,
         stats,
         assignment_tx,
-        lanes,
-        completions: Mutex::new(completions_rx),
-        offsets: Mutex::new(HashMap::new()),
+        dispatcher,
     };
     let mut config = ClientConfig::new();
     for (key, value) in &spec.properties {
@@ -414,13 +400,12 @@ pub(crate) fn build(
     Ok(consumer)
 }
 
-/// The poll thread: reads records, hands them to lanes, commits, and on cancellation drains and leaves.
+/// The poll thread: reads records, hands them to their keys' tasks, pauses and resumes partitions, commits, and on
+/// cancellation gives up queued records, drains the running ones and leaves.
 pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
     let ctx = consumer.context();
-    let mut pending: Option<(usize, Job)> = None;
     let mut last_commit = Instant::now();
     loop {
-        ctx.collect_completions();
         if last_commit.elapsed() >= ctx.commit_interval {
             ctx.commit(consumer, None, CommitMode::Async);
             last_commit = Instant::now();
@@ -428,21 +413,12 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
         if ctx.token.is_cancelled() {
             break;
         }
-        if let Some((lane, job)) = pending.take() {
-            match ctx.lanes[lane].try_send(job) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(job)) => {
-                    pending = Some((lane, job));
-                    std::thread::sleep(Duration::from_millis(1));
-                    continue;
-                }
-                Err(mpsc::error::TrySendError::Closed(job)) => {
-                    ctx.abandon(&job.record);
-                    break;
-                }
-            }
-        }
-        match consumer.poll(ctx.poll_timeout) {
+        let wait = if ctx.regulate(consumer) {
+            PAUSED_POLL.min(ctx.poll_timeout)
+        } else {
+            ctx.poll_timeout
+        };
+        match consumer.poll(wait) {
             None => {}
             Some(Err(error)) => {
                 tracing::warn!(consumer = %ctx.name, error = %error, "consumer error; the client retries on its own");
@@ -451,22 +427,17 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
                 if let Some(prefix) = &ctx.key_prefix
                     && !message.key().is_some_and(|key| key.starts_with(prefix))
                 {
-                    ctx.skipped(message.topic(), message.partition(), message.offset());
+                    ctx.dispatcher
+                        .skipped(message.topic(), message.partition(), message.offset());
                     continue;
                 }
-                let record = InboundRecord::from_borrowed(&message);
-                ctx.started(&record);
-                let lane = ctx.lane_for(&record);
-                pending = Some((lane, Job { record }));
+                ctx.dispatcher
+                    .dispatch(InboundRecord::from_borrowed(&message));
             }
         }
     }
-    if let Some((_, job)) = pending.take() {
-        ctx.abandon(&job.record);
-    }
-    ctx.drain(&[]);
-    let all: Vec<TopicPartition> = lock(&ctx.offsets).keys().cloned().collect();
-    ctx.drain(&all);
+    ctx.dispatcher.abandon_queued(None);
+    ctx.drain(None, Instant::now() + ctx.drain_timeout);
     ctx.commit(consumer, None, CommitMode::Sync);
     tracing::info!(consumer = %ctx.name, "consumer stopped: offsets committed, leaving the group");
     consumer.unsubscribe();

@@ -33,8 +33,7 @@ fn spec(broker: &TestBroker, name: &str, group: &str, topic: &str) -> ConsumerSp
     props.insert("auto.offset.reset".into(), "earliest".into());
     ConsumerSpec::new(name, group, vec![topic.to_owned()])
         .properties(props)
-        .lanes(8)
-        .lane_capacity(4)
+        .max_in_flight_per_partition(16)
         .commit_interval(Duration::from_millis(100))
         .drain_timeout(Duration::from_secs(5))
 }
@@ -370,8 +369,8 @@ async fn statistics_report_the_lag_of_each_assigned_partition() {
         let topic = unique_topic("lag");
         broker.create_topic(&topic, 1).await.unwrap();
         let producer = producer(&broker);
-        // Two records handled and committed, then one that is held: the records after it are handled (their
-        // lanes are free) but the committed offset cannot pass the held one.
+        // Two records handled and committed, then one that is held: the records of other keys after it are handled
+        // but the committed offset cannot pass the held one.
         let mut records: Vec<(String, String)> = vec![
             ("k".into(), "a".into()),
             ("k".into(), "b".into()),
@@ -383,7 +382,6 @@ async fn statistics_report_the_lag_of_each_assigned_partition() {
         let release = Arc::new(tokio::sync::Notify::new());
         let worker = GroupConsumer::start(
             spec(&broker, "lag", &unique_group("lag"), &topic)
-                .lane_capacity(16)
                 .statistics_interval(Duration::from_millis(100)),
             Arc::new(Holding(Arc::clone(&release))),
             None,
@@ -466,6 +464,117 @@ async fn a_latest_group_pins_its_start_so_records_written_after_the_assignment_s
         assert_eq!(first.total(), 0);
         worker.shutdown().await;
     })
+    .await
+    .unwrap();
+}
+
+/// Holds every record until a permit is added, and measures how many run at once.
+struct Gated {
+    permits: Arc<tokio::sync::Semaphore>,
+    active: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl RecordHandler for Gated {
+    fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (permits, active, most, seen) = (
+            Arc::clone(&self.permits),
+            Arc::clone(&self.active),
+            Arc::clone(&self.most),
+            Arc::clone(&self.seen),
+        );
+        Box::pin(async move {
+            let now = active.fetch_add(1, SeqCst) + 1;
+            most.fetch_max(now, SeqCst);
+            permits.acquire().await.unwrap().forget();
+            active.fetch_sub(1, SeqCst);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8(record.value.unwrap_or_default()).unwrap());
+            Ok(())
+        })
+    }
+}
+
+/// 30 records of distinct keys in one partition, handlers held until released one by one: at most `bound` run
+/// at once, the partition is paused at the bound and resumed, and every record is handled exactly once.
+async fn bounded_run(bound_spec: impl FnOnce(ConsumerSpec) -> ConsumerSpec, bound: usize) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let broker = TestBroker::start().await.unwrap();
+    let topic = unique_topic("bounded");
+    broker.create_topic(&topic, 1).await.unwrap();
+    let producer = producer(&broker);
+    let records: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("k{i}"), format!("v{i:02}")))
+        .collect();
+    produce_all(&producer, &topic, &records).await;
+
+    let gated = Gated {
+        permits: Arc::new(tokio::sync::Semaphore::new(0)),
+        active: Arc::default(),
+        most: Arc::default(),
+        seen: Arc::default(),
+    };
+    let (permits, most, seen) = (
+        Arc::clone(&gated.permits),
+        Arc::clone(&gated.most),
+        Arc::clone(&gated.seen),
+    );
+    let worker = GroupConsumer::start(
+        bound_spec(spec(&broker, "bounded", &unique_group("bounded"), &topic)),
+        Arc::new(gated),
+        None,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || async { most.load(SeqCst) == bound },
+    )
+    .await
+    .unwrap();
+    // Reading stopped at the bound: the poll thread keeps polling, nothing more starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(most.load(SeqCst), bound);
+    assert!(
+        worker.stats().paused.load(SeqCst) >= 1,
+        "the partition was paused"
+    );
+    assert!(seen.lock().unwrap().is_empty());
+    while seen.lock().unwrap().len() < 30 {
+        permits.add_permits(1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut values = seen.lock().unwrap().clone();
+    values.sort();
+    let expected: Vec<String> = records.iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(values, expected, "every record handled exactly once");
+    assert!(
+        most.load(SeqCst) <= bound,
+        "never more than {bound} at once"
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_is_paused_at_its_in_flight_bound_and_resumed_without_losing_records() {
+    tokio::time::timeout(
+        TEST_TIMEOUT,
+        bounded_run(|spec| spec.max_in_flight_per_partition(3), 3),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_budget_bounds_records_in_flight_across_partitions() {
+    tokio::time::timeout(
+        TEST_TIMEOUT,
+        bounded_run(|spec| spec.budget(super::InFlightBudget::new(2)), 2),
+    )
     .await
     .unwrap();
 }
