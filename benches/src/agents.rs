@@ -1,12 +1,16 @@
-//! The messages and agents the benchmarks drive: an echo for RPC, a tally for publications.
+//! The messages and agents the benchmarks drive: an echo for RPC, a relay for agent-to-agent calls, a tally for
+//! publications.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use autogen_kafka::{Handler, HandlerError, Message, MessageContext, RoutedAgent};
+use autogen_kafka::{AgentId, Handler, HandlerError, Message, MessageContext, RoutedAgent};
 use serde::{Deserialize, Serialize};
 
 /// The agent type of the RPC benchmark's callee.
 pub const ECHO_TYPE: &str = "echo";
+
+/// The agent type of the agent-to-agent benchmark: it asks `echo/<its own key>` and answers with that answer.
+pub const RELAY_TYPE: &str = "relay";
 
 /// An RPC request: a sequence number and padding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,28 @@ impl Handler<Ping> for Echo {
 #[must_use]
 pub fn echo_agent() -> RoutedAgent<Echo> {
     RoutedAgent::new(Echo).with_handler::<Ping>()
+}
+
+/// Answers every [`Ping`] with what `echo/<its own key>` answers to it, asked through the runtime
+/// ([`MessageContext::send`]): when the echo type is distributed, that is a second RPC over Kafka, even when the
+/// echo agent lives in the same process.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Relay;
+
+impl Handler<Ping> for Relay {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        let echo = AgentId::new(ECHO_TYPE, ctx.agent_id().key())?;
+        let pong: Pong = ctx.send(ping, &echo).await?;
+        Ok(pong)
+    }
+}
+
+/// A [`Relay`] agent, for `register(RELAY_TYPE, ..)` next to [`echo_agent`].
+#[must_use]
+pub fn relay_agent() -> RoutedAgent<Relay> {
+    RoutedAgent::new(Relay).with_handler::<Ping>()
 }
 
 /// A publication of the publish benchmark: which burst and which message of it.

@@ -9,14 +9,15 @@
 //!
 //! - `bench`, the driver: for each available broker (the in-process mock cluster always, Tansu when installed,
 //!   `KAFKA_BOOTSTRAP_SERVERS` when set) it runs [`suite::run_broker`] and writes the [`Results`];
-//! - `bench-worker`, a process the driver starts: a runtime hosting the echo agent (`callee`) or the raw echo
-//!   (`raw-echo`), so callers and callees live in separate processes. Workers stop when their standard input
-//!   closes and are killed when the driver drops them.
+//! - `bench-worker`, a process the driver starts: a runtime hosting the echo agent (`callee`; with `relay`, the
+//!   relay agent too) or the raw echo (`raw-echo`), so callers and callees live in separate processes. Workers
+//!   stop when their standard input closes and are killed when the driver drops them.
 //!
-//! Every figure has a baseline measured in the same run: RPC latency and throughput against a raw request/reply
-//! ping-pong ([`RawClient`] and [`RawEcho`]), publish bursts against a raw fan-out to one consumer group per
-//! subscriber ([`RawFanout`]), start-up against a plain consumer's group join, memory and CPU against the raw
-//! echo process.
+//! Almost every figure has a baseline measured in the same run: RPC latency and throughput against a raw
+//! request/reply ping-pong ([`RawClient`] and [`RawEcho`]), publish bursts against a raw fan-out to one consumer
+//! group per subscriber ([`RawFanout`]), start-up against a plain consumer's group join, memory and CPU against
+//! the raw echo process. Agent-to-agent calls and skewed keys have no raw equivalent: they are compared with the
+//! runtime's own uniform-key run at the same load.
 //!
 //! # Examples
 //!
@@ -56,15 +57,17 @@ pub mod suite;
 mod worker;
 
 pub use agents::{
-    ECHO_TYPE, Echo, Ping, Pong, Tally, TallyBoard, TallyCount, Tick, echo_agent, tally_agent,
+    ECHO_TYPE, Echo, Ping, Pong, RELAY_TYPE, Relay, Tally, TallyBoard, TallyCount, Tick,
+    echo_agent, relay_agent, tally_agent,
 };
 pub use burst::{BurstOutcome, BurstPlan, run_burst};
 pub use error::{BenchError, Result};
-pub use load::{LoadOutcome, LoadPlan, run_load};
+pub use load::{KeyChoice, LoadOutcome, LoadPlan, run_load};
 pub use raw::{KEYS, RawCallError, RawClient, RawEcho, RawEchoStats, RawFanout, request_key};
 pub use report::{
     BrokerReport, CpuReport, LatencyReport, Machine, MemoryReport, PublishReport, ReplicaRun,
     Results, ScaleOutPoint, Skipped, StartupReport, Target, ThroughputReport, ThroughputRun,
+    VariantReport,
 };
 pub use settings::Settings;
 pub use stats::{LatencySummary, millis, percentile, ratio, round3};

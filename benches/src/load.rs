@@ -136,6 +136,67 @@ where
     total
 }
 
+/// Which agent key, out of `0..keys`, operation `n` of a load run addresses.
+///
+/// # Examples
+///
+/// ```
+/// use autogen_kafka_bench::KeyChoice;
+///
+/// assert_eq!(KeyChoice::Uniform { keys: 1024 }.key(1030), 6);
+/// let skewed = KeyChoice::Skewed { keys: 1024, hot: 10, hot_percent: 80 };
+/// let hot = (0..10_000).filter(|&n| skewed.key(n) < 10).count();
+/// assert!((7_700..=8_300).contains(&hot), "{hot} of 10000 calls went to the hot keys");
+/// assert_eq!(skewed.key(42), skewed.key(42), "the choice is deterministic");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KeyChoice {
+    /// Key `n mod keys`: every key in turn, equally often.
+    Uniform {
+        /// Distinct keys.
+        keys: u64,
+    },
+    /// `hot_percent` % of the operations address one of the `hot` first keys, the others one of the remaining
+    /// keys, each uniformly; the choice is pseudo-random but deterministic in `n` (splitmix64 of `n`).
+    Skewed {
+        /// Distinct keys.
+        keys: u64,
+        /// The hot keys, `0..hot`.
+        hot: u64,
+        /// Share of the operations that address a hot key, in %.
+        hot_percent: u64,
+    },
+}
+
+impl KeyChoice {
+    /// The key of operation `n`.
+    #[must_use]
+    pub const fn key(self, n: u64) -> u64 {
+        match self {
+            Self::Uniform { keys } => n % if keys == 0 { 1 } else { keys },
+            Self::Skewed {
+                keys,
+                hot,
+                hot_percent,
+            } => {
+                // A stream of its own, apart from the think pauses' `mix(n)`.
+                let r = mix(n ^ 0xA5A5_5A5A_C3C3_3C3C);
+                let hot = if hot < keys { hot } else { keys };
+                let cold = keys - hot;
+                let pick = r >> 32;
+                if hot > 0 && (r % 100 < hot_percent || cold == 0) {
+                    pick % hot
+                } else if cold > 0 {
+                    hot + pick % cold
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
 /// A well-mixed 64-bit value from `n` (splitmix64), for pseudo-random pauses without a random source.
 const fn mix(n: u64) -> u64 {
     let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -189,6 +250,39 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[test]
+    fn skewed_keys_put_most_calls_on_the_hot_keys_and_reach_every_key() {
+        let skewed = KeyChoice::Skewed {
+            keys: 1024,
+            hot: 10,
+            hot_percent: 80,
+        };
+        let mut counts = vec![0_u32; 1024];
+        for n in 0..200_000 {
+            counts[usize::try_from(skewed.key(n)).unwrap()] += 1;
+        }
+        let hot: u32 = counts[..10].iter().sum();
+        assert!((158_000..=162_000).contains(&hot), "{hot}");
+        assert!(
+            counts[..10].iter().all(|&c| (14_000..=18_000).contains(&c)),
+            "{counts:?}"
+        );
+        assert!(counts[10..].iter().all(|&c| c > 10 && c < 80), "{counts:?}");
+        let all_hot = KeyChoice::Skewed {
+            keys: 4,
+            hot: 9,
+            hot_percent: 0,
+        };
+        assert!((0..100).all(|n| all_hot.key(n) < 4));
+        let none_hot = KeyChoice::Skewed {
+            keys: 4,
+            hot: 0,
+            hot_percent: 100,
+        };
+        assert!((0..100).all(|n| none_hot.key(n) < 4));
+        assert_eq!(KeyChoice::Uniform { keys: 0 }.key(7), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::burst::BurstOutcome;
 use crate::error::{BenchError, Result};
+use crate::load::KeyChoice;
 use crate::settings::Settings;
-use crate::stats::LatencySummary;
+use crate::stats::{LatencySummary, ratio, round3};
 use crate::suite::Plan;
 
 /// Everything one `just bench` measured.
@@ -73,6 +74,11 @@ pub struct BrokerReport {
     pub rpc_latency: Option<LatencyReport>,
     /// RPC throughput at each in-flight level.
     pub rpc_throughput: Vec<ThroughputReport>,
+    /// Agent-to-agent RPCs: the caller asks a `relay` agent of the callee process, which asks `echo/<its key>`
+    /// through the runtime (two RPCs over Kafka per call). Runtime only.
+    pub rpc_agent_to_agent: Option<VariantReport>,
+    /// RPCs to the echo type with a skewed key distribution (most calls on a few hot agent ids). Runtime only.
+    pub rpc_skewed_keys: Option<VariantReport>,
     /// RPC throughput by number of callee replicas.
     pub scale_out: Vec<ScaleOutPoint>,
     /// Publish bursts.
@@ -151,6 +157,60 @@ pub struct ThroughputReport {
     pub runtime: ThroughputRun,
     /// `runtime / raw` RPCs per second.
     pub ratio: Option<f64>,
+}
+
+/// A variant of the runtime's closed RPC loop (no raw equivalent), next to the runtime's uniform-key run at the
+/// same in-flight level of the same benchmark run.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantReport {
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Which agent keys the calls address.
+    pub keys: KeyChoice,
+    /// The runtime (the median of the repeats, as for the uniform run).
+    pub runtime: ThroughputRun,
+    /// `ops_per_second / ops_per_second` of the uniform-key runtime run.
+    pub ratio_to_uniform: Option<f64>,
+    /// `p50_ms / p50_ms` of the uniform-key runtime run.
+    pub p50_ratio_to_uniform: Option<f64>,
+    /// `p99_ms / p99_ms` of the uniform-key runtime run.
+    pub p99_ratio_to_uniform: Option<f64>,
+}
+
+impl VariantReport {
+    /// The report of `runtime`, compared with `uniform` (the uniform-key runtime run at the same level), if any.
+    #[must_use]
+    pub fn new(
+        in_flight: usize,
+        keys: KeyChoice,
+        runtime: ThroughputRun,
+        uniform: Option<&ThroughputRun>,
+    ) -> Self {
+        let to_uniform = |value: f64, of: fn(&ThroughputRun) -> f64| {
+            uniform.and_then(|u| ratio(value, of(u))).map(round3)
+        };
+        Self {
+            in_flight,
+            keys,
+            ratio_to_uniform: to_uniform(runtime.ops_per_second, |u| u.ops_per_second),
+            p50_ratio_to_uniform: to_uniform(runtime.p50_ms, |u| u.p50_ms),
+            p99_ratio_to_uniform: to_uniform(runtime.p99_ms, |u| u.p99_ms),
+            runtime,
+        }
+    }
+
+    /// The runtime cell: the run, then how it compares with the uniform-key run.
+    fn describe(&self) -> String {
+        let compared = match self.ratio_to_uniform {
+            Some(r) => format!(
+                "; {r:.2}× the uniform-key throughput, p50 {}, p99 {}",
+                times(self.p50_ratio_to_uniform),
+                times(self.p99_ratio_to_uniform)
+            ),
+            None => String::new(),
+        };
+        format!("{}{compared}", self.runtime.describe())
+    }
 }
 
 /// One run of a scale-out series.
@@ -437,6 +497,37 @@ impl BrokerReport {
                 t.runtime.describe(),
                 t.raw.describe(),
                 times(t.ratio),
+            );
+        }
+        if let Some(v) = &self.rpc_agent_to_agent {
+            row(
+                format!(
+                    "RPC throughput, {} in flight, agent to agent (caller → `relay` → `echo`, both in the callee \
+                     process: 2 RPCs over Kafka per call)",
+                    v.in_flight
+                ),
+                v.describe(),
+                "–".to_owned(),
+                "–".to_owned(),
+            );
+        }
+        if let Some(v) = &self.rpc_skewed_keys {
+            let keys = match v.keys {
+                KeyChoice::Skewed {
+                    keys,
+                    hot,
+                    hot_percent,
+                } => format!("{hot_percent} % of calls on {hot} of {keys} agent ids"),
+                KeyChoice::Uniform { keys } => format!("{keys} agent ids"),
+            };
+            row(
+                format!(
+                    "RPC throughput, {} in flight, skewed keys ({keys})",
+                    v.in_flight
+                ),
+                v.describe(),
+                "–".to_owned(),
+                "–".to_owned(),
             );
         }
         for p in &self.publish {

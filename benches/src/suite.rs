@@ -1,5 +1,6 @@
 //! One broker's benchmark run: the RPC figures (latency, throughput, start-up, memory, CPU, scale-out) with
-//! callee processes, then the publish bursts, each next to its raw rdkafka baseline.
+//! callee processes, each next to its raw rdkafka baseline, and two runtime-only variants of the throughput loop
+//! (skewed keys; agent-to-agent calls through a relay agent), then the publish bursts next to their baseline.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -13,15 +14,15 @@ use autogen_kafka::{Subscription, TypeSubscription};
 use autogen_kafka_testing::{BrokerKind, TestBroker, unique_topic};
 use serde::Serialize;
 
-use crate::agents::{ECHO_TYPE, Ping, Pong, TallyBoard, Tick, echo_agent, tally_agent};
+use crate::agents::{ECHO_TYPE, Ping, Pong, RELAY_TYPE, TallyBoard, Tick, echo_agent, tally_agent};
 use crate::burst::{BurstPlan, run_burst};
 use crate::error::{BenchError, Result};
-use crate::load::{LoadOutcome, LoadPlan, duration_ms, run_load};
+use crate::load::{KeyChoice, LoadOutcome, LoadPlan, duration_ms, run_load};
 use crate::procstat;
 use crate::raw::{KEYS, RawClient, RawFanout};
 use crate::report::{
     BrokerReport, CpuReport, LatencyReport, MemoryReport, PublishReport, ReplicaRun, ScaleOutPoint,
-    StartupReport, Target, ThroughputReport, ThroughputRun,
+    StartupReport, Target, ThroughputReport, ThroughputRun, VariantReport,
 };
 use crate::settings::Settings;
 use crate::stats::{LatencySummary, millis, ratio, round3};
@@ -74,6 +75,11 @@ pub struct Plan {
     /// Length of the unmeasured warm-up before each throughput run.
     #[serde(with = "duration_ms")]
     pub warmup_time: Duration,
+    /// In-flight level of the runtime-only variants (skewed keys, agent to agent), run like the uniform-key
+    /// throughput run at that level (same repeats, warm-up and bounds) and compared with it.
+    pub variant_in_flight: usize,
+    /// The keys of the skewed-key variant (against the echo type, one callee process).
+    pub skewed_keys: KeyChoice,
     /// Callee replica counts of the scale-out runs (at the largest in-flight level).
     pub replicas: Vec<usize>,
     /// Publish burst sizes.
@@ -112,6 +118,13 @@ impl Plan {
             throughput_time: Duration::from_secs(if quick { 2 } else { 3 }),
             throughput_max_ops: 200_000,
             warmup_time: Duration::from_millis(500),
+            variant_in_flight: 128,
+            // 80 % of the calls on 1 % of the agent ids.
+            skewed_keys: KeyChoice::Skewed {
+                keys: KEYS,
+                hot: KEYS / 100,
+                hot_percent: 80,
+            },
             replicas: vec![1, 2, 3],
             bursts: if quick {
                 vec![1000, 5000]
@@ -154,6 +167,8 @@ pub async fn run_broker(
         duration_seconds: 0.0,
         rpc_latency: None,
         rpc_throughput: Vec::new(),
+        rpc_agent_to_agent: None,
+        rpc_skewed_keys: None,
         scale_out: Vec::new(),
         publish: Vec::new(),
         startup: None,
@@ -175,6 +190,14 @@ pub async fn run_broker(
         tracing::error!(error = %chain(&error), "RPC benchmarks stopped early");
         report.notes.push(format!(
             "The RPC benchmarks stopped early: {}",
+            chain(&error)
+        ));
+    }
+    tracing::info!(broker = %kind, "agent-to-agent benchmark");
+    if let Err(error) = bench.agent_to_agent(&mut report).await {
+        tracing::error!(error = %chain(&error), "agent-to-agent benchmark stopped early");
+        report.notes.push(format!(
+            "The agent-to-agent benchmark stopped early: {}",
             chain(&error)
         ));
     }
@@ -346,15 +369,30 @@ async fn wait_until(
     Ok(())
 }
 
+/// The boxed future of one RPC operation.
+type CallFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 /// The runtime RPC operation: `Ping` to `echo/k<n mod KEYS>`, checking the answer.
 fn runtime_call(
     caller: &KafkaWorkerAgentRuntime,
     settings: &Settings,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(u64) -> CallFuture + Clone + Send + Sync + 'static {
+    runtime_call_to(
+        caller,
+        settings,
+        ECHO_TYPE,
+        KeyChoice::Uniform { keys: KEYS },
+    )
+}
+
+/// The runtime RPC operation of agent type `agent_type`: `Ping` to `<agent_type>/k<keys.key(n)>`, checking the
+/// answer.
+fn runtime_call_to(
+    caller: &KafkaWorkerAgentRuntime,
+    settings: &Settings,
+    agent_type: &'static str,
+    keys: KeyChoice,
+) -> impl Fn(u64) -> CallFuture + Clone + Send + Sync + 'static {
     let caller = caller.clone();
     let pad: Arc<str> = Arc::from(settings.padding());
     let timeout = settings.rpc_timeout();
@@ -362,7 +400,8 @@ fn runtime_call(
         let caller = caller.clone();
         let pad = Arc::clone(&pad);
         Box::pin(async move {
-            let id = AgentId::new(ECHO_TYPE, format!("k{}", n % KEYS)).map_err(|e| chain(&e))?;
+            let id =
+                AgentId::new(agent_type, format!("k{}", keys.key(n))).map_err(|e| chain(&e))?;
             let ping = Ping {
                 seq: n,
                 pad: pad.to_string(),
@@ -381,13 +420,7 @@ fn runtime_call(
 }
 
 /// The raw RPC operation.
-fn raw_call(
-    raw: &Arc<RawClient>,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+fn raw_call(raw: &Arc<RawClient>) -> impl Fn(u64) -> CallFuture + Clone + Send + Sync + 'static {
     let raw = Arc::clone(raw);
     move |n| {
         let raw = Arc::clone(&raw);
@@ -657,20 +690,39 @@ impl Bench<'_> {
             runtime_errors: runtime_latency.errors,
         });
 
-        // 4. Throughput at each in-flight level.
+        // 4. Throughput at each in-flight level; at the variants' level each repeat adds a skewed-key run of the
+        // runtime (same callee, same echo agents), so drifting load hits it and the uniform run alike.
+        let skewed_op = runtime_call_to(&caller, s, ECHO_TYPE, plan.skewed_keys);
         for &in_flight in &plan.in_flight {
             tracing::info!(in_flight, "throughput");
+            let skewed = in_flight == plan.variant_in_flight;
             let mut raw_runs = Vec::new();
             let mut runtime_runs = Vec::new();
+            let mut skewed_runs = Vec::new();
             for _ in 0..plan.throughput_repeats.max(1) {
                 raw_runs.push(self.throughput(in_flight, raw_op.clone(), &[raw_pid]).await);
                 runtime_runs.push(
                     self.throughput(in_flight, runtime_op.clone(), &[callee_pid])
                         .await,
                 );
+                if skewed {
+                    tracing::info!(in_flight, "throughput, skewed keys");
+                    skewed_runs.push(
+                        self.throughput(in_flight, skewed_op.clone(), &[callee_pid])
+                            .await,
+                    );
+                }
             }
             let raw_run = median_run(raw_runs);
             let runtime_run = median_run(runtime_runs);
+            if skewed {
+                report.rpc_skewed_keys = Some(VariantReport::new(
+                    in_flight,
+                    plan.skewed_keys,
+                    median_run(skewed_runs),
+                    Some(&runtime_run),
+                ));
+            }
             let ratio = ratio(runtime_run.ops_per_second, raw_run.ops_per_second).map(round3);
             report.rpc_throughput.push(ThroughputReport {
                 in_flight,
@@ -772,6 +824,85 @@ impl Bench<'_> {
             ));
         }
         runtime_error.map_or(Ok(()), Err)
+    }
+
+    /// Agent-to-agent calls: a callee process hosting `echo` and `relay`, and a caller runtime here calling
+    /// `relay/k<n mod KEYS>`, whose handler asks `echo/<its own key>` through the runtime (a second RPC over Kafka,
+    /// answered by the same process). They get a fleet of their own, so the relay's calls reach this process's echo
+    /// agents and the other callee processes (and their start-up, memory and CPU figures) host `echo` alone. Run
+    /// like the uniform-key throughput at the variants' in-flight level and compared with it.
+    async fn agent_to_agent(&self, report: &mut BrokerReport) -> Result<()> {
+        let fleet = format!("{}.a2a", self.id);
+        self.create_fleet(&fleet).await?;
+        let group = format!("{}.a2a-group", self.id);
+        let settings_json =
+            serde_json::to_string(&self.settings).map_err(|source| BenchError::Json {
+                what: "settings",
+                source,
+            })?;
+        let name = "relay-callee";
+        let callee = self.spawn_wrapped(
+            &["callee", &settings_json, &fleet, &group, name, RELAY_TYPE],
+            name,
+            None,
+        )?;
+        let mut caller = None;
+        let outcome = self
+            .agent_to_agent_measure(&callee, &fleet, &group, &mut caller, report)
+            .await;
+        if let Some(caller) = caller
+            && let Err(error) = caller.stop().await
+        {
+            tracing::warn!(error = %chain(&error), "agent-to-agent caller did not stop cleanly");
+        }
+        let _ = callee.finish(STOP_TIMEOUT).await;
+        outcome
+    }
+
+    async fn agent_to_agent_measure(
+        &self,
+        callee: &WorkerProcess,
+        fleet: &str,
+        group: &str,
+        caller_slot: &mut Option<KafkaWorkerAgentRuntime>,
+        report: &mut BrokerReport,
+    ) -> Result<()> {
+        let s = &self.settings;
+        let plan = self.plan;
+        let (_, spawn_to_ready) = callee.wait_ready(READY_TIMEOUT).await?;
+        tracing::info!(elapsed = ?spawn_to_ready, "relay callee ready");
+        let caller = s.runtime(fleet, group, &format!("{}-a2a-caller", self.id))?;
+        *caller_slot = Some(caller.clone());
+        caller
+            .start()
+            .await
+            .map_err(|e| BenchError::runtime("start", e))?;
+        wait_until(
+            "the caller seeing the relay and echo types",
+            READY_TIMEOUT,
+            || caller.is_hosted(RELAY_TYPE) && caller.is_hosted(ECHO_TYPE),
+        )
+        .await?;
+        let keys = KeyChoice::Uniform { keys: KEYS };
+        let op = runtime_call_to(&caller, s, RELAY_TYPE, keys);
+        ensure_warm("agent-to-agent", op.clone(), s.rpc_timeout()).await?;
+        let in_flight = plan.variant_in_flight;
+        tracing::info!(in_flight, "throughput, agent to agent");
+        let mut runs = Vec::new();
+        for _ in 0..plan.throughput_repeats.max(1) {
+            runs.push(
+                self.throughput(in_flight, op.clone(), &[callee.pid()])
+                    .await,
+            );
+        }
+        let uniform = report
+            .rpc_throughput
+            .iter()
+            .find(|t| t.in_flight == in_flight)
+            .map(|t| &t.runtime);
+        let variant = VariantReport::new(in_flight, keys, median_run(runs), uniform);
+        report.rpc_agent_to_agent = Some(variant);
+        Ok(())
     }
 
     /// A warm-up, then one measured closed-loop run of `op` with CPU and memory sampling of `callee_pids`.
@@ -1376,6 +1507,22 @@ mod tests {
                 runtime: run(900.0),
                 ratio: Some(0.9),
             }],
+            rpc_agent_to_agent: Some(VariantReport::new(
+                128,
+                KeyChoice::Uniform { keys: KEYS },
+                run(450.0),
+                Some(&run(900.0)),
+            )),
+            rpc_skewed_keys: Some(VariantReport::new(
+                128,
+                KeyChoice::Skewed {
+                    keys: KEYS,
+                    hot: 10,
+                    hot_percent: 80,
+                },
+                run(300.0),
+                None,
+            )),
             scale_out: Vec::new(),
             publish: Vec::new(),
             startup: None,
@@ -1394,7 +1541,7 @@ mod tests {
         report.targets = judge(&report, BrokerKind::Tansu);
         let met: Vec<Option<bool>> = report.targets.iter().map(|t| t.met).collect();
         assert_eq!(met, vec![Some(true), Some(false)]);
-        let markdown = crate::report::Results {
+        let results = crate::report::Results {
             schema: 1,
             finished_at_unix: 0,
             machine: crate::report::Machine {
@@ -1409,12 +1556,33 @@ mod tests {
             },
             brokers: vec![report],
             skipped: Vec::new(),
-        }
-        .markdown();
+        };
+        let markdown = results.markdown();
         assert!(
             markdown.contains("| RPC throughput, 128 in flight | 900/s"),
             "{markdown}"
         );
         assert!(markdown.contains("| Idle RSS ≤ 25 MB |"), "{markdown}");
+        assert!(
+            markdown.contains("agent to agent (caller → `relay` → `echo`")
+                && markdown.contains(
+                    "| 450/s (p50 0.00 ms, p99 0.00 ms); 0.50× the uniform-key throughput"
+                ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "| RPC throughput, 128 in flight, skewed keys (80 % of calls on 10 of 1024 agent ids) | 300/s \
+                 (p50 0.00 ms, p99 0.00 ms) | – | – |"
+            ),
+            "{markdown}"
+        );
+        let json = serde_json::to_value(&results).unwrap();
+        let broker = &json["brokers"][0];
+        assert_eq!(broker["rpc_agent_to_agent"]["ratio_to_uniform"], 0.5);
+        assert_eq!(broker["rpc_agent_to_agent"]["keys"]["kind"], "uniform");
+        assert_eq!(broker["rpc_skewed_keys"]["keys"]["hot"], 10);
+        assert!(broker["rpc_skewed_keys"]["ratio_to_uniform"].is_null());
+        assert_eq!(broker["plan"]["skewed_keys"]["hot_percent"], 80);
     }
 }

@@ -1,8 +1,9 @@
 //! `bench-worker`: a process the benchmark driver starts, so callers and callees live in separate processes.
 //!
-//! - `bench-worker callee <settings json> <fleet> <group> <name>`: a Kafka worker runtime hosting the `echo`
-//!   agent type. Prints `ready start_ms=.. build_ms=.. instance=..` once `start()` returned, and
-//!   `assigned <partitions>` whenever the request partitions it owns change.
+//! - `bench-worker callee <settings json> <fleet> <group> <name> [relay]`: a Kafka worker runtime hosting the
+//!   `echo` agent type, and with `relay` the `relay` type too (it asks `echo/<its own key>` through the runtime).
+//!   Prints `ready start_ms=.. build_ms=.. instance=..` once `start()` returned, and `assigned <partitions>`
+//!   whenever the request partitions of `echo` it owns change.
 //! - `bench-worker raw-echo <settings json> <request topic> <group>`: the raw rdkafka echo. Prints
 //!   `ready join_ms=..` once its consumer group assigned it partitions.
 //!
@@ -20,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use autogen_kafka::AgentRuntimeExt as _;
 use autogen_kafka_bench::suite::chain;
-use autogen_kafka_bench::{BenchError, ECHO_TYPE, RawEcho, Result, Settings, echo_agent};
+use autogen_kafka_bench::{
+    BenchError, ECHO_TYPE, RELAY_TYPE, RawEcho, Result, Settings, echo_agent, relay_agent,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,7 +39,8 @@ async fn main() -> ExitCode {
         Some("callee") => callee(&args[1..]).await,
         Some("raw-echo") => raw_echo(&args[1..]).await,
         _ => Err(BenchError::WorkerArguments {
-            detail: "usage: bench-worker callee <settings> <fleet> <group> <name> | raw-echo <settings> <topic> <group>"
+            detail: "usage: bench-worker callee <settings> <fleet> <group> <name> [relay] | raw-echo <settings> <topic> \
+                     <group>"
                 .to_owned(),
         }),
     };
@@ -76,10 +80,18 @@ fn report_assignment(last: &mut Option<Vec<i32>>, now: Vec<i32>) {
 }
 
 async fn callee(args: &[String]) -> Result<()> {
-    let [settings_json, fleet, group, name] = args else {
-        return Err(BenchError::WorkerArguments {
-            detail: format!("callee needs <settings> <fleet> <group> <name>, got {args:?}"),
-        });
+    let (settings_json, fleet, group, name, relay) = match args {
+        [settings_json, fleet, group, name] => (settings_json, fleet, group, name, false),
+        [settings_json, fleet, group, name, extra] if extra.as_str() == RELAY_TYPE => {
+            (settings_json, fleet, group, name, true)
+        }
+        _ => {
+            return Err(BenchError::WorkerArguments {
+                detail: format!(
+                    "callee needs <settings> <fleet> <group> <name> [{RELAY_TYPE}], got {args:?}"
+                ),
+            });
+        }
     };
     let settings = settings(settings_json)?;
     let begun = Instant::now();
@@ -89,6 +101,12 @@ async fn callee(args: &[String]) -> Result<()> {
         .register(ECHO_TYPE, |_| echo_agent())
         .await
         .map_err(|e| BenchError::runtime("register", e))?;
+    if relay {
+        runtime
+            .register(RELAY_TYPE, |_| relay_agent())
+            .await
+            .map_err(|e| BenchError::runtime("register", e))?;
+    }
     let build = begun.elapsed();
     let starting = Instant::now();
     runtime
