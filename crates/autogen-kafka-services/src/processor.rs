@@ -10,7 +10,8 @@ use autogen_kafka_core::{
 };
 use autogen_kafka_events::{JSON_CONTENT_TYPE, RequestEvent, ResponseEvent};
 use autogen_kafka_streaming::{
-    EventProducer, HandleFailure, InboundRecord, OutboundRecord, RecordHandler, TopicPartition,
+    Acknowledgement, EventProducer, HandleFailure, InboundRecord, OutboundRecord, RecordHandler,
+    TopicPartition,
 };
 use futures::future::BoxFuture;
 use tracing::Instrument;
@@ -111,7 +112,12 @@ impl MessageProcessor {
         &self.stats
     }
 
-    async fn process(self: Arc<Self>, record: InboundRecord) -> Result<(), HandleFailure> {
+    /// Handles one record up to writing its answer; returns the wait for the answer's acknowledgement, so the
+    /// agent's next record can start meanwhile.
+    async fn process(
+        self: Arc<Self>,
+        record: InboundRecord,
+    ) -> Result<Option<Acknowledgement>, HandleFailure> {
         let Some(value) = record.value.as_deref() else {
             return Err(HandleFailure::new(
                 "decode",
@@ -133,10 +139,10 @@ impl MessageProcessor {
         {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(request_id, "deadline passed before handling: skipped");
-            return Ok(());
+            return Ok(None);
         }
         if self.replay_duplicate(&request_id).await {
-            return Ok(());
+            return Ok(None);
         }
         let reply_to = (!is_publish).then(|| {
             record
@@ -164,17 +170,25 @@ impl MessageProcessor {
         };
         let Some((response, failure)) = response else {
             self.remember(&request_id, None);
-            return Ok(());
+            return Ok(None);
         };
-        self.producer.send_ref(&response).await.map_err(|error| {
+        let produce_failed = |error: autogen_kafka_streaming::StreamingError| {
             HandleFailure::new(
                 "produce",
                 format!("sending the response failed: {}", error_chain(&error)),
             )
-        })?;
-        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        };
+        let pending = self
+            .producer
+            .enqueue(&response)
+            .await
+            .map_err(produce_failed)?;
         self.remember(&request_id, Some(response));
-        failure.map_or(Ok(()), Err)
+        Ok(Some(Box::pin(async move {
+            pending.acknowledged().await.map_err(produce_failed)?;
+            self.stats.answered.fetch_add(1, Ordering::Relaxed);
+            failure.map_or(Ok(()), Err)
+        })))
     }
 
     /// Calls the agent; returns its answer, or the failure to report.
@@ -391,12 +405,25 @@ impl AgentTypeHandler {
 
 impl RecordHandler for AgentTypeHandler {
     fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        let handled = self.handle_then_acknowledge(record);
+        Box::pin(async move {
+            match handled.await? {
+                Some(acknowledgement) => acknowledgement.await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn handle_then_acknowledge(
+        &self,
+        record: InboundRecord,
+    ) -> BoxFuture<'static, Result<Option<Acknowledgement>, HandleFailure>> {
         if !record
             .key_str()
             .is_some_and(|k| k.starts_with(&self.prefix))
         {
             // Another agent type's record: its own group handles it.
-            return Box::pin(async { Ok(()) });
+            return Box::pin(async { Ok(None) });
         }
         let span = tracing::info_span!(
             "request",

@@ -80,12 +80,28 @@ impl HandleFailure {
     }
 }
 
+/// The last step of a record [`RecordHandler::handle_then_acknowledge`] left: typically waiting for the broker to
+/// acknowledge what the handler wrote. The record is done when it resolves; `Err` dead-letters it.
+pub type Acknowledgement = BoxFuture<'static, Result<(), HandleFailure>>;
+
 /// What a [`GroupConsumer`] calls for each record and on rebalances.
 ///
 /// The trait is object-safe and returns boxed futures, since workers keep it as `Arc<dyn RecordHandler>`.
 pub trait RecordHandler: Send + Sync + 'static {
     /// Handles one record. `Err` sends the record to the dead-letter topic with the failure's reason.
     fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>>;
+
+    /// Handles one record in two steps: the future resolves once the record's own work is done, so the next
+    /// record of its key may start, with what is left to wait for before the record counts as done (and its
+    /// offset may be committed), such as the acknowledgement of an answer it wrote. The default runs
+    /// [`handle`](Self::handle) and leaves nothing.
+    fn handle_then_acknowledge(
+        &self,
+        record: InboundRecord,
+    ) -> BoxFuture<'static, Result<Option<Acknowledgement>, HandleFailure>> {
+        let handled = self.handle(record);
+        Box::pin(async move { handled.await.map(|()| None) })
+    }
 
     /// Called when partitions are taken away, after their in-flight records finished and before their offsets
     /// are committed: the place to save state that belongs to them.

@@ -38,11 +38,11 @@ mod tail;
 
 pub use backoff::Backoff;
 pub use consumer::{
-    ConsumerSpec, ConsumerStats, GroupConsumer, HandleFailure, InFlightBudget, RecordHandler,
-    TopicPartition, dead_letter_headers,
+    Acknowledgement, ConsumerSpec, ConsumerStats, GroupConsumer, HandleFailure, InFlightBudget,
+    RecordHandler, TopicPartition, dead_letter_headers,
 };
 pub use error::{Result, StreamingError};
 pub use offsets::PartitionOffsets;
-pub use producer::{Delivered, EventProducer};
+pub use producer::{Delivered, EventProducer, PendingDelivery};
 pub use record::{InboundRecord, OutboundRecord};
 pub use tail::{TailHandler, TailReader, TailSpec, TailStart};

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tracing::Instrument;
 
 use crate::error::{Result, StreamingError};
@@ -17,6 +18,53 @@ pub struct Delivered {
     pub partition: i32,
     /// Its offset there.
     pub offset: i64,
+}
+
+/// How long [`EventProducer::enqueue`] waits before trying a full producer queue again.
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(5);
+
+/// A record handed to the producer ([`EventProducer::enqueue`]) whose acknowledgement is still to come.
+#[must_use = "a record counts as written only once its acknowledgement arrived"]
+pub struct PendingDelivery {
+    delivery: DeliveryFuture,
+    topic: String,
+    deadline: tokio::time::Instant,
+    after: Duration,
+}
+
+impl std::fmt::Debug for PendingDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingDelivery")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingDelivery {
+    /// Waits for the broker's acknowledgement, until the send deadline that started at the enqueue.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Produce`] when the broker or client rejected the record,
+    /// [`StreamingError::ProduceTimeout`] when no acknowledgement arrived in time, [`StreamingError::Shutdown`]
+    /// when the producer went away.
+    pub async fn acknowledged(self) -> Result<Delivered> {
+        match tokio::time::timeout_at(self.deadline, self.delivery).await {
+            Ok(Ok(Ok(delivery))) => Ok(Delivered {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Ok(Ok(Err((source, _)))) => Err(StreamingError::Produce {
+                topic: self.topic,
+                source,
+            }),
+            Ok(Err(_canceled)) => Err(StreamingError::Shutdown),
+            Err(_) => Err(StreamingError::ProduceTimeout {
+                topic: self.topic,
+                after: self.after,
+            }),
+        }
+    }
 }
 
 /// A cloneable handle to one idempotent Kafka producer.
@@ -107,7 +155,22 @@ impl EventProducer {
     /// As [`EventProducer::send`].
     pub async fn send_ref(&self, record: &OutboundRecord) -> Result<Delivered> {
         let span = tracing::debug_span!("kafka.produce", topic = %record.topic, partition = record.partition);
-        async {
+        async { self.enqueue(record).await?.acknowledged().await }
+            .instrument(span)
+            .await
+    }
+
+    /// Hands one record to the producer and returns at once with its acknowledgement still to come, so the
+    /// caller can go on while the broker confirms it. Records enqueued one after the other keep their order
+    /// within a partition. Waits only while the producer's queue is full (up to the send deadline).
+    ///
+    /// # Errors
+    ///
+    /// [`StreamingError::Produce`] when the client rejects the record, [`StreamingError::ProduceTimeout`] when the
+    /// queue stayed full until the send deadline.
+    pub async fn enqueue(&self, record: &OutboundRecord) -> Result<PendingDelivery> {
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        loop {
             let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic);
             if let Some(key) = record.key.as_deref() {
                 future_record = future_record.key(key);
@@ -121,24 +184,34 @@ impl EventProducer {
             if let Some(headers) = record.owned_headers() {
                 future_record = future_record.headers(headers);
             }
-            let delivery = self.inner.send(future_record, self.send_timeout);
-            match tokio::time::timeout(self.send_timeout, delivery).await {
-                Ok(Ok(delivery)) => Ok(Delivered {
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                }),
-                Ok(Err((source, _))) => Err(StreamingError::Produce {
-                    topic: record.topic.clone(),
-                    source,
-                }),
-                Err(_) => Err(StreamingError::ProduceTimeout {
-                    topic: record.topic.clone(),
-                    after: self.send_timeout,
-                }),
+            match self.inner.send_result(future_record) {
+                Ok(delivery) => {
+                    return Ok(PendingDelivery {
+                        delivery,
+                        topic: record.topic.clone(),
+                        deadline,
+                        after: self.send_timeout,
+                    });
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(QUEUE_FULL_RETRY).await;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    return Err(StreamingError::ProduceTimeout {
+                        topic: record.topic.clone(),
+                        after: self.send_timeout,
+                    });
+                }
+                Err((source, _)) => {
+                    return Err(StreamingError::Produce {
+                        topic: record.topic.clone(),
+                        source,
+                    });
+                }
             }
         }
-        .instrument(span)
-        .await
     }
 
     /// Waits until every queued record is acknowledged, up to `timeout`.

@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::budget::InFlightBudget;
-use super::{ConsumerStats, HandleFailure, RecordHandler, TopicPartition, dead_letter_headers};
+use super::{
+    Acknowledgement, ConsumerStats, HandleFailure, RecordHandler, TopicPartition,
+    dead_letter_headers,
+};
 use crate::backoff::Backoff;
 use crate::offsets::PartitionOffsets;
 use crate::producer::EventProducer;
@@ -30,6 +33,14 @@ type RecordKey = (String, i32, Option<Vec<u8>>);
 struct Job {
     record: InboundRecord,
     generation: u64,
+}
+
+/// Where a record stands once its handler returned.
+enum Step {
+    /// Done (`true`: handled or dead-lettered; `false`: given up).
+    Done(bool),
+    /// Its own work is done; it is done once this resolves.
+    Acknowledging(Acknowledgement),
 }
 
 /// One assigned partition: its offsets and flow state.
@@ -184,21 +195,38 @@ impl Dispatcher {
         }
     }
 
-    /// Runs the records of one key, in order, until none is queued.
+    /// Runs the records of one key, in order, until none is queued. A record whose handler left an
+    /// acknowledgement to wait for is finished by a task of its own, so the key's next record starts at once.
     async fn run_key(self: Arc<Self>, key: RecordKey, first: Job) {
         let mut job = first;
         loop {
             let Job { record, generation } = job;
-            let (partition, offset) = (record.partition, record.offset);
             let span = tracing::debug_span!(
                 "kafka.consume",
                 consumer = %self.name,
                 topic = %record.topic,
-                partition,
-                offset,
+                partition = record.partition,
+                offset = record.offset,
             );
-            let done = self.handle_one(&record).instrument(span).await;
-            self.complete(&record, generation, done);
+            match self.handle_one(&record).instrument(span.clone()).await {
+                Step::Done(done) => self.complete(&record, generation, done),
+                Step::Acknowledging(acknowledgement) => {
+                    let this = Arc::clone(&self);
+                    self.runtime.spawn(
+                        async move {
+                            let done = match acknowledgement.await {
+                                Ok(()) => {
+                                    this.stats.handled.fetch_add(1, Ordering::Relaxed);
+                                    true
+                                }
+                                Err(failure) => this.dead_letter(&record, &failure).await,
+                            };
+                            this.complete(&record, generation, done);
+                        }
+                        .instrument(span),
+                    );
+                }
+            }
             let next = {
                 let mut queues = lock(&self.queues);
                 let next = queues.get_mut(&key).and_then(VecDeque::pop_front);
@@ -235,15 +263,32 @@ impl Dispatcher {
         }
     }
 
-    /// Handles one record; returns whether it is done (handled or dead-lettered).
-    async fn handle_one(&self, record: &InboundRecord) -> bool {
-        let outcome = AssertUnwindSafe(self.handler.handle(record.clone()))
+    /// Handles one record: done (handled or dead-lettered, or given up), or an acknowledgement still to come.
+    async fn handle_one(&self, record: &InboundRecord) -> Step {
+        let outcome = AssertUnwindSafe(self.handler.handle_then_acknowledge(record.clone()))
             .catch_unwind()
             .await;
         let failure = match outcome {
-            Ok(Ok(())) => {
+            Ok(Ok(None)) => {
                 self.stats.handled.fetch_add(1, Ordering::Relaxed);
-                return true;
+                return Step::Done(true);
+            }
+            Ok(Ok(Some(acknowledgement))) => {
+                return Step::Acknowledging(Box::pin(
+                    AssertUnwindSafe(acknowledgement)
+                        .catch_unwind()
+                        .map(|outcome| {
+                            outcome.unwrap_or_else(|panic| {
+                                Err(HandleFailure::new(
+                                    "panic",
+                                    format!(
+                                        "the acknowledgement panicked: {}",
+                                        panic_message(&*panic)
+                                    ),
+                                ))
+                            })
+                        }),
+                ));
             }
             Ok(Err(failure)) => failure,
             Err(panic) => HandleFailure::new(
@@ -251,7 +296,7 @@ impl Dispatcher {
                 format!("the handler panicked: {}", panic_message(&*panic)),
             ),
         };
-        self.dead_letter(record, &failure).await
+        Step::Done(self.dead_letter(record, &failure).await)
     }
 
     /// Writes a failed record to the dead-letter topic, retrying until it is acknowledged or the worker stops.

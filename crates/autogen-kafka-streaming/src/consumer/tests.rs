@@ -578,3 +578,115 @@ async fn a_shared_budget_bounds_records_in_flight_across_partitions() {
     .await
     .unwrap();
 }
+
+/// A two-step handler: "wait" leaves an acknowledgement that resolves once `release` is notified, "refuse" one
+/// that fails; every record's own step is recorded in order.
+struct TwoStep {
+    release: Arc<tokio::sync::Notify>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl RecordHandler for TwoStep {
+    fn handle(&self, _record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        Box::pin(async { panic!("the worker calls handle_then_acknowledge") })
+    }
+
+    fn handle_then_acknowledge(
+        &self,
+        record: InboundRecord,
+    ) -> BoxFuture<'static, Result<Option<super::Acknowledgement>, HandleFailure>> {
+        let (release, seen) = (Arc::clone(&self.release), Arc::clone(&self.seen));
+        Box::pin(async move {
+            let value = String::from_utf8(record.value.unwrap_or_default()).unwrap();
+            seen.lock().unwrap().push(value.clone());
+            Ok(match value.as_str() {
+                "wait" => Some(Box::pin(async move {
+                    release.notified().await;
+                    Ok(())
+                }) as super::Acknowledgement),
+                "refuse" => Some(Box::pin(async {
+                    Err(HandleFailure::new(
+                        "produce",
+                        "the broker refused the answer",
+                    ))
+                }) as super::Acknowledgement),
+                _ => None,
+            })
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_goes_on_while_an_acknowledgement_is_pending_and_the_record_is_done_only_after_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("two-step");
+        let dlq = unique_topic("two-step-dlq");
+        broker.create_topic(&topic, 1).await.unwrap();
+        broker.create_topic(&dlq, 1).await.unwrap();
+        let producer = producer(&broker);
+        let records: Vec<(String, String)> = ["wait", "next", "refuse", "last"]
+            .iter()
+            .map(|v| ("k".to_owned(), (*v).to_owned()))
+            .collect();
+        produce_all(&producer, &topic, &records).await;
+
+        let release = Arc::new(tokio::sync::Notify::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let worker = GroupConsumer::start(
+            spec(&broker, "two-step", &unique_group("two-step"), &topic)
+                .dead_letter_topic(dlq)
+                .statistics_interval(Duration::from_millis(100)),
+            Arc::new(TwoStep {
+                release: Arc::clone(&release),
+                seen: Arc::clone(&seen),
+            }),
+            Some(producer.clone()),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        // Every record of the key ran its own step, in order, while the first one's acknowledgement waits.
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async {
+                seen.lock().unwrap().len() == 4 && worker.stats().handled.load(SeqCst) == 2
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["wait", "next", "refuse", "last"]);
+        assert_eq!(
+            worker.stats().dead_lettered.load(SeqCst),
+            1,
+            "a failed acknowledgement is dead-lettered"
+        );
+        // Not done until acknowledged: the commit stays before it (all 4 records still count as lag).
+        let partition = super::TopicPartition {
+            topic: topic.clone(),
+            partition: 0,
+        };
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || async { worker.stats().lags().get(&partition) == Some(&4) },
+        )
+        .await
+        .unwrap();
+        release.notify_one();
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || async {
+                worker.stats().handled.load(SeqCst) == 3
+                    && worker.stats().lags().get(&partition) == Some(&0)
+            },
+        )
+        .await
+        .unwrap();
+        worker.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
