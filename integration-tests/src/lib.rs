@@ -254,15 +254,32 @@ pub async fn start_registry_fleet(
 ///
 /// If the write fails (a bug in the test environment).
 pub async fn produce_raw(broker: &TestBroker, topic: &str, key: &str, value: &[u8]) {
+    produce_raw_at(broker, topic, key, value, None).await;
+}
+
+/// [`produce_raw`] with the record's timestamp set to `timestamp_ms` (milliseconds since the Unix epoch), as a
+/// writer whose record waited in a backlog would leave it.
+///
+/// # Panics
+///
+/// If the write fails (a bug in the test environment).
+pub async fn produce_raw_at(
+    broker: &TestBroker,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    timestamp_ms: Option<i64>,
+) {
     let producer: FutureProducer = broker
         .producer_config()
         .create()
         .unwrap_or_else(|e| panic!("producer: {e}"));
+    let mut record = FutureRecord::to(topic).key(key).payload(value);
+    if let Some(timestamp) = timestamp_ms {
+        record = record.timestamp(timestamp);
+    }
     producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(value),
-            Duration::from_secs(5),
-        )
+        .send(record, Duration::from_secs(5))
         .await
         .unwrap_or_else(|(e, _)| panic!("write to {topic}: {e}"));
 }

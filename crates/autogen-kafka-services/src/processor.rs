@@ -54,7 +54,7 @@ pub struct ProcessorStats {
     pub answered: AtomicU64,
     /// Publications delivered to an agent.
     pub delivered: AtomicU64,
-    /// Requests skipped because their deadline had passed.
+    /// Requests not executed because their deadline had passed (dead-lettered with kind `expired`).
     pub expired: AtomicU64,
     /// Redelivered requests recognised by id and not handled again.
     pub duplicates: AtomicU64,
@@ -70,7 +70,8 @@ struct Dedupe {
 /// Handles the records of one agent type on the request topic.
 ///
 /// For each record keyed `type/key` of its type: decode the `RequestEvent` (a record that does not decode goes to
-/// the dead-letter topic), skip it if its deadline passed, recognise a redelivery by request id, activate the
+/// the dead-letter topic), dead-letter it as `expired` if its deadline passed (the `ak_deadline_ms` header, or the record's
+/// timestamp plus the default timeout for a Python caller's request), recognise a redelivery by request id, activate the
 /// agent (loading saved state), then either call it (RPC: the answer or an error response goes to the caller's
 /// reply topic) or deliver the publication to it. Any failure is answered to the caller *and* dead-lettered with
 /// the reason; the consumer goes on with the next record.
@@ -132,14 +133,19 @@ impl MessageProcessor {
         let request_id = request.request_id.clone().unwrap_or_default();
         let is_publish = record.header_str(headers::KIND) == Some(headers::KIND_PUBLISH);
         let now = headers::now_ms();
-        if let Some(deadline) = record
-            .header_str(headers::DEADLINE_MS)
-            .and_then(|d| d.parse::<i64>().ok())
+        let deadline = self.deadline(&record, is_publish);
+        if let Some(deadline) = deadline
             && deadline <= now
         {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(request_id, "deadline passed before handling: skipped");
-            return Ok(None);
+            tracing::debug!(request_id, "deadline passed before handling: dead-lettered");
+            return Err(HandleFailure::new(
+                "expired",
+                format!(
+                    "the request's deadline passed {} ms before it was read; it was not executed",
+                    now - deadline
+                ),
+            ));
         }
         if self.replay_duplicate(&request_id).await {
             return Ok(None);
@@ -150,7 +156,9 @@ impl MessageProcessor {
                 .unwrap_or(&self.settings.shared_responses_topic)
                 .to_owned()
         });
-        let result = self.call_agent(&record, &request, is_publish, now).await;
+        let result = self
+            .call_agent(&record, &request, is_publish, deadline, now)
+            .await;
         let response = match (&reply_to, result) {
             (None, Ok(_)) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -197,6 +205,7 @@ impl MessageProcessor {
         record: &InboundRecord,
         request: &RequestEvent,
         is_publish: bool,
+        deadline: Option<i64>,
         now: i64,
     ) -> Result<Option<AnyMessage>, HandleFailure> {
         let recipient: AgentId = request
@@ -232,12 +241,9 @@ impl MessageProcessor {
             .activate(&recipient, partition)
             .await
             .map_err(|error| HandleFailure::new("activate", error_chain(&error)))?;
-        let remaining = record
-            .header_str(headers::DEADLINE_MS)
-            .and_then(|d| d.parse::<i64>().ok())
-            .map_or(self.settings.default_timeout, |deadline| {
-                Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
-            });
+        let remaining = deadline.map_or(self.settings.default_timeout, |deadline| {
+            Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
+        });
         let message_id = request.request_id.clone().unwrap_or_default();
         let local = self.agents.local();
         let outcome = if is_publish {
@@ -266,6 +272,26 @@ impl MessageProcessor {
             local.send_message(message, recipient, options).await
         };
         outcome.map_err(|error| HandleFailure::new(error_kind(&error), remote_text(&error)))
+    }
+
+    /// When a request must be answered by: the caller's `ak_deadline_ms`, or for an RPC that carries none (a
+    /// Python caller) the record's timestamp plus the default RPC timeout, so a request read after its caller
+    /// gave up is never executed. Publication deliveries carry no deadline.
+    fn deadline(&self, record: &InboundRecord, is_publish: bool) -> Option<i64> {
+        if let Some(deadline) = record
+            .header_str(headers::DEADLINE_MS)
+            .and_then(|d| d.parse::<i64>().ok())
+        {
+            return Some(deadline);
+        }
+        if is_publish {
+            return None;
+        }
+        let timeout = i64::try_from(self.settings.default_timeout.as_millis()).unwrap_or(i64::MAX);
+        record
+            .timestamp_ms
+            .filter(|written| *written > 0)
+            .map(|written| written.saturating_add(timeout))
     }
 
     fn success_record(

@@ -9,10 +9,11 @@ use autogen_kafka::config::SerializationFormat;
 use autogen_kafka::events::{Frame, RegistrationEvent, RequestEvent, ResponseEvent, WireEvent};
 use autogen_kafka::{AgentId, AgentRuntimeExt, RoutedAgent, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Ping, Pong, Reader, produce_raw, register_echo, start_registry_fleet, worker,
+    Ping, Pong, Reader, produce_raw, produce_raw_at, register_echo, start_registry_fleet, worker,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
+use autogen_kafka_testing::rdkafka::message::Headers as _;
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
 use autogen_kafka_testing::{eventually, unique_group};
 
@@ -256,4 +257,86 @@ async fn a_rust_caller_gets_the_answer_of_a_python_agent() {
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A Python caller's request carries no deadline: the callee counts it from the record's timestamp plus the RPC
+/// timeout. One that waited in a backlog past that is dead-lettered as `expired` and never executed; the same
+/// request written now is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_python_request_is_dead_lettered_as_expired_and_never_executed() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (broker, _registry, config) =
+            start_registry_fleet("py-stale", SerializationFormat::JsonSchema).await;
+        let host = worker(&broker, config.clone(), "host");
+        register_echo(&host, "echo", "rust").await;
+        host.start().await.unwrap();
+        let reader = |name: &str, topic: &str| {
+            let consumer: StreamConsumer = broker
+                .consumer_config(&unique_group(name))
+                .create()
+                .unwrap();
+            consumer.subscribe(&[topic]).unwrap();
+            consumer
+        };
+        let responses = reader("py-stale-responses", &config.runtime.runtime_responses);
+        let dead_letters = reader("py-stale-dlq", &config.runtime.dead_letter_topic);
+
+        // Written two RPC timeouts ago (20 s each here), as a request that sat in a backlog.
+        let written = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 40_000;
+        let topic = &config.runtime.runtime_requests;
+        produce_raw_at(
+            &broker,
+            topic,
+            "echo/default",
+            &vector("request_send_message"),
+            Some(written),
+        )
+        .await;
+        let dead = tokio::time::timeout(Duration::from_secs(60), dead_letters.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let kind = dead
+            .headers()
+            .unwrap()
+            .iter()
+            .find(|h| h.key == "ak_dlq_kind")
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        assert_eq!(kind.as_deref(), Some("expired"));
+        assert_eq!(dead.key(), Some(&b"echo/default"[..]));
+
+        // The same request written now is executed and answered, and it is the only answer.
+        produce_raw(
+            &broker,
+            topic,
+            "echo/default",
+            &vector("request_send_message"),
+        )
+        .await;
+        let answer = tokio::time::timeout(Duration::from_secs(60), responses.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let response = ResponseEvent::from_json_value(
+            serde_json::from_slice(Frame::parse(answer.payload().unwrap()).unwrap().payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let pong: Pong = serde_json::from_slice(response.payload.as_deref().unwrap()).unwrap();
+        assert_eq!(pong.content, "hello from echo/default on rust");
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), responses.recv())
+                .await
+                .is_err(),
+            "the stale request was answered too"
+        );
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
 }
