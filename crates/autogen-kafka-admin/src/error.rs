@@ -359,7 +359,10 @@ pub enum AdminError {
 
     /// The topic exists with fewer partitions than the spec asks for. Adding partitions
     /// changes which partition a key maps to, so this is left to an operator.
-    #[error("topic `{topic}` has {found} partition(s), fewer than the {wanted} required")]
+    #[error(
+        "topic `{topic}` has {found} partition(s), fewer than the {wanted} required: recreate it with {wanted} \
+         partitions, or configure {found} (adding partitions to it would move keys to other partitions)"
+    )]
     TopicMismatch {
         /// The topic.
         topic: String,

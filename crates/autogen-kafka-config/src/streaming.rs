@@ -143,10 +143,13 @@ impl StreamingConfig {
         .collect()
     }
 
-    /// The producer tuning properties: `linger.ms`, `enable.idempotence`, `acks`, `partitioner`.
+    /// The producer tuning properties: `linger.ms`, `enable.idempotence`, `acks`, `partitioner`, and
+    /// `allow.auto.create.topics=false`: a producer's metadata request never lets the broker create a topic with
+    /// its own defaults (the runtime creates its topics at start-up, with the configured partitions and policies).
     #[must_use]
     pub fn producer_properties(&self) -> ClientProperties {
         let mut props = ClientProperties::new();
+        props.insert("allow.auto.create.topics", "false");
         props.insert("linger.ms", to_ms(self.linger).to_string());
         props.insert("enable.idempotence", self.enable_idempotence.to_string());
         props.insert("acks", self.acks.as_str());

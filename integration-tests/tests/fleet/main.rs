@@ -13,3 +13,4 @@ mod resilience;
 mod rpc;
 mod schema_evolution;
 mod tail_gaps;
+mod topics;
