@@ -302,6 +302,8 @@ pub type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Strin
 pub struct Reader {
     /// Where deliveries are recorded.
     pub seen: Deliveries,
+    /// Where the message id of each delivery ([`MessageContext::message_id`]) is recorded, when set.
+    pub message_ids: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl Handler<News> for Reader {
@@ -314,6 +316,11 @@ impl Handler<News> for Reader {
             topic,
             news.headline,
         ));
+        if let Some(ids) = &self.message_ids {
+            ids.lock()
+                .map_err(|_| "poisoned")?
+                .push(ctx.message_id().to_owned());
+        }
         Ok(())
     }
 }

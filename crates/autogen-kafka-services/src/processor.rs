@@ -244,7 +244,16 @@ impl MessageProcessor {
         let remaining = deadline.map_or(self.settings.default_timeout, |deadline| {
             Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
         });
-        let message_id = request.request_id.clone().unwrap_or_default();
+        // A publication's handler sees the publication's id (as Python subscribers do); a request's, its request id.
+        let message_id = if is_publish {
+            request
+                .message_id
+                .clone()
+                .or_else(|| request.request_id.clone())
+        } else {
+            request.request_id.clone()
+        }
+        .unwrap_or_default();
         let local = self.agents.local();
         let outcome = if is_publish {
             let topic = request

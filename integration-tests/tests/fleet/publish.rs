@@ -35,6 +35,7 @@ async fn publications_reach_every_subscriber_in_three_runtimes_once() {
                 .register(agent_type, move |_| {
                     RoutedAgent::new(Reader {
                         seen: Arc::clone(&seen),
+                        message_ids: None,
                     })
                     .with_handler::<News>()
                 })

@@ -104,16 +104,18 @@ async fn a_python_publication_reaches_rust_subscribers_once() {
         let (broker, _registry, config) =
             start_registry_fleet("py-publish", SerializationFormat::JsonSchema).await;
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let message_ids = Arc::new(Mutex::new(Vec::new()));
         let runtimes = [
             worker(&broker, config.clone(), "a"),
             worker(&broker, config.clone(), "b"),
         ];
         for runtime in &runtimes {
-            let seen = Arc::clone(&seen);
+            let (seen, message_ids) = (Arc::clone(&seen), Arc::clone(&message_ids));
             runtime
                 .register("listener", move |_| {
                     RoutedAgent::new(Reader {
                         seen: Arc::clone(&seen),
+                        message_ids: Some(Arc::clone(&message_ids)),
                     })
                     .with_handler::<autogen_kafka_integration_tests::News>()
                 })
@@ -172,6 +174,11 @@ async fn a_python_publication_reaches_rust_subscribers_once() {
                 "from python".to_owned()
             )],
             "delivered exactly once, to the mapped agent id"
+        );
+        // The handler sees the publication's id, as a Python subscriber does, not the delivery's request id.
+        assert_eq!(
+            *message_ids.lock().unwrap(),
+            [document["id"].as_str().unwrap().to_owned()]
         );
         for runtime in &runtimes {
             runtime.stop().await.unwrap();
