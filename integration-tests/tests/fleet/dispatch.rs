@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use autogen_kafka::{AgentId, AgentRuntimeExt, SendOptions};
 use autogen_kafka_integration_tests::{
-    Hop, Ping, Pong, Trail, create_fleet_topics, register_echo, register_walker, worker,
+    Hop, Ping, Pong, Trail, create_fleet_topics, echo_pair, register_echo, register_walker, worker,
     worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
@@ -179,15 +179,7 @@ async fn a_call_cycle_fails_at_once_with_the_typed_error() {
 async fn a_slow_agent_holds_up_no_other_agent_id() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let fleet = unique_topic("slow");
-        let config = worker_config(&broker, &fleet);
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
-        register_echo(&host, "echo", "host").await;
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        let (_config, caller, host) = echo_pair(&broker, "slow").await;
 
         // The first RPC of fresh runtimes pays one-time costs (connections, the callee's first fetch).
         let _: Pong = caller
