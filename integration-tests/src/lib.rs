@@ -105,6 +105,7 @@ pub fn fleet_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group: &str)
         .set("streaming.statistics_interval_ms", 200)
         .set("runtime.registry_heartbeat_ms", 500)
         .set("runtime.registry_expiry_ms", 3000)
+        .set("runtime.cleanup_grace_ms", 2000)
         .set("runtime.startup_timeout_ms", 60_000)
         .set("service.shutdown_timeout_ms", 10_000);
     for (key, suffix) in [
@@ -115,6 +116,7 @@ pub fn fleet_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group: &str)
         ("runtime.publish_topic", "publishes"),
         ("runtime.dead_letter_topic", "dead_letters"),
         ("runtime.state_topic", "state"),
+        ("runtime.runtimes_topic", "runtimes"),
     ] {
         builder = builder.set(key, format!("{fleet}.{suffix}"));
     }
@@ -211,6 +213,7 @@ pub async fn create_fleet_topics(broker: &TestBroker, config: &Config, partition
         &topics.publish_topic,
         &topics.dead_letter_topic,
         &topics.state_topic,
+        &topics.runtimes_topic,
     ] {
         #[expect(clippy::expect_used, reason = "test support")]
         broker

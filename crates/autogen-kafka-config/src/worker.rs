@@ -50,6 +50,15 @@ pub struct WorkerConfig {
     /// Saved agent state (extension). Default `agent_state`.
     #[serde(deserialize_with = "de::string")]
     pub state_topic: String,
+    /// The fleet's Rust runtimes, one compacted entry per instance with its reply topic and expiry
+    /// (extension). Default `agent_runtimes`.
+    #[serde(deserialize_with = "de::string")]
+    pub runtimes_topic: String,
+    /// This runtime's instance id; its reply topic is `<runtime_responses>.<instance_id>`. Default: a fresh
+    /// uuid at each start. Set a stable name to keep one identity across restarts, e.g. a StatefulSet's pod
+    /// name: `AUTOGEN_KAFKA_RUNTIME__INSTANCE_ID=$(POD_NAME)`. Two live runtimes must never share one.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub instance_id: Option<String>,
     /// Deadline of one RPC (`send_message`). Written `rpc_timeout_ms`. Default 30 s.
     #[serde(rename = "rpc_timeout_ms", with = "de::duration_ms")]
     pub rpc_timeout: Duration,
@@ -65,6 +74,11 @@ pub struct WorkerConfig {
     /// Written `startup_timeout_ms`. Default 60 s.
     #[serde(rename = "startup_timeout_ms", with = "de::duration_ms")]
     pub startup_timeout: Duration,
+    /// How long after a runtime expired (no heartbeat for `registry_expiry_ms`) the surviving runtimes remove
+    /// what it left: its reply topic, its registrations and subscriptions. Written `cleanup_grace_ms`.
+    /// Default 5 min.
+    #[serde(rename = "cleanup_grace_ms", with = "de::duration_ms")]
+    pub cleanup_grace: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -77,10 +91,13 @@ impl Default for WorkerConfig {
             publish_topic: "agent_publishes".to_owned(),
             dead_letter_topic: "autogen_dead_letters".to_owned(),
             state_topic: "agent_state".to_owned(),
+            runtimes_topic: "agent_runtimes".to_owned(),
+            instance_id: None,
             rpc_timeout: Duration::from_secs(30),
             registry_heartbeat: Duration::from_secs(10),
             registry_expiry: Duration::from_secs(30),
             startup_timeout: Duration::from_secs(60),
+            cleanup_grace: Duration::from_secs(300),
         }
     }
 }
@@ -88,7 +105,7 @@ impl Default for WorkerConfig {
 impl WorkerConfig {
     /// Every topic of the runtime with its key path, e.g. `("runtime.publish_topic", "agent_publishes")`.
     #[must_use]
-    pub fn topics(&self) -> [(&'static str, &str); 7] {
+    pub fn topics(&self) -> [(&'static str, &str); 8] {
         [
             ("runtime.runtime_requests", self.runtime_requests.as_str()),
             ("runtime.runtime_responses", self.runtime_responses.as_str()),
@@ -100,6 +117,7 @@ impl WorkerConfig {
             ("runtime.publish_topic", self.publish_topic.as_str()),
             ("runtime.dead_letter_topic", self.dead_letter_topic.as_str()),
             ("runtime.state_topic", self.state_topic.as_str()),
+            ("runtime.runtimes_topic", self.runtimes_topic.as_str()),
         ]
     }
 
@@ -111,6 +129,18 @@ impl WorkerConfig {
         issues.positive_duration("runtime.registry_heartbeat_ms", self.registry_heartbeat);
         issues.positive_duration("runtime.registry_expiry_ms", self.registry_expiry);
         issues.positive_duration("runtime.startup_timeout_ms", self.startup_timeout);
+        if let Some(id) = &self.instance_id {
+            if id.is_empty() {
+                issues.push("runtime.instance_id", "must not be empty".to_owned());
+            } else {
+                // The reply topic's name carries it.
+                issues.topic(
+                    "runtime.instance_id",
+                    &format!("{}.{id}", self.runtime_responses),
+                    MAX_TOPIC_LEN,
+                );
+            }
+        }
         if !self.registry_heartbeat.is_zero() && self.registry_expiry <= self.registry_heartbeat {
             issues.push(
                 "runtime.registry_expiry_ms",

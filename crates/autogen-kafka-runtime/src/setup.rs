@@ -47,3 +47,22 @@ pub(crate) async fn ensure_topics(
     admin.ensure_topics(specs).await?;
     Ok(())
 }
+
+/// Deletes `topic` if it exists (a missing topic is not an error). Brokers without the Admin API (`AutoCreate`
+/// mode, such as librdkafka's mock cluster) cannot delete topics: nothing is done there.
+pub(crate) async fn delete_topic(
+    config: &Config,
+    mode: CreateMode,
+    topic: &str,
+    timeout: Duration,
+) -> Result<()> {
+    if mode == CreateMode::AutoCreate || !config.service.auto_create_topics {
+        return Ok(());
+    }
+    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
+        .operation_timeout(timeout)
+        .create_mode(mode)
+        .build()?;
+    admin.delete_topics(&[topic]).await?;
+    Ok(())
+}

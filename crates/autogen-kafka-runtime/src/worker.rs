@@ -20,8 +20,8 @@ use autogen_kafka_core::{
 use autogen_kafka_events::{Format, PublishEvent, RequestEvent};
 use autogen_kafka_monitoring::{ComponentHealth, Criticality, Health, Metrics, RpcOutcome};
 use autogen_kafka_services::{
-    AgentManager, AgentRegistry, EventCodecs, PendingRequests, StateStore, SubscriptionService,
-    headers,
+    AgentManager, AgentRegistry, EventCodecs, PendingRequests, RuntimeDirectory, StateStore,
+    SubscriptionService, headers,
 };
 use autogen_kafka_streaming::{
     EventProducer, GroupConsumer, OutboundRecord, TailReader, TopicPartition,
@@ -109,8 +109,8 @@ impl KafkaWorkerAgentRuntimeBuilder {
         self
     }
 
-    /// Names this runtime instance (default: a random id). The reply topic is
-    /// `<runtime_responses>.<instance id>`, so a stable id reuses one topic across restarts.
+    /// Names this runtime instance (default: `runtime.instance_id` of the configuration, else a random id). The
+    /// reply topic is `<runtime_responses>.<instance id>`, so a stable id reuses one topic across restarts.
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance_id = Some(id.into());
         self
@@ -135,6 +135,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
         let config = self.config;
         let instance_id = self
             .instance_id
+            .or_else(|| config.runtime.instance_id.clone())
             .unwrap_or_else(|| format!("{}-{}", config.kafka.client_id, &new_message_id()[..8]));
         let reply_topic = format!("{}.{}", config.runtime.runtime_responses, instance_id);
         let producer = EventProducer::new(
@@ -172,6 +173,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             producer,
             local,
             registry: OnceLock::new(),
+            directory: Arc::new(RuntimeDirectory::new(config.runtime.runtimes_topic.clone())),
             subscriptions: OnceLock::new(),
             pending: OnceLock::new(),
             state,
@@ -225,14 +227,16 @@ pub(crate) struct Inner {
     producer: EventProducer,
     local: LocalRuntime,
     registry: OnceLock<Arc<AgentRegistry>>,
+    /// The fleet's live Rust runtimes (runtimes topic).
+    directory: Arc<RuntimeDirectory>,
     subscriptions: OnceLock<Arc<SubscriptionService>>,
     pending: OnceLock<Arc<PendingRequests>>,
     state: Arc<StateStore>,
     agents: Arc<AgentManager>,
     distributed_types: Mutex<Vec<String>>,
     local_types: Mutex<HashSet<String>>,
-    /// Subscriptions this runtime added to the fleet (removed again at stop).
-    own_subscriptions: Mutex<Vec<String>>,
+    /// Subscriptions this runtime added to the fleet (removed again at stop; written again if they vanish).
+    own_subscriptions: Mutex<Vec<Subscription>>,
     /// Subscriptions added before `start`, written at start (startup step 6).
     early_subscriptions: Mutex<Vec<Subscription>>,
     consumers: tokio::sync::Mutex<Vec<GroupConsumer>>,
@@ -631,7 +635,8 @@ impl KafkaWorkerAgentRuntime {
         };
         let requests_topic = &self.inner.config.runtime.runtime_requests;
         let mut records = Vec::new();
-        for recipient in subscriptions.recipients(topic, sender, registry, true) {
+        let is_live = |runtime: &str| self.inner.is_runtime_live(runtime, registry);
+        for recipient in subscriptions.recipients(topic, sender, &is_live, true) {
             if self.is_local_type(recipient.agent_type().as_str()) {
                 continue;
             }
@@ -661,7 +666,13 @@ impl KafkaWorkerAgentRuntime {
     async fn add_remote_subscription(&self, subscription: Subscription) -> Result<(), CoreError> {
         if self.inner.subscriptions.get().is_none() {
             // Not started: written at start.
-            lock(&self.inner.early_subscriptions).push(subscription);
+            let mut early = lock(&self.inner.early_subscriptions);
+            if early.iter().any(|e| e.is_equivalent(&subscription)) {
+                return Err(CoreError::DuplicateSubscription {
+                    subscription_id: subscription.id().to_owned(),
+                });
+            }
+            early.push(subscription);
             return Ok(());
         }
         self.write_own_subscription(subscription).await?;
@@ -669,8 +680,9 @@ impl KafkaWorkerAgentRuntime {
         Ok(())
     }
 
-    /// Writes `subscription` to the subscription topic as this runtime's own (removed again at stop), unless the
-    /// fleet view has an equivalent one already.
+    /// Writes `subscription` to the subscription topic as this runtime's own (removed again at stop), unless this
+    /// runtime holds an equivalent one already. Equivalent subscriptions of other runtimes do not count: each
+    /// replica holds its own, and a dead runtime's leftovers never block its replacement.
     pub(crate) async fn write_own_subscription(
         &self,
         subscription: Subscription,
@@ -678,14 +690,17 @@ impl KafkaWorkerAgentRuntime {
         let Some(service) = self.inner.subscriptions.get() else {
             return Err(CoreError::RuntimeStopped);
         };
-        if service.has_equivalent(&subscription) {
+        if lock(&self.inner.own_subscriptions)
+            .iter()
+            .any(|own| own.is_equivalent(&subscription))
+        {
             return Err(CoreError::DuplicateSubscription {
                 subscription_id: subscription.id().to_owned(),
             });
         }
         self.write_subscription_change(service.added_record(&subscription, &self.inner.runtime_id))
             .await?;
-        lock(&self.inner.own_subscriptions).push(subscription.id().to_owned());
+        lock(&self.inner.own_subscriptions).push(subscription);
         Ok(())
     }
 
@@ -834,7 +849,7 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
             }
             self.write_subscription_change(service.removed_record(id, &self.inner.runtime_id))
                 .await?;
-            lock(&self.inner.own_subscriptions).retain(|s| s != id);
+            lock(&self.inner.own_subscriptions).retain(|s| s.id() != id);
             self.catch_up_subscriptions().await;
             Ok(())
         })
@@ -906,6 +921,14 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
 impl Inner {
     fn distributed_types(&self) -> Vec<String> {
         lock(&self.distributed_types).clone()
+    }
+
+    /// Whether the Rust runtime `runtime_id` is alive: its directory entry, or one of its registrations, is
+    /// unexpired.
+    fn is_runtime_live(&self, runtime_id: &str, registry: &AgentRegistry) -> bool {
+        runtime_id == self.runtime_id
+            || self.directory.is_live(runtime_id)
+            || registry.is_runtime_live(runtime_id)
     }
 
     /// The running tail readers (none before start and after stop).

@@ -1,11 +1,13 @@
 //! The agent manager: which agent ids are active on this replica, and their state when they move.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use autogen_kafka_core::{AgentId, AgentRuntime, LocalRuntime};
 use autogen_kafka_streaming::{EventProducer, TopicPartition};
+use serde_json::Value;
 
 use crate::error::Result;
 use crate::state::StateStore;
@@ -13,17 +15,29 @@ use crate::state::StateStore;
 /// Tracks the agent instances this replica activated, by the request partition they came from.
 ///
 /// An agent id is active on exactly one replica: the one that owns the partition its key maps to. On its first
-/// message here the manager loads the state the previous owner saved; when the partition is revoked it saves the
-/// state of every agent of that partition to the state topic (waiting for the broker's acknowledgement) and
-/// evicts the instance.
+/// message here the manager loads the state the previous owner saved. State reaches the state topic at two
+/// moments, each acknowledged by the broker before it counts:
+///
+/// - **checkpoints** ([`AgentManager::checkpoint`]): before the request consumer commits offsets, the state of
+///   every agent that handled a record since the last checkpoint is written (when it changed), so a committed
+///   offset never runs ahead of saved state and a crash loses no committed work;
+/// - **hand-over** ([`AgentManager::release`]): when a partition is revoked, each agent's state is written (with
+///   retries) before the instance is evicted; a partition whose agents could not be saved is reported, so its
+///   offsets are not committed and the next owner starts from the last checkpoint, never from stale state.
 #[derive(Debug)]
 pub struct AgentManager {
     local: LocalRuntime,
     state: Arc<StateStore>,
     producer: EventProducer,
     active: Mutex<HashMap<AgentId, TopicPartition>>,
+    /// Agents that handled a record since their state was last checkpointed.
+    dirty: Mutex<HashSet<AgentId>>,
     evict_timeout: Duration,
+    save_failures: AtomicU64,
 }
+
+/// How often a hand-over write is tried before the agent is given up as unsaved.
+const SAVE_ATTEMPTS: u32 = 4;
 
 impl AgentManager {
     /// A manager of the agents hosted in `local`.
@@ -39,7 +53,9 @@ impl AgentManager {
             state,
             producer,
             active: Mutex::new(HashMap::new()),
+            dirty: Mutex::new(HashSet::new()),
             evict_timeout,
+            save_failures: AtomicU64::new(0),
         }
     }
 
@@ -49,7 +65,8 @@ impl AgentManager {
         &self.local
     }
 
-    /// Makes sure `id` is active here, loading its saved state first if it was not.
+    /// Makes sure `id` is active here, loading its saved state first if it was not, and marks it as changed
+    /// since the last checkpoint.
     ///
     /// # Errors
     ///
@@ -69,6 +86,10 @@ impl AgentManager {
                 return Err(error.into());
             }
         }
+        self.dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone());
         Ok(())
     }
 
@@ -83,54 +104,300 @@ impl AgentManager {
             .collect()
     }
 
-    /// Saves and evicts every agent of `agent_type` (every agent when `None`) whose partition is in `partitions`.
-    /// Failures are logged: the partition moves regardless, and the next owner starts from the last state saved.
+    /// How many state writes failed for good so far (a hand-over or a checkpoint that gave up).
+    #[must_use]
+    pub fn save_failures(&self) -> u64 {
+        self.save_failures.load(Ordering::Relaxed)
+    }
+
+    /// The active agents of `agent_type` (every type when `None`) whose partition is in `partitions`.
+    fn of(&self, agent_type: Option<&str>, partitions: &[TopicPartition]) -> Vec<AgentId> {
+        let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::of_locked(&active, agent_type, partitions)
+    }
+
+    /// Whether an agent of `agent_type` in `partitions` handled a record since its last checkpoint.
+    #[must_use]
+    pub fn has_changes(&self, agent_type: Option<&str>, partitions: &[TopicPartition]) -> bool {
+        let dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
+        !dirty.is_empty()
+            && self
+                .of(agent_type, partitions)
+                .iter()
+                .any(|id| dirty.contains(id))
+    }
+
+    /// Writes the state of every agent of `agent_type` in `partitions` that handled a record since its last
+    /// checkpoint and whose state changed, and waits for the broker's acknowledgements. `true` when all are
+    /// saved; the agents that were not are checkpointed again next time.
+    pub async fn checkpoint(
+        &self,
+        agent_type: Option<&str>,
+        partitions: &[TopicPartition],
+    ) -> bool {
+        let changed: Vec<AgentId> = {
+            let candidates = self.of(agent_type, partitions);
+            let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
+            candidates
+                .into_iter()
+                .filter(|id| dirty.remove(id))
+                .collect()
+        };
+        let saves = changed.iter().map(|id| async move {
+            let saved = match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
+                Ok(Ok(state)) => self.write_if_changed(id, state).await,
+                Ok(Err(error)) => Err(error.into()),
+                Err(_) => Err(crate::ServicesError::State {
+                    agent_id: id.to_string(),
+                    operation: "saved",
+                    source: "the agent did not answer within the shutdown timeout".into(),
+                }),
+            };
+            if let Err(error) = &saved {
+                tracing::warn!(agent_id = %id, error = error as &dyn std::error::Error, "checkpoint of the agent's state failed; offsets held back");
+                self.dirty
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id.clone());
+            }
+            saved.is_ok()
+        });
+        futures::future::join_all(saves)
+            .await
+            .into_iter()
+            .all(|ok| ok)
+    }
+
+    /// Writes `state` for `id` unless the state topic has it already (an agent without state saves an empty
+    /// object, which is written only over an earlier state).
+    async fn write_if_changed(&self, id: &AgentId, state: Value) -> Result<()> {
+        let known = self.state.get(id);
+        let unchanged = match &known {
+            Some(known) => *known == state,
+            None => state.as_object().is_some_and(serde_json::Map::is_empty),
+        };
+        if unchanged {
+            return Ok(());
+        }
+        let record = self.state.record(id, &state)?;
+        self.producer.send(record).await?;
+        // Write-through: if this process activates the agent again before its state tail has read the record
+        // back, it still loads what was just saved.
+        self.state.put(id, state);
+        Ok(())
+    }
+
+    /// Hands over every agent of `agent_type` (every agent when `None`) whose partition is in `partitions`: writes
+    /// its state, retrying a failed write, and evicts it once the write is acknowledged. Resolves to the
+    /// partitions with an agent whose state could not be saved (logged with the agent id and counted in
+    /// [`AgentManager::save_failures`]): their offsets must not be committed.
     ///
     /// Agent types share the request topic, so a partition revoked from one type's consumer group may still be
     /// owned by another type's group in this process: only the revoked type's agents leave.
-    pub async fn release(&self, agent_type: Option<&str>, partitions: &[TopicPartition]) {
-        let leaving: Vec<AgentId> = {
+    pub async fn release(
+        &self,
+        agent_type: Option<&str>,
+        partitions: &[TopicPartition],
+    ) -> Vec<TopicPartition> {
+        let leaving: Vec<(AgentId, TopicPartition)> = {
             let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-            let ids: Vec<AgentId> = active
-                .iter()
-                .filter(|(id, p)| {
-                    partitions.contains(p)
-                        && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &ids {
-                active.remove(id);
-            }
-            ids
+            let ids = Self::of_locked(&active, agent_type, partitions);
+            ids.into_iter()
+                .filter_map(|id| active.remove(&id).map(|p| (id, p)))
+                .collect()
         };
-        // Concurrently: an agent whose handler is stuck holds up only its own eviction.
-        let releases = leaving.iter().map(|id| async move {
-            if let Err(error) = self.save_and_evict(id).await {
-                tracing::error!(agent_id = %id, error = &error as &dyn std::error::Error, "saving state on release failed");
+        // Concurrently: an agent whose handler is stuck holds up only its own hand-over.
+        let releases = leaving.iter().map(|(id, partition)| async move {
+            self.dirty
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+            match self.hand_over(id).await {
+                Ok(()) => None,
+                Err(error) => {
+                    self.save_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(agent_id = %id, error = &error as &dyn std::error::Error, "state not saved at hand-over: the partition's offsets are held back");
+                    Some(partition.clone())
+                }
             }
         });
-        futures::future::join_all(releases).await;
+        let mut unsaved: Vec<TopicPartition> = futures::future::join_all(releases)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        unsaved.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        unsaved.dedup();
+        unsaved
     }
 
-    /// Saves and evicts every active agent (shutdown).
-    pub async fn release_all(&self) {
+    fn of_locked(
+        active: &HashMap<AgentId, TopicPartition>,
+        agent_type: Option<&str>,
+        partitions: &[TopicPartition],
+    ) -> Vec<AgentId> {
+        active
+            .iter()
+            .filter(|(id, p)| {
+                partitions.contains(p) && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Saves and evicts every active agent (shutdown); resolves to the partitions with unsaved agents.
+    pub async fn release_all(&self) -> Vec<TopicPartition> {
         let all: Vec<TopicPartition> = {
             let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
             active.values().cloned().collect()
         };
-        self.release(None, &all).await;
+        self.release(None, &all).await
     }
 
-    async fn save_and_evict(&self, id: &AgentId) -> Result<()> {
-        if let Some(state) = self.local.evict_agent(id, self.evict_timeout).await? {
-            let record = self.state.record(id, &state)?;
-            self.producer.send(record).await?;
-            // Write-through: if this process activates the agent again before its state tail has read the record
-            // back, it still loads what was just saved.
-            self.state.put(id, state);
-            tracing::debug!(agent_id = %id, "state saved; agent released");
+    /// Writes the agent's state (retrying) while it is still active, then evicts it; a change the agent made
+    /// in between is written too.
+    async fn hand_over(&self, id: &AgentId) -> Result<()> {
+        let state =
+            match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
+                Ok(Ok(state)) => state,
+                // The instance is gone already (stopped runtime, evicted elsewhere): nothing to hand over.
+                Ok(Err(autogen_kafka_core::CoreError::AgentNotFound { .. })) => return Ok(()),
+                Ok(Err(error)) => return Err(error.into()),
+                Err(_) => {
+                    return Err(crate::ServicesError::State {
+                        agent_id: id.to_string(),
+                        operation: "saved",
+                        source: "the agent did not answer within the shutdown timeout".into(),
+                    });
+                }
+            };
+        let backoff = autogen_kafka_streaming::Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+        );
+        let mut attempt = 0;
+        loop {
+            match self.write_if_changed(id, state.clone()).await {
+                Ok(()) => break,
+                Err(error) if attempt + 1 < SAVE_ATTEMPTS && error.is_retriable() => {
+                    tracing::warn!(agent_id = %id, attempt, error = &error as &dyn std::error::Error, "state write failed; retrying");
+                    tokio::time::sleep(backoff.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    // The partition leaves regardless: the instance goes, and the next owner starts from the last
+                    // checkpoint because this partition's offsets are held back.
+                    if let Err(evict) = self.local.evict_agent(id, self.evict_timeout).await {
+                        tracing::warn!(agent_id = %id, error = &evict as &dyn std::error::Error, "evicting an unsaved agent failed");
+                    }
+                    return Err(error);
+                }
+            }
         }
+        if let Some(last) = self.local.evict_agent(id, self.evict_timeout).await? {
+            self.write_if_changed(id, last).await?;
+        }
+        tracing::debug!(agent_id = %id, "state saved; agent released");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use autogen_kafka_core::{
+        AgentId, AgentRuntimeExt as _, Handler, HandlerError, LocalRuntime, Message,
+        MessageContext, RoutedAgent, SendOptions,
+    };
+    use autogen_kafka_streaming::{EventProducer, TopicPartition};
+    use serde::{Deserialize, Serialize};
+
+    use super::AgentManager;
+    use crate::state::StateStore;
+
+    #[derive(Debug, Default)]
+    struct Tally {
+        count: u64,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Bump;
+    impl Message for Bump {
+        const TYPE_NAME: &'static str = "Bump";
+    }
+
+    impl Handler<Bump> for Tally {
+        type Response = Bump;
+        async fn handle(&mut self, _: Bump, _ctx: &MessageContext) -> Result<Bump, HandlerError> {
+            self.count += 1;
+            Ok(Bump)
+        }
+    }
+
+    fn save(t: &Tally) -> Result<serde_json::Value, HandlerError> {
+        Ok(serde_json::json!({ "count": t.count }))
+    }
+
+    fn load(t: &mut Tally, v: serde_json::Value) -> Result<(), HandlerError> {
+        t.count = serde_json::from_value::<serde_json::Map<String, serde_json::Value>>(v)?
+            .get("count")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or_default();
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hand_over_whose_state_cannot_be_written_reports_its_partition_and_counts_a_failure()
+    {
+        let local = LocalRuntime::builder().build().unwrap();
+        local
+            .register("tally", |_| {
+                RoutedAgent::new(Tally::default())
+                    .with_handler::<Bump>()
+                    .with_state_hooks(save, load)
+            })
+            .await
+            .unwrap();
+        // Nothing listens there: every write fails after its timeout.
+        let properties = BTreeMap::from([
+            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
+            ("message.timeout.ms".to_owned(), "200".to_owned()),
+        ]);
+        let producer = EventProducer::new(&properties, Duration::from_millis(200)).unwrap();
+        let manager = AgentManager::new(
+            local.clone(),
+            Arc::new(StateStore::new("state")),
+            producer,
+            Duration::from_secs(2),
+        );
+        let id = AgentId::new("tally", "a").unwrap();
+        let partition = TopicPartition {
+            topic: "requests".to_owned(),
+            partition: 0,
+        };
+        let partitions = std::slice::from_ref(&partition);
+        manager.activate(&id, partition.clone()).await.unwrap();
+        local
+            .send_with::<Bump, Bump>(Bump, &id, SendOptions::new())
+            .await
+            .unwrap();
+        assert!(manager.has_changes(None, partitions));
+        assert!(
+            !manager.checkpoint(None, partitions).await,
+            "a checkpoint that cannot write fails"
+        );
+        assert!(manager.has_changes(None, partitions), "and is tried again");
+
+        let unsaved = manager.release(None, partitions).await;
+        assert_eq!(unsaved, partitions);
+        assert_eq!(manager.save_failures(), 1);
+        assert!(manager.active().is_empty());
+        assert!(
+            local.active_agents().is_empty(),
+            "the instance leaves with its partition"
+        );
     }
 }

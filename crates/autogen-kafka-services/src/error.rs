@@ -29,6 +29,15 @@ pub enum ServicesError {
         /// The subscription id.
         id: String,
     },
+    /// A runtime directory entry could not be encoded.
+    #[error("the runtime directory entry of {runtime_id} could not be encoded")]
+    Directory {
+        /// The runtime instance.
+        runtime_id: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Saving or loading an agent's state failed.
     #[error("state of agent {agent_id} could not be {operation}")]
     State {
@@ -49,7 +58,10 @@ impl ServicesError {
         match self {
             Self::Streaming(error) => error.is_retriable(),
             Self::Core(error) => error.is_retriable(),
-            Self::Codec { .. } | Self::State { .. } | Self::UnsupportedSubscription { .. } => false,
+            Self::Codec { .. }
+            | Self::Directory { .. }
+            | Self::State { .. }
+            | Self::UnsupportedSubscription { .. } => false,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! layer:
 //!
 //! - [`AgentRegistry`]: which live runtimes host which agent types (registry topic, heartbeats, expiry).
+//! - [`RuntimeDirectory`]: which Rust runtimes are alive, and the reply topics of those that died.
 //! - [`SubscriptionService`]: the fleet's subscriptions (subscription topic), and who receives a publication.
 //! - [`MessageProcessor`] / [`AgentTypeHandler`]: the callee side: decode, deduplicate, activate, call the agent,
 //!   answer, dead-letter failures.
@@ -29,6 +30,7 @@ pub mod headers;
 mod pending;
 mod processor;
 mod registry;
+mod runtimes;
 mod state;
 mod subscriptions;
 #[cfg(test)]
@@ -43,5 +45,6 @@ pub use processor::{
     error_chain, error_kind,
 };
 pub use registry::AgentRegistry;
+pub use runtimes::{RuntimeDirectory, RuntimeEntry};
 pub use state::StateStore;
 pub use subscriptions::SubscriptionService;

@@ -470,10 +470,25 @@ impl RecordHandler for AgentTypeHandler {
         Box::pin(Arc::clone(&self.processor).process(record).instrument(span))
     }
 
-    fn on_revoked(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+    fn on_revoked(
+        &self,
+        partitions: Vec<TopicPartition>,
+    ) -> BoxFuture<'static, Vec<TopicPartition>> {
         let agents = Arc::clone(&self.processor.agents);
         let agent_type = self.processor.agent_type.clone();
         Box::pin(async move { agents.release(Some(&agent_type), &partitions).await })
+    }
+
+    fn before_commit(&self, partitions: Vec<TopicPartition>) -> Option<BoxFuture<'static, bool>> {
+        let agents = &self.processor.agents;
+        let agent_type = self.processor.agent_type.as_str();
+        if !agents.has_changes(Some(agent_type), &partitions) {
+            return None;
+        }
+        let (agents, agent_type) = (Arc::clone(agents), agent_type.to_owned());
+        Some(Box::pin(async move {
+            agents.checkpoint(Some(&agent_type), &partitions).await
+        }))
     }
 
     fn on_assigned(&self, _partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {

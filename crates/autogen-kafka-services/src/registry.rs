@@ -81,6 +81,26 @@ impl AgentRegistry {
         })
     }
 
+    /// The agent types `runtime_id` registered (live or expired), sorted.
+    #[must_use]
+    pub fn types_of(&self, runtime_id: &str) -> Vec<String> {
+        let key = Registrant::Runtime(runtime_id.to_owned());
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut types: Vec<String> = entries
+            .iter()
+            .filter(|(_, by)| by.contains_key(&key))
+            .map(|(agent_type, _)| agent_type.clone())
+            .collect();
+        types.sort();
+        types
+    }
+
+    /// The tombstone that removes `runtime_id`'s registration of `agent_type` from the compacted topic for good.
+    #[must_use]
+    pub fn tombstone(&self, agent_type: &str, runtime_id: &str) -> OutboundRecord {
+        OutboundRecord::tombstone(self.topic.clone(), format!("{agent_type}@{runtime_id}"))
+    }
+
     /// The agent types some live runtime hosts, sorted.
     #[must_use]
     pub fn hosted_types(&self) -> Vec<String> {
@@ -134,6 +154,18 @@ impl AgentRegistry {
     /// view, and one bad record must not hide the others.
     pub fn apply(&self, record: &InboundRecord) {
         let Some(value) = record.value.as_deref() else {
+            // A tombstone of a Rust runtime's registration (`<type>@<runtime>`) removes it.
+            if let Some((agent_type, runtime_id)) =
+                record.key_str().and_then(|k| k.rsplit_once('@'))
+            {
+                let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(by) = entries.get_mut(agent_type) {
+                    by.remove(&Registrant::Runtime(runtime_id.to_owned()));
+                    if by.is_empty() {
+                        entries.remove(agent_type);
+                    }
+                }
+            }
             return;
         };
         let event: RegistrationEvent = match self.codecs.decode_blocking(&record.topic, value) {
@@ -249,6 +281,9 @@ mod tests {
         ));
         assert!(!registry.is_hosted("echo"), "a unregistered and b expired");
         assert!(registry.hosted_types().is_empty());
+        assert_eq!(registry.types_of("b"), ["echo"]);
+        registry.apply(&read_back(registry.tombstone("echo", "b")));
+        assert!(registry.types_of("b").is_empty());
     }
 
     #[test]

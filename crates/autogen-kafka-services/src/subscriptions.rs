@@ -12,7 +12,6 @@ use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
 use crate::codecs::EventCodecs;
 use crate::error::Result;
 use crate::headers;
-use crate::registry::AgentRegistry;
 
 /// One subscription of the fleet and who added it.
 #[derive(Debug, Clone)]
@@ -25,9 +24,10 @@ struct Entry {
 /// The subscription service: every runtime's subscriptions, applied from the subscription topic.
 ///
 /// `add`/`remove` produce events keyed by the subscription id (so the topic can be compacted); every runtime,
-/// including the writer, applies them when it reads them back, so all runtimes converge on one view. A
-/// subscription added by a Rust runtime lapses when that runtime's registrations expire (it died); one added by
-/// a Python runtime lasts until removed, as upstream.
+/// including the writer, applies them when it reads them back, so all runtimes converge on one view. Each Rust
+/// runtime holds its own subscriptions: replicas of a type each add theirs, and a subscription lapses when the
+/// runtime that added it is no longer alive (it died; survivors tombstone it later). One added by a Python
+/// runtime lasts until removed, as upstream.
 ///
 /// # Examples
 ///
@@ -115,23 +115,37 @@ impl SubscriptionService {
             .contains_key(id)
     }
 
-    /// Whether an equivalent subscription (same id, or same rule and agent type) is known.
+    /// The ids of the subscriptions `runtime_id` added, sorted: what a survivor tombstones once that runtime died.
     #[must_use]
-    pub fn has_equivalent(&self, subscription: &Subscription) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .values()
-            .any(|e| e.subscription.is_equivalent(subscription))
+    pub fn added_by(&self, runtime_id: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, e)| e.runtime.as_deref() == Some(runtime_id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
-    /// The agents that must receive a publication on `topic`: one entry per distinct agent id, from live
-    /// subscriptions added by Rust runtimes (`rust_only`) or from all live subscriptions. The sender is excluded.
+    /// The tombstone that removes the subscription `id` from the compacted topic for good.
+    #[must_use]
+    pub fn tombstone(&self, id: &str) -> OutboundRecord {
+        OutboundRecord::tombstone(self.topic.clone(), id)
+    }
+
+    /// The agents that must receive a publication on `topic`: one entry per distinct agent id, from the
+    /// subscriptions of live Rust runtimes (`is_live` says which are) when `rust_only`, or from those and the
+    /// Python runtimes' subscriptions. The sender is excluded. Several runtimes holding equivalent subscriptions
+    /// (replicas, a replacement beside a dead runtime's leftovers) give each agent id once.
     #[must_use]
     pub fn recipients(
         &self,
         topic: &TopicId,
         sender: Option<&AgentId>,
-        registry: &AgentRegistry,
+        is_live: &dyn Fn(&str) -> bool,
         rust_only: bool,
     ) -> Vec<AgentId> {
         let entries: Vec<Entry> = self
@@ -144,7 +158,7 @@ impl SubscriptionService {
         let mut recipients = BTreeSet::new();
         for entry in entries {
             let live = match &entry.runtime {
-                Some(runtime) => registry.is_runtime_live(runtime),
+                Some(runtime) => is_live(runtime),
                 None => !rust_only,
             };
             if !live || !entry.subscription.is_match(topic) {
@@ -278,31 +292,51 @@ mod tests {
         service.apply(&read_back(OutboundRecord::new("subs", b"garbage".to_vec())));
 
         let topic = TopicId::new("news", "world").unwrap();
+        let live = |runtime: &str| registry.is_runtime_live(runtime);
         assert_eq!(
-            ids(service.recipients(&topic, None, &registry, true)),
+            ids(service.recipients(&topic, None, &live, true)),
             ["a/world", "b/world"]
         );
         assert_eq!(
-            ids(service.recipients(&topic, None, &registry, false)),
+            ids(service.recipients(&topic, None, &live, false)),
             ["a/world", "b/world", "py/world"]
         );
         let sender = AgentId::new("a", "world").unwrap();
         assert_eq!(
-            ids(service.recipients(&topic, Some(&sender), &registry, true)),
+            ids(service.recipients(&topic, Some(&sender), &live, true)),
             ["b/world"]
         );
-        assert!(service.has_equivalent(&TypeSubscription::new("news", "a").unwrap().into()));
+        assert_eq!(service.added_by("dead"), [of_dead.id()]);
+        // A replacement's equivalent subscription beside the dead one's: each agent id once.
+        let replacement: Subscription = TypeSubscription::new("news", "c").unwrap().into();
+        registry.apply(&read_back(
+            registry
+                .registration_record("c", "new", Duration::from_secs(60))
+                .unwrap(),
+        ));
+        service.apply(&read_back(
+            service.added_record(&replacement, "new").unwrap(),
+        ));
+        assert_eq!(
+            ids(service.recipients(&topic, None, &live, true)),
+            ["a/world", "b/world", "c/world"]
+        );
+        service.apply(&read_back(service.tombstone(of_dead.id())));
+        assert!(service.added_by("dead").is_empty());
+        service.apply(&read_back(
+            service.removed_record(replacement.id(), "new").unwrap(),
+        ));
 
         service.apply(&read_back(
             service.removed_record(by_prefix.id(), "live").unwrap(),
         ));
         assert!(!service.contains(by_prefix.id()));
         assert_eq!(
-            ids(service.recipients(&topic, None, &registry, true)),
+            ids(service.recipients(&topic, None, &live, true)),
             ["a/world"]
         );
         // A tombstone deletes the key as well.
         service.apply(&read_back(OutboundRecord::tombstone("subs", by_type.id())));
-        assert!(service.recipients(&topic, None, &registry, true).is_empty());
+        assert!(service.recipients(&topic, None, &live, true).is_empty());
     }
 }

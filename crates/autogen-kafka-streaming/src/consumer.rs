@@ -104,10 +104,24 @@ pub trait RecordHandler: Send + Sync + 'static {
     }
 
     /// Called when partitions are taken away, after their in-flight records finished and before their offsets
-    /// are committed: the place to save state that belongs to them.
-    fn on_revoked(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+    /// are committed: the place to save state that belongs to them. Resolves to the partitions whose state could
+    /// not be saved: their offsets are not committed, so the next owner handles their records again from the last
+    /// checkpoint ([`before_commit`](Self::before_commit)) instead of starting from stale state.
+    fn on_revoked(
+        &self,
+        partitions: Vec<TopicPartition>,
+    ) -> BoxFuture<'static, Vec<TopicPartition>> {
         let _ = partitions;
-        Box::pin(async {})
+        Box::pin(async { Vec::new() })
+    }
+
+    /// Called before handled offsets of `partitions` are committed (every commit interval and at shutdown): a
+    /// future that makes durable what the handled records changed (a state checkpoint) and resolves to whether
+    /// it did. The offsets are committed only once it resolves to `true`; on `false` they are offered again at the
+    /// next interval. `None` (the default) means nothing to make durable: the offsets are committed at once.
+    fn before_commit(&self, partitions: Vec<TopicPartition>) -> Option<BoxFuture<'static, bool>> {
+        let _ = partitions;
+        None
     }
 
     /// Called when partitions are assigned, before their first record is handled.

@@ -133,3 +133,62 @@ async fn killing_a_replica_moves_its_keys_and_no_rpc_hangs() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_committed_before_a_kill_survives_it_and_no_counter_goes_back() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("checkpoint");
+        let group = unique_group("checkpoint");
+        let config = fleet_config(broker.bootstrap_servers(), broker.kind(), &fleet, &group);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        caller.start().await.unwrap();
+        let (broker_ref, fleet_ref, group_ref) = (&broker, fleet.clone(), group.clone());
+        let mut first = tokio::task::block_in_place(|| {
+            spawn_worker(broker_ref, &fleet_ref, &group_ref, "first")
+        });
+        let keys: Vec<AgentId> = (0..10)
+            .map(|i| AgentId::new("counter", format!("k{i}")).unwrap())
+            .collect();
+        let options = || SendOptions::new().with_timeout(Duration::from_secs(15));
+        let mut last = HashMap::new();
+        for round in 1..=5u64 {
+            for key in &keys {
+                let total: Total = caller
+                    .send_with::<Add, Total>(Add { by: 1 }, key, options())
+                    .await
+                    .unwrap();
+                assert_eq!(total.total, round, "{key} counts every call once");
+                last.insert(key.clone(), total.total);
+            }
+        }
+        // Well past the commit interval (100 ms): the offsets of these calls are committed, so their state must be
+        // saved, although the host never gives its agents up.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        first.kill().unwrap();
+        first.wait().unwrap();
+
+        let mut second = tokio::task::block_in_place(|| {
+            spawn_worker(broker_ref, &fleet_ref, &group_ref, "second")
+        });
+        for key in &keys {
+            let total: Total = caller
+                .send_with::<Add, Total>(Add { by: 1 }, key, options())
+                .await
+                .unwrap();
+            assert_eq!(total.runtime, "second");
+            assert!(
+                total.total > last[key],
+                "{key}'s counter went back after the crash: {} then {}",
+                last[key],
+                total.total
+            );
+        }
+        drop(second.stdin.take());
+        second.wait().unwrap();
+        caller.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}

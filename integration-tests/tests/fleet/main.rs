@@ -6,6 +6,7 @@ mod bridge;
 mod crash;
 mod dead_letters;
 mod dispatch;
+mod lifecycle;
 mod publish;
 mod python_interop;
 mod replicas;

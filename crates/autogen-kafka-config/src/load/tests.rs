@@ -313,6 +313,25 @@ kafka:
 }
 
 #[test]
+fn the_instance_id_comes_from_the_environment_and_must_make_a_valid_reply_topic() {
+    jailed(|jail| {
+        jail.set_env("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092");
+        jail.set_env("AUTOGEN_KAFKA_KAFKA__GROUP_ID", "fleet");
+        jail.set_env("AUTOGEN_KAFKA_RUNTIME__INSTANCE_ID", "worker-0");
+        let config = Config::load().unwrap();
+        assert_eq!(config.runtime.instance_id.as_deref(), Some("worker-0"));
+        assert_eq!(config.runtime.cleanup_grace, Duration::from_secs(300));
+        jail.set_env("AUTOGEN_KAFKA_RUNTIME__INSTANCE_ID", "pod/0");
+        let error = Config::load().unwrap_err().to_string();
+        assert!(
+            error.contains("runtime.instance_id")
+                && error.contains("AUTOGEN_KAFKA_RUNTIME__INSTANCE_ID"),
+            "{error}"
+        );
+    });
+}
+
+#[test]
 fn numeric_looking_environment_values_stay_text() {
     jailed(|jail| {
         jail.set_env("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092");

@@ -109,9 +109,18 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
     runtime.inner.tracker.spawn(tracing::Instrument::instrument(
         async move {
             let mut state = ConsumerMetrics::default();
+            let mut save_failures = 0;
             while let Some(inner) = super::lifecycle::tick(&token, interval, &weak).await {
                 let consumers = inner.consumers.lock().await;
                 state.sync(&inner.metrics, &consumers);
+                drop(consumers);
+                // Hand-overs whose state write failed for good: `autogen_kafka_errors_total{component="agent_state",
+                // kind="save_failed"}` (each is logged with its agent id where it happens).
+                let failures = inner.agents.save_failures();
+                for _ in save_failures..failures {
+                    inner.metrics.error("agent_state", "save_failed");
+                }
+                save_failures = save_failures.max(failures);
             }
         },
         span,

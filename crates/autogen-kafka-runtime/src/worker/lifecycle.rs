@@ -171,11 +171,29 @@ async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         compacted(&topics.registry_topic),
         compacted(&topics.subscription_topic),
         compacted(&topics.state_topic),
-        TopicSpec::new(inner.reply_topic.clone())
-            .partitions(1)
-            .replication_factor(replication),
+        compacted(&topics.runtimes_topic),
     ];
-    crate::setup::ensure_topics(config, inner.create_mode, &specs, step_timeout(config)).await
+    crate::setup::ensure_topics(config, inner.create_mode, &specs, step_timeout(config)).await?;
+    // The directory entry names the reply topic before the topic exists: a runtime that dies from here on leaves
+    // nothing the fleet does not know of, and clean up after the grace.
+    announce(inner).await?;
+    let reply = TopicSpec::new(inner.reply_topic.clone())
+        .partitions(1)
+        .replication_factor(replication);
+    crate::setup::ensure_topics(config, inner.create_mode, &[reply], step_timeout(config)).await
+}
+
+/// Writes this runtime's directory entry (alive until the next expiry, with its reply topic) and applies it to its
+/// own view once acknowledged.
+async fn announce(inner: &super::Inner) -> Result<()> {
+    let record = inner.directory.heartbeat_record(
+        &inner.runtime_id,
+        &inner.reply_topic,
+        inner.config.runtime.registry_expiry,
+    )?;
+    inner.producer.send_ref(&record).await?;
+    inner.directory.apply_written(&record);
+    Ok(())
 }
 
 /// Registers the event schemas under `<topic>-value` (startup step 3) and returns codecs that write their ids.
@@ -227,17 +245,19 @@ async fn start_tails(
         properties
     };
     let token = &inner.token;
-    // The fleet's tables (registry, subscriptions, state) change rarely and are not on any request's path: one
+    // The fleet's tables (registry, subscriptions, state, runtimes) change rarely and are not on any request's path: one
     // reader, from the beginning, polling at most every FLEET_FETCH_WAIT (brokers that do not wake a parked
     // fetch are asked less often). The same reader follows the shared response topic from its end: only Python
     // runtimes answer there (a Rust callee answers on the caller's own reply topic), so it is not on a Rust RPC's
     // path either, and every partition polled at the short fetch wait costs broker and client CPU.
     let topics = &config.runtime;
-    let (registry_topic, subscription_topic, shared_responses) = (
+    let (registry_topic, subscription_topic, shared_responses, runtimes_topic) = (
         topics.registry_topic.clone(),
         topics.subscription_topic.clone(),
         topics.runtime_responses.clone(),
+        topics.runtimes_topic.clone(),
     );
+    let directory = Arc::clone(&inner.directory);
     let (registry, subscriptions, state) = (
         Arc::clone(registry),
         Arc::clone(subscriptions),
@@ -252,6 +272,7 @@ async fn start_tails(
                 topics.subscription_topic.clone(),
                 topics.state_topic.clone(),
                 topics.runtime_responses.clone(),
+                topics.runtimes_topic.clone(),
             ],
         )
         .properties(with_fetch_wait(fleet_fetch_wait(config)))
@@ -268,6 +289,8 @@ async fn start_tails(
                 subscriptions.apply(r);
             } else if r.topic == shared_responses {
                 shared_pending.apply_shared(r);
+            } else if r.topic == runtimes_topic {
+                directory.apply(r);
             } else {
                 state.apply(r);
             }
@@ -376,7 +399,7 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
     .budget(inner.in_flight.clone())
     .commit_interval(config.streaming.commit_interval)
-    .drain_timeout(config.service.shutdown_timeout)
+    .drain_timeout(drain_timeout(config))
     .statistics_interval(config.streaming.statistics_interval)
     .dead_letter_topic(config.runtime.dead_letter_topic.clone());
     let consumer = GroupConsumer::start(
@@ -436,7 +459,7 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     .properties(properties)
     .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
     .commit_interval(config.streaming.commit_interval)
-    .drain_timeout(config.service.shutdown_timeout)
+    .drain_timeout(drain_timeout(config))
     .statistics_interval(config.streaming.statistics_interval)
     .dead_letter_topic(config.runtime.dead_letter_topic.clone());
     let consumer = GroupConsumer::start(
@@ -468,7 +491,8 @@ pub(super) async fn tick(
     weak.upgrade()
 }
 
-/// Renews this runtime's registrations every heartbeat, so they do not expire while it lives.
+/// Every heartbeat: renews this runtime's directory entry and registrations so they do not expire while it lives,
+/// writes again its own subscriptions if they vanished from the fleet view, and cleans up after runtimes that died.
 fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
     let weak = Arc::downgrade(&runtime.inner);
     let token = runtime.inner.token.child_token();
@@ -481,6 +505,12 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
                     return;
                 };
                 probe_broker(&inner).await;
+                if let Err(error) = announce(&inner).await {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "directory heartbeat not written"
+                    );
+                }
                 for agent_type in inner.distributed_types() {
                     let record = registry.registration_record(
                         &agent_type,
@@ -502,10 +532,127 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
                         ),
                     }
                 }
+                reassert_subscriptions(&inner).await;
+                clean_up_departed(&inner).await;
             }
         },
         span,
     ));
+}
+
+/// Writes again each of this runtime's subscriptions the fleet view no longer holds (a survivor took this
+/// runtime for dead after a long stall and removed them, or a runtime sharing an explicit subscription id
+/// removed it).
+async fn reassert_subscriptions(inner: &super::Inner) {
+    let Some(service) = inner.subscriptions.get() else {
+        return;
+    };
+    let missing: Vec<_> = lock(&inner.own_subscriptions)
+        .iter()
+        .filter(|s| !service.contains(s.id()))
+        .cloned()
+        .collect();
+    for subscription in missing {
+        tracing::warn!(
+            subscription_id = subscription.id(),
+            "own subscription missing from the fleet view; writing it again"
+        );
+        let written = match service.added_record(&subscription, &inner.runtime_id) {
+            Ok(record) => inner
+                .producer
+                .send(record)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(
+                subscription_id = subscription.id(),
+                error,
+                "subscription not written again"
+            );
+        }
+    }
+}
+
+/// Removes what runtimes that died left behind, once their directory entries expired longer than
+/// `runtime.cleanup_grace_ms` ago: their reply topics, and (tombstoned, so the compacted topics forget them) their
+/// registrations, subscriptions and directory entries. Several survivors may do it at once; it is idempotent.
+async fn clean_up_departed(inner: &super::Inner) {
+    let departed: Vec<_> = inner
+        .directory
+        .departed(inner.config.runtime.cleanup_grace)
+        .into_iter()
+        .filter(|(id, _)| *id != inner.runtime_id)
+        .collect();
+    if departed.is_empty() {
+        return;
+    }
+    let (Some(registry), Some(subscriptions)) = (inner.registry.get(), inner.subscriptions.get())
+    else {
+        return;
+    };
+    for (runtime_id, entry) in departed {
+        let span = tracing::info_span!("runtime.cleanup", departed = %runtime_id);
+        async {
+            if let Err(error) = crate::setup::delete_topic(
+                &inner.config,
+                inner.create_mode,
+                &entry.reply_topic,
+                step_timeout(&inner.config),
+            )
+            .await
+            {
+                // Tried again at the next heartbeat: the directory entry stays until the topic is gone.
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    topic = entry.reply_topic,
+                    "reply topic of a departed runtime not deleted"
+                );
+                return;
+            }
+            let mut tombstones: Vec<_> = registry
+                .types_of(&runtime_id)
+                .iter()
+                .map(|agent_type| registry.tombstone(agent_type, &runtime_id))
+                .collect();
+            tombstones.extend(
+                subscriptions
+                    .added_by(&runtime_id)
+                    .iter()
+                    .map(|id| subscriptions.tombstone(id)),
+            );
+            let sends = tombstones.into_iter().map(|r| inner.producer.send(r));
+            if let Some(error) = futures::future::join_all(sends)
+                .await
+                .into_iter()
+                .find_map(Result::err)
+            {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "fleet entries of a departed runtime not tombstoned"
+                );
+                return;
+            }
+            let gone = inner.directory.tombstone(&runtime_id);
+            match inner.producer.send_ref(&gone).await {
+                Ok(_) => {
+                    inner.directory.apply_written(&gone);
+                    tracing::info!(
+                        reply_topic = entry.reply_topic,
+                        "cleaned up after a departed runtime"
+                    );
+                }
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "directory entry of a departed runtime not tombstoned"
+                ),
+            }
+        }
+        .instrument(span)
+        .await;
+    }
 }
 
 /// Asks the broker for metadata; reports the `kafka` component up or down.
@@ -545,61 +692,45 @@ pub(super) async fn stop(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
 async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let inner = &runtime.inner;
     let config = &inner.config;
-    let deadline = config.service.shutdown_timeout;
-    // 1. Stop accepting new messages: consumers drain, release their agents (saving state) and commit.
+    // One deadline for the whole stop: the consumers' drain gets most of it, the clean-up and the flush the rest.
+    let timeout = config.service.shutdown_timeout;
+    let deadline = Instant::now() + timeout;
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    // 1. Stop accepting new messages: every consumer at once drains, releases its agents (saving state) and
+    // commits, each within its drain timeout.
     let consumers = std::mem::take(&mut *inner.consumers.lock().await);
-    for consumer in consumers {
-        consumer.shutdown().await;
+    let drained = futures::future::join_all(consumers.into_iter().map(GroupConsumer::shutdown));
+    if tokio::time::timeout(remaining(), drained).await.is_err() {
+        tracing::warn!("consumers did not drain before the shutdown deadline");
     }
-    inner.agents.release_all().await;
-    // 2. Complete pending requests (they have their own deadlines), then fail the rest.
+    if tokio::time::timeout(remaining(), inner.agents.release_all())
+        .await
+        .is_err()
+    {
+        tracing::warn!("agents not all released before the shutdown deadline");
+    }
+    // 2. Complete pending requests (they have their own deadlines) for up to half of what is left, then fail the
+    // rest.
     if let Some(pending) = inner.pending.get() {
-        let waited = Instant::now();
-        while !pending.is_empty() && waited.elapsed() < deadline / 2 {
+        let waited_until = Instant::now() + remaining() / 2;
+        while !pending.is_empty() && Instant::now() < waited_until {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         pending.fail_all(|| CoreError::RuntimeStopped);
     }
-    // 3. Clean up subscriptions and registrations.
-    if let (Some(subscriptions), Some(registry)) = (inner.subscriptions.get(), inner.registry.get())
+    // 3. Leave the fleet: subscriptions and registrations withdrawn (the events Python runtimes read, then
+    // tombstones so the compacted topics forget them).
+    if tokio::time::timeout(remaining(), withdraw(inner))
+        .await
+        .is_err()
     {
-        let own: Vec<String> = std::mem::take(&mut *lock(&inner.own_subscriptions));
-        for id in own {
-            match subscriptions.removed_record(&id, &inner.runtime_id) {
-                Ok(record) => {
-                    if let Err(error) = inner.producer.send(record).await {
-                        tracing::warn!(
-                            error = &error as &dyn std::error::Error,
-                            "subscription removal not written"
-                        );
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "subscription removal not encoded"
-                ),
-            }
-        }
-        for agent_type in inner.distributed_types() {
-            match registry.unregistration_record(&agent_type, &inner.runtime_id) {
-                Ok(record) => {
-                    if let Err(error) = inner.producer.send(record).await {
-                        tracing::warn!(
-                            error = &error as &dyn std::error::Error,
-                            "unregistration not written"
-                        );
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "unregistration not encoded"
-                ),
-            }
-        }
+        tracing::warn!(
+            "subscriptions and registrations not all withdrawn before the shutdown deadline"
+        );
     }
     // 4. Close agent instances.
-    let closed = inner.local.stop(deadline).await;
-    // 5. Stop services (tails, heartbeats).
+    let closed = inner.local.stop(remaining()).await;
+    // 5. Stop services (tails, heartbeats); the reply topic is deleted, then the directory entry.
     let tails = lock(&inner.tails).take();
     if let Some(tails) = tails.and_then(|t| Arc::try_unwrap(t).ok()) {
         for tail in [tails.fleet, tails.replies] {
@@ -608,20 +739,91 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     }
     inner.token.cancel();
     inner.tracker.close();
-    if tokio::time::timeout(deadline, inner.tracker.wait())
+    if tokio::time::timeout(remaining(), inner.tracker.wait())
         .await
         .is_err()
     {
         tracing::warn!("background tasks did not stop before the deadline");
     }
-    // 6. Close Kafka connections: flush what is queued.
-    if let Err(error) = inner.producer.flush(deadline).await {
+    if let Err(error) =
+        crate::setup::delete_topic(config, inner.create_mode, &inner.reply_topic, remaining()).await
+    {
+        tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            topic = inner.reply_topic,
+            "reply topic not deleted; the fleet removes it after runtime.cleanup_grace_ms"
+        );
+    } else {
+        let gone = inner.directory.tombstone(&inner.runtime_id);
+        if let Err(error) = inner.producer.send_ref(&gone).await {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "directory entry not removed"
+            );
+        }
+    }
+    // 6. Close Kafka connections: flush what is queued (at least a moment, even when the deadline has passed).
+    if let Err(error) = inner
+        .producer
+        .flush(remaining().max(Duration::from_millis(100)))
+        .await
+    {
         tracing::warn!(
             error = &error as &dyn std::error::Error,
             "producer flush incomplete"
         );
     }
     // 7. Resource cleanup happens as the last handles drop.
-    tracing::info!("runtime stopped");
+    tracing::info!(elapsed = ?timeout.saturating_sub(remaining()), "runtime stopped");
     closed.map_err(RuntimeError::from)
+}
+
+/// Withdraws this runtime's subscriptions and registrations from the fleet (stop step 3).
+async fn withdraw(inner: &super::Inner) {
+    let (Some(subscriptions), Some(registry)) = (inner.subscriptions.get(), inner.registry.get())
+    else {
+        return;
+    };
+    let own: Vec<_> = std::mem::take(&mut *lock(&inner.own_subscriptions));
+    let mut records = Vec::new();
+    for subscription in &own {
+        match subscriptions.removed_record(subscription.id(), &inner.runtime_id) {
+            Ok(record) => records.push(record),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "subscription removal not encoded"
+            ),
+        }
+    }
+    let types = inner.distributed_types();
+    for agent_type in &types {
+        match registry.unregistration_record(agent_type, &inner.runtime_id) {
+            Ok(record) => records.push(record),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "unregistration not encoded"
+            ),
+        }
+    }
+    // Removal events first, then the tombstones of the same keys (one partition per key keeps the order).
+    records.extend(own.iter().map(|s| subscriptions.tombstone(s.id())));
+    records.extend(
+        types
+            .iter()
+            .map(|agent_type| registry.tombstone(agent_type, &inner.runtime_id)),
+    );
+    for record in records {
+        if let Err(error) = inner.producer.send(record).await {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "fleet withdrawal not written"
+            );
+        }
+    }
+}
+
+/// How long a consumer lets running records finish when it stops or gives up partitions: three quarters of
+/// `service.shutdown_timeout_ms`, so a stop keeps the rest of its one deadline for leaving the fleet and the flush.
+fn drain_timeout(config: &Config) -> Duration {
+    config.service.shutdown_timeout.mul_f64(0.75)
 }

@@ -690,3 +690,133 @@ async fn a_key_goes_on_while_an_acknowledgement_is_pending_and_the_record_is_don
     .await
     .unwrap();
 }
+
+/// [`Shared`] with a checkpoint that succeeds only while `saves` is set, and a revoke that reports every
+/// partition unsaved while it is not.
+struct Checkpointing {
+    recorder: Arc<Recorder>,
+    saves: Arc<std::sync::atomic::AtomicBool>,
+    checkpoints: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RecordHandler for Checkpointing {
+    fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        Shared(Arc::clone(&self.recorder)).handle(record)
+    }
+
+    fn on_revoked(
+        &self,
+        partitions: Vec<super::TopicPartition>,
+    ) -> BoxFuture<'static, Vec<super::TopicPartition>> {
+        let saves = self.saves.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move { if saves { Vec::new() } else { partitions } })
+    }
+
+    fn before_commit(
+        &self,
+        _partitions: Vec<super::TopicPartition>,
+    ) -> Option<BoxFuture<'static, bool>> {
+        self.checkpoints
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let saves = self.saves.load(std::sync::atomic::Ordering::SeqCst);
+        Some(Box::pin(async move { saves }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_are_committed_only_after_the_handlers_checkpoint_succeeds() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("checkpoint");
+        broker.create_topic(&topic, 2).await.unwrap();
+        let producer = producer(&broker);
+        let records: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("k{}", i % 4), format!("v{i:02}")))
+            .collect();
+        produce_all(&producer, &topic, &records).await;
+        let group = unique_group("checkpoint");
+        let run = |saves: bool| {
+            let handler = Checkpointing {
+                recorder: Arc::new(Recorder::default()),
+                saves: Arc::new(std::sync::atomic::AtomicBool::new(saves)),
+                checkpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            };
+            let (recorder, checkpoints) = (
+                Arc::clone(&handler.recorder),
+                Arc::clone(&handler.checkpoints),
+            );
+            let worker = GroupConsumer::start(
+                spec(&broker, "checkpoint", &group, &topic),
+                Arc::new(handler),
+                None,
+                &CancellationToken::new(),
+            )
+            .unwrap();
+            (worker, recorder, checkpoints)
+        };
+        // Checkpoints fail: every record is handled, nothing is committed, not at the interval, not at the stop,
+        // not at the revoke.
+        let (worker, recorder, checkpoints) = run(false);
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { recorder.total() == 20 },
+        )
+        .await
+        .unwrap();
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async { checkpoints.load(std::sync::atomic::Ordering::SeqCst) >= 2 },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            worker
+                .stats()
+                .commits
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        worker.shutdown().await;
+        // So the next owner handles them all again; its checkpoints succeed, so they are committed.
+        let (worker, recorder, _) = run(true);
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { recorder.total() == 20 },
+        )
+        .await
+        .expect("records behind a failed checkpoint are handled again");
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async {
+                worker
+                    .stats()
+                    .commits
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    > 0
+            },
+        )
+        .await
+        .unwrap();
+        worker.shutdown().await;
+        // And a third owner finds nothing left to handle.
+        let (worker, recorder, _) = run(true);
+        worker.wait_assigned(Duration::from_secs(30)).await.unwrap();
+        produce_all(&producer, &topic, &[("k0".into(), "after".into())]).await;
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async { recorder.total() >= 1 },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(recorder.total(), 1, "only the new record is handled");
+        worker.shutdown().await;
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,250 @@
+//! The runtime directory: which Rust runtimes of the fleet are alive, and what each left behind.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ServicesError};
+use crate::headers;
+
+/// One runtime's entry, the value of its record (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeEntry {
+    /// The runtime's own reply topic.
+    pub reply_topic: String,
+    /// When the entry expires unless renewed, milliseconds since the Unix epoch.
+    pub expires_ms: i64,
+}
+
+/// The fleet's Rust runtimes, fed by the runtimes topic (compacted, keyed by instance id).
+///
+/// Every Rust runtime, with or without agents, writes its entry before it creates its reply topic and again every
+/// heartbeat, and a tombstone when it stops gracefully. A runtime is alive while its entry is unexpired. An entry
+/// expired for longer than a grace marks a runtime that died: the survivors delete its reply topic and tombstone
+/// what it left ([`RuntimeDirectory::departed`]). Python runtimes never appear here.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use autogen_kafka_services::RuntimeDirectory;
+///
+/// let directory = RuntimeDirectory::new("agent_runtimes");
+/// let record = directory.heartbeat_record("rt-1", "runtime_responses.rt-1", Duration::from_secs(30))?;
+/// directory.apply_written(&record);
+/// assert!(directory.is_live("rt-1"));
+/// assert!(directory.departed(Duration::ZERO).is_empty());
+/// # Ok::<(), autogen_kafka_services::ServicesError>(())
+/// ```
+#[derive(Debug)]
+pub struct RuntimeDirectory {
+    topic: String,
+    entries: Mutex<HashMap<String, RuntimeEntry>>,
+}
+
+impl RuntimeDirectory {
+    /// An empty view of `topic`.
+    #[must_use]
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The record announcing that `runtime_id`, reading replies on `reply_topic`, lives for the next `ttl`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServicesError::Directory`] when the entry cannot be encoded.
+    pub fn heartbeat_record(
+        &self,
+        runtime_id: &str,
+        reply_topic: &str,
+        ttl: Duration,
+    ) -> Result<OutboundRecord> {
+        let entry = RuntimeEntry {
+            reply_topic: reply_topic.to_owned(),
+            expires_ms: headers::now_ms()
+                .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        };
+        let value = serde_json::to_vec(&entry).map_err(|source| ServicesError::Directory {
+            runtime_id: runtime_id.to_owned(),
+            source,
+        })?;
+        Ok(OutboundRecord::new(self.topic.clone(), value)
+            .with_key(runtime_id)
+            .with_header(headers::RUNTIME, runtime_id))
+    }
+
+    /// The tombstone that removes `runtime_id`'s entry (graceful stop, or clean-up by a survivor).
+    #[must_use]
+    pub fn tombstone(&self, runtime_id: &str) -> OutboundRecord {
+        OutboundRecord::tombstone(self.topic.clone(), runtime_id)
+    }
+
+    /// Applies one record of the runtimes topic; undecodable records are logged and skipped.
+    pub fn apply(&self, record: &InboundRecord) {
+        let Some(runtime_id) = record.key_str() else {
+            tracing::warn!(
+                offset = record.offset,
+                "skipping a runtimes record without a key"
+            );
+            return;
+        };
+        self.apply_value(runtime_id, record.value.as_deref());
+    }
+
+    /// Applies a record this runtime wrote, once acknowledged (reading it back later changes nothing).
+    pub fn apply_written(&self, record: &OutboundRecord) {
+        if let Some(runtime_id) = record
+            .key
+            .as_deref()
+            .and_then(|k| std::str::from_utf8(k).ok())
+        {
+            self.apply_value(runtime_id, record.value.as_deref());
+        }
+    }
+
+    fn apply_value(&self, runtime_id: &str, value: Option<&[u8]>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(value) = value else {
+            entries.remove(runtime_id);
+            return;
+        };
+        match serde_json::from_slice::<RuntimeEntry>(value) {
+            Ok(entry) => {
+                // Heartbeats of one runtime only move its expiry forward, whatever order they are read in.
+                let newer = entries
+                    .get(runtime_id)
+                    .is_none_or(|known| known.expires_ms <= entry.expires_ms);
+                if newer {
+                    entries.insert(runtime_id.to_owned(), entry);
+                }
+            }
+            Err(error) => tracing::warn!(
+                runtime_id,
+                error = &error as &dyn std::error::Error,
+                "skipping an undecodable runtimes record"
+            ),
+        }
+    }
+
+    /// Whether `runtime_id` has an unexpired entry.
+    #[must_use]
+    pub fn is_live(&self, runtime_id: &str) -> bool {
+        let now = headers::now_ms();
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(runtime_id)
+            .is_some_and(|entry| entry.expires_ms > now)
+    }
+
+    /// Whether the directory has an entry for `runtime_id`, live or expired.
+    #[must_use]
+    pub fn knows(&self, runtime_id: &str) -> bool {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(runtime_id)
+    }
+
+    /// The live runtimes' ids, sorted.
+    #[must_use]
+    pub fn live(&self) -> Vec<String> {
+        let now = headers::now_ms();
+        let mut live: Vec<String> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, entry)| entry.expires_ms > now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        live.sort();
+        live
+    }
+
+    /// The runtimes whose entries expired more than `grace` ago, with their entries, sorted by id: they died
+    /// without stopping, and what they left can be removed.
+    #[must_use]
+    pub fn departed(&self, grace: Duration) -> Vec<(String, RuntimeEntry)> {
+        let cutoff =
+            headers::now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+        let mut departed: Vec<(String, RuntimeEntry)> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, entry)| entry.expires_ms <= cutoff)
+            .map(|(id, entry)| (id.clone(), entry.clone()))
+            .collect();
+        departed.sort_by(|a, b| a.0.cmp(&b.0));
+        departed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use autogen_kafka_streaming::OutboundRecord;
+
+    use super::RuntimeDirectory;
+    use crate::test_support::read_back;
+
+    #[test]
+    fn entries_live_until_they_expire_and_depart_after_the_grace() {
+        let directory = RuntimeDirectory::new("runtimes");
+        let live = directory
+            .heartbeat_record("a", "responses.a", Duration::from_secs(60))
+            .unwrap();
+        let expired = directory
+            .heartbeat_record("b", "responses.b", Duration::ZERO)
+            .unwrap();
+        directory.apply(&read_back(live));
+        directory.apply(&read_back(expired));
+        assert!(directory.is_live("a"));
+        assert!(!directory.is_live("b") && directory.knows("b"));
+        assert_eq!(directory.live(), ["a"]);
+        let departed = directory.departed(Duration::ZERO);
+        assert_eq!(departed.len(), 1);
+        assert_eq!(departed[0].0, "b");
+        assert_eq!(departed[0].1.reply_topic, "responses.b");
+        assert!(
+            directory.departed(Duration::from_secs(60)).is_empty(),
+            "inside the grace"
+        );
+        directory.apply(&read_back(directory.tombstone("b")));
+        assert!(!directory.knows("b"));
+    }
+
+    #[test]
+    fn an_older_heartbeat_read_late_does_not_shorten_an_entry() {
+        let directory = RuntimeDirectory::new("runtimes");
+        let old = directory
+            .heartbeat_record("a", "responses.a", Duration::ZERO)
+            .unwrap();
+        let new = directory
+            .heartbeat_record("a", "responses.a", Duration::from_secs(60))
+            .unwrap();
+        directory.apply_written(&new);
+        directory.apply(&read_back(old));
+        assert!(directory.is_live("a"));
+    }
+
+    #[test]
+    fn bad_records_are_skipped() {
+        let directory = RuntimeDirectory::new("runtimes");
+        directory.apply(&read_back(
+            OutboundRecord::new("runtimes", b"not json".to_vec()).with_key("x"),
+        ));
+        directory.apply(&read_back(OutboundRecord::new("runtimes", b"{}".to_vec())));
+        assert!(!directory.knows("x"));
+        assert!(directory.live().is_empty());
+    }
+}

@@ -1,0 +1,266 @@
+//! A fleet that survives its own lifecycle: a host killed with `kill -9` is replaced at once by one with a new
+//! instance id, the survivors clean up what the dead one left, and a graceful stop removes its own traces.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, like the tests that call them"
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autogen_kafka::{AgentRuntime, AgentRuntimeExt, RoutedAgent, TopicId, TypeSubscription};
+use autogen_kafka_integration_tests::{
+    Deliveries, News, Reader, create_fleet_topics, fleet_config, worker,
+};
+use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
+use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, unique_topic};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(170);
+
+/// A `fleet-worker` process hosting `counter`, subscribed to `topic_type`: its instance id and subscription id.
+fn spawn_subscribed_worker(
+    broker: &TestBroker,
+    fleet: &str,
+    group: &str,
+    name: &str,
+    topic_type: &str,
+) -> (Child, String, String) {
+    let kind = match broker.kind() {
+        BrokerKind::Mock => "mock",
+        BrokerKind::Tansu => "tansu",
+        _ => "external",
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleet-worker"))
+        .args([
+            broker.bootstrap_servers(),
+            kind,
+            fleet,
+            group,
+            name,
+            topic_type,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let [ready, instance, subscription] = words.as_slice() else {
+        panic!("worker {name} did not start: {line:?}");
+    };
+    assert_eq!(*ready, "ready");
+    (child, (*instance).to_owned(), (*subscription).to_owned())
+}
+
+/// Whether `topic` exists on the broker.
+fn topic_exists(broker: &TestBroker, topic: &str) -> bool {
+    let consumer: BaseConsumer = broker.consumer_config("topic-probe").create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .unwrap();
+    metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_with_sigkill_is_replaced_at_once_under_a_new_instance_id_and_cleaned_up_after()
+ {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("lifecycle");
+        let group = unique_group("lifecycle");
+        let config = fleet_config(broker.bootstrap_servers(), broker.kind(), &fleet, &group);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        caller.start().await.unwrap();
+        let (broker_ref, fleet_ref, group_ref) = (&broker, fleet.clone(), group.clone());
+        let (mut victim, victim_id, victim_subscription) = tokio::task::block_in_place(|| {
+            spawn_subscribed_worker(broker_ref, &fleet_ref, &group_ref, "victim", "news")
+        });
+        let victim_reply_topic = format!("{}.{victim_id}", config.runtime.runtime_responses);
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async { caller.knows_subscription(&victim_subscription) },
+        )
+        .await
+        .unwrap();
+
+        // kill -9: no unregistration, no subscription removal, no reply topic deletion.
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+
+        // The replacement, with a new instance id, the same type and an equivalent subscription, right away.
+        let replacement = worker(&broker, config.clone(), "replacement");
+        let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        replacement
+            .register("counter", move |_| {
+                RoutedAgent::new(Reader {
+                    seen: Arc::clone(&sink),
+                    message_ids: None,
+                })
+                .with_handler::<News>()
+            })
+            .await
+            .unwrap();
+        replacement.start().await.unwrap();
+        replacement
+            .add_subscription(TypeSubscription::new("news", "counter").unwrap().into())
+            .await
+            .expect("a dead runtime's subscription does not block its replacement's");
+
+        // Every publication reaches the replacement's agents, once, while the dead runtime's entries are still
+        // in every view and after they expired.
+        for i in 0..20 {
+            let topic = TopicId::new("news", format!("s{i}")).unwrap();
+            caller
+                .publish(
+                    News {
+                        headline: format!("h{i}"),
+                    },
+                    &topic,
+                )
+                .await
+                .unwrap();
+        }
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || async { seen.lock().unwrap().len() >= 20 },
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the replacement got {} of 20 publications",
+                seen.lock().unwrap().len()
+            )
+        });
+        // Once the victim expired (registry_expiry 3 s) and the grace passed (2 s), the survivors tombstone its
+        // subscription and delete its reply topic (brokers with the Admin API).
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || async {
+                !caller.knows_subscription(&victim_subscription)
+                    && !replacement.knows_subscription(&victim_subscription)
+            },
+        )
+        .await
+        .expect("the dead runtime's subscription is removed by the survivors");
+        if broker.kind() != BrokerKind::Mock {
+            let (broker_ref, topic) = (&broker, victim_reply_topic.clone());
+            eventually(
+                Duration::from_secs(15),
+                Duration::from_millis(200),
+                || async { !tokio::task::block_in_place(|| topic_exists(broker_ref, &topic)) },
+            )
+            .await
+            .expect("the dead runtime's reply topic is deleted by the survivors");
+        }
+        for i in 20..25 {
+            let topic = TopicId::new("news", format!("s{i}")).unwrap();
+            caller
+                .publish(
+                    News {
+                        headline: format!("h{i}"),
+                    },
+                    &topic,
+                )
+                .await
+                .unwrap();
+        }
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async { seen.lock().unwrap().len() >= 25 },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut headlines: Vec<String> = seen.lock().unwrap().iter().map(|d| d.2.clone()).collect();
+        headlines.sort();
+        let before = headlines.len();
+        headlines.dedup();
+        assert_eq!(before, headlines.len(), "no publication delivered twice");
+        assert_eq!(headlines.len(), 25);
+
+        // A graceful stop deletes the runtime's own reply topic (brokers with the Admin API).
+        let reply_topic = replacement.reply_topic().to_owned();
+        if broker.kind() != BrokerKind::Mock {
+            assert!(tokio::task::block_in_place(|| topic_exists(
+                &broker,
+                &reply_topic
+            )));
+        }
+        replacement.stop().await.unwrap();
+        if broker.kind() != BrokerKind::Mock {
+            assert!(
+                !tokio::task::block_in_place(|| topic_exists(&broker, &reply_topic)),
+                "a stopped runtime's reply topic is deleted"
+            );
+        }
+        caller.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_id_comes_from_the_configuration_and_one_runtime_holds_a_subscription_once() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("instance");
+        let group = unique_group("instance");
+        let mut config = fleet_config(broker.bootstrap_servers(), broker.kind(), &fleet, &group);
+        create_fleet_topics(&broker, &config, 3).await;
+        let id = unique_group("pod-0");
+        config.runtime.instance_id = Some(id.clone());
+        let mode = match broker.kind() {
+            BrokerKind::Mock => autogen_kafka::admin::CreateMode::AutoCreate,
+            _ => autogen_kafka::admin::CreateMode::Admin,
+        };
+        let runtime = autogen_kafka::KafkaWorkerAgentRuntime::builder(config.clone())
+            .topic_creation(mode)
+            .build()
+            .unwrap();
+        assert_eq!(runtime.instance_id(), id);
+        assert_eq!(
+            runtime.reply_topic(),
+            format!("{}.{id}", config.runtime.runtime_responses)
+        );
+        let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
+        runtime
+            .register("reader", move |_| {
+                RoutedAgent::new(Reader {
+                    seen: Arc::clone(&seen),
+                    message_ids: None,
+                })
+                .with_handler::<News>()
+            })
+            .await
+            .unwrap();
+        runtime.start().await.unwrap();
+        let first = TypeSubscription::new("news", "reader").unwrap();
+        runtime.add_subscription(first.into()).await.unwrap();
+        let again = runtime
+            .add_subscription(TypeSubscription::new("news", "reader").unwrap().into())
+            .await;
+        assert!(
+            matches!(
+                again,
+                Err(autogen_kafka::core::CoreError::DuplicateSubscription { .. })
+            ),
+            "{again:?}"
+        );
+        runtime.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
