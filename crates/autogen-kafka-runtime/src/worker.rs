@@ -506,7 +506,7 @@ impl KafkaWorkerAgentRuntime {
             .start_rpc(recipient.agent_type().as_str());
         let tails = self.inner.tails().ok_or(CoreError::RuntimeStopped)?;
         // The reply reader fetches while this RPC waits (it is paused while none does).
-        let _waiting = self.inner.reply_demand.acquire(&tails.replies);
+        let _waiting = self.inner.reply_demand.acquire(&tails);
         let reply = pending.register(&request_id, recipient.clone(), &serialized.type_name);
         let exchange = async {
             self.inner

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use autogen_kafka::{AgentRuntime, AgentRuntimeExt, RoutedAgent, TopicId, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Deliveries, News, Reader, create_fleet_topics, fleet_config, worker,
+    Deliveries, News, Ping, Pong, Reader, create_fleet_topics, fleet_config, worker,
 };
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, unique_topic};
@@ -260,6 +260,61 @@ async fn the_instance_id_comes_from_the_configuration_and_one_runtime_holds_a_su
             "{again:?}"
         );
         runtime.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_within_one_shutdown_timeout_while_a_handler_is_stuck() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("stop");
+        let mut config = autogen_kafka_integration_tests::worker_config(&broker, &fleet);
+        config.service.shutdown_timeout = Duration::from_secs(3);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        autogen_kafka_integration_tests::register_echo(&host, "echo", "host").await;
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        let stuck = autogen_kafka::AgentId::new("echo", "stuck").unwrap();
+        let call = {
+            let caller = caller.clone();
+            tokio::spawn(async move {
+                caller
+                    .send::<Ping, Pong>(
+                        Ping {
+                            content: "sleep:60000".into(),
+                        },
+                        &stuck,
+                    )
+                    .await
+            })
+        };
+        // The handler is running.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let begun = std::time::Instant::now();
+        let stopped = host.stop().await;
+        let took = begun.elapsed();
+        // The agent never finished its message: its close is reported, typed.
+        assert!(
+            matches!(
+                stopped,
+                Ok(())
+                    | Err(autogen_kafka::runtime::RuntimeError::Core(
+                        autogen_kafka::core::CoreError::StopTimedOut { .. }
+                    ))
+            ),
+            "{stopped:?}"
+        );
+        assert!(
+            took < Duration::from_secs(3) + Duration::from_secs(1),
+            "stop took {took:?} with a 3 s shutdown timeout"
+        );
+        call.abort();
+        caller.stop().await.unwrap();
     })
     .await
     .expect("test timed out");

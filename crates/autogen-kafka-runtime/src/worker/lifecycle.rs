@@ -729,7 +729,11 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         );
     }
     // 4. Close agent instances.
-    let closed = inner.local.stop(remaining()).await;
+    // A stuck agent is given a moment even when the deadline has passed; its close then fails with StopTimedOut.
+    let closed = inner
+        .local
+        .stop(remaining().max(Duration::from_millis(100)))
+        .await;
     // 5. Stop services (tails, heartbeats); the reply topic is deleted, then the directory entry.
     let tails = lock(&inner.tails).take();
     if let Some(tails) = tails.and_then(|t| Arc::try_unwrap(t).ok()) {

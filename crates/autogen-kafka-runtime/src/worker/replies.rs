@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use autogen_kafka_streaming::TailReader;
 
-use super::KafkaWorkerAgentRuntime;
+use super::{KafkaWorkerAgentRuntime, Tails};
 
 /// How long the reader keeps fetching after the last RPC ended (so a steady stream of RPCs never pauses it).
 pub(super) const IDLE_BEFORE_PAUSE: Duration = Duration::from_secs(1);
@@ -26,47 +26,59 @@ struct State {
     /// When the last RPC ended (while none waits).
     idle_since: Instant,
     paused: bool,
+    /// A resume is under way on a blocking thread.
+    resuming: bool,
 }
 
 /// Counts the RPCs waiting for an answer and pauses or resumes the reply reader accordingly.
 #[derive(Debug)]
 pub(super) struct ReplyDemand {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl ReplyDemand {
     pub(super) fn new() -> Self {
         Self {
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 waiting: 0,
                 idle_since: Instant::now(),
                 paused: false,
-            }),
+                resuming: false,
+            })),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_state(&self.state)
     }
 
-    /// Counts one more waiting RPC, resuming `reader` first if it was paused; the guard ends the wait.
+    /// Counts one more waiting RPC, resuming the reply reader of `tails` if it was paused; the guard ends the wait.
     ///
     /// A resume hands librdkafka a seek and waits for it to be taken (normally well under a millisecond, at most
-    /// a second); it happens once per idle period, under this lock, so concurrent RPCs wait for the same resume.
-    pub(super) fn acquire<'a>(&'a self, reader: &TailReader) -> DemandGuard<'a> {
+    /// a second): it runs on a blocking thread, never on the caller's task, once per idle period. The RPC need
+    /// not wait for it: the reader goes on from where delivery stopped, so an answer written meanwhile is read
+    /// once the resume is done.
+    pub(super) fn acquire(&self, tails: &Arc<Tails>) -> DemandGuard<'_> {
         let mut state = self.lock();
         state.waiting += 1;
-        if state.paused {
-            match reader.resume() {
-                Ok(()) => {
-                    state.paused = false;
-                    tracing::debug!("reply reader resumed");
+        if state.paused && !state.resuming {
+            state.resuming = true;
+            let (shared, tails) = (Arc::clone(&self.state), Arc::clone(tails));
+            drop(tokio::task::spawn_blocking(move || {
+                let resumed = tails.replies.resume();
+                let mut state = lock_state(&shared);
+                state.resuming = false;
+                match resumed {
+                    Ok(()) => {
+                        state.paused = false;
+                        tracing::debug!("reply reader resumed");
+                    }
+                    Err(error) => tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "resuming the reply reader failed"
+                    ),
                 }
-                Err(error) => tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "resuming the reply reader failed"
-                ),
-            }
+            }));
         }
         DemandGuard { demand: self }
     }
@@ -82,7 +94,8 @@ impl ReplyDemand {
     /// Pauses `reader` when no RPC has waited for `idle`.
     fn pause_if_idle(&self, reader: &TailReader, idle: Duration) {
         let mut state = self.lock();
-        if state.paused || state.waiting > 0 || state.idle_since.elapsed() < idle {
+        if state.paused || state.resuming || state.waiting > 0 || state.idle_since.elapsed() < idle
+        {
             return;
         }
         match reader.pause() {
@@ -101,6 +114,10 @@ impl ReplyDemand {
     pub(super) fn is_paused(&self) -> bool {
         self.lock().paused
     }
+}
+
+fn lock_state(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One waiting RPC; dropping it ends the wait.

@@ -20,6 +20,8 @@ use crate::record::InboundRecord;
 
 /// Bounds each broker request made while pinning starts, and each seek after a resume.
 const PIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a stop waits for the record tasks it cancelled to end.
+const TASKS_AFTER_ABORT: Duration = Duration::from_secs(1);
 /// How long one poll waits while a partition is paused, so it resumes soon after records finish.
 const PAUSED_POLL: Duration = Duration::from_millis(2);
 
@@ -561,6 +563,18 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
     let begun = Instant::now();
     ctx.drain(None, begun + ctx.drain_timeout / 2);
     ctx.commit_at_stop(consumer, ctx.drain_timeout.saturating_sub(begun.elapsed()));
+    // Records still running past the drain are given up (not committed above); their tasks end here.
+    ctx.dispatcher.abort.cancel();
+    ctx.dispatcher.tasks.close();
+    if ctx
+        .runtime
+        .block_on(async {
+            tokio::time::timeout(TASKS_AFTER_ABORT, ctx.dispatcher.tasks.wait()).await
+        })
+        .is_err()
+    {
+        tracing::warn!(consumer = %ctx.name, tasks = ctx.dispatcher.tasks.len(), "record tasks still running after the stop");
+    }
     tracing::info!(consumer = %ctx.name, "consumer stopped: offsets committed, leaving the group");
     consumer.unsubscribe();
 }

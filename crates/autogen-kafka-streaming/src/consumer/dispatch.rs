@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::budget::InFlightBudget;
@@ -66,6 +67,10 @@ pub(crate) struct Dispatcher {
     pub(crate) budget: Option<InFlightBudget>,
     /// Keys whose task runs, with the records queued behind it.
     queues: Mutex<HashMap<RecordKey, VecDeque<Job>>>,
+    /// Every key task and acknowledgement task: a stop waits for them.
+    pub(crate) tasks: TaskTracker,
+    /// Cancels the records still running once a stop's drain timeout passed: they are given up, not committed.
+    pub(crate) abort: CancellationToken,
     /// Every assigned partition.
     pub(crate) partitions: Mutex<HashMap<TopicPartition, PartitionState>>,
     generations: AtomicU64,
@@ -98,6 +103,8 @@ impl Dispatcher {
             runtime,
             budget,
             queues: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            abort: CancellationToken::new(),
             partitions: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
         }
@@ -143,7 +150,8 @@ impl Dispatcher {
                 let key = slot.key().clone();
                 slot.insert(VecDeque::new());
                 drop(queues);
-                self.runtime.spawn(Arc::clone(self).run_key(key, job));
+                self.tasks
+                    .spawn_on(Arc::clone(self).run_key(key, job), &self.runtime);
             }
         }
     }
@@ -208,22 +216,39 @@ impl Dispatcher {
                 partition = record.partition,
                 offset = record.offset,
             );
-            match self.handle_one(&record).instrument(span.clone()).await {
-                Step::Done(done) => self.complete(&record, generation, done),
-                Step::Acknowledging(acknowledgement) => {
+            let step = tokio::select! {
+                biased;
+                () = self.abort.cancelled() => None,
+                step = self.handle_one(&record).instrument(span.clone()) => Some(step),
+            };
+            match step {
+                // Stopped past the drain timeout: given up, so never committed (the next owner reads it again).
+                None => {
+                    self.complete(&record, generation, false);
+                    return;
+                }
+                Some(Step::Done(done)) => self.complete(&record, generation, done),
+                Some(Step::Acknowledging(acknowledgement)) => {
                     let this = Arc::clone(&self);
-                    self.runtime.spawn(
+                    self.tasks.spawn_on(
                         async move {
-                            let done = match acknowledgement.await {
-                                Ok(()) => {
+                            let acknowledged = tokio::select! {
+                                biased;
+                                () = this.abort.cancelled() => None,
+                                acknowledged = acknowledgement => Some(acknowledged),
+                            };
+                            let done = match acknowledged {
+                                None => false,
+                                Some(Ok(())) => {
                                     this.stats.handled.fetch_add(1, Ordering::Relaxed);
                                     true
                                 }
-                                Err(failure) => this.dead_letter(&record, &failure).await,
+                                Some(Err(failure)) => this.dead_letter(&record, &failure).await,
                             };
                             this.complete(&record, generation, done);
                         }
                         .instrument(span),
+                        &self.runtime,
                     );
                 }
             }

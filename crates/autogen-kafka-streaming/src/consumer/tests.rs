@@ -820,3 +820,73 @@ async fn offsets_are_committed_only_after_the_handlers_checkpoint_succeeds() {
     .await
     .unwrap();
 }
+
+/// Never finishes a record of key `stuck`; counts the handler futures dropped unfinished.
+struct Stuck {
+    started: Arc<std::sync::atomic::AtomicUsize>,
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct DropCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl RecordHandler for Stuck {
+    fn handle(&self, _record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let guard = DropCounter(Arc::clone(&self.dropped));
+        Box::pin(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_cancels_records_still_running_after_the_drain_and_waits_for_their_tasks() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("stuck");
+        broker.create_topic(&topic, 1).await.unwrap();
+        let producer = producer(&broker);
+        produce_all(&producer, &topic, &[("stuck".into(), "v".into())]).await;
+        let (started, dropped) = (
+            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        );
+        let worker = GroupConsumer::start(
+            spec(&broker, "stuck", &unique_group("stuck"), &topic)
+                .drain_timeout(Duration::from_millis(500)),
+            Arc::new(Stuck {
+                started: Arc::clone(&started),
+                dropped: Arc::clone(&dropped),
+            }),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { started.load(std::sync::atomic::Ordering::SeqCst) == 1 },
+        )
+        .await
+        .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), worker.shutdown())
+            .await
+            .expect("a stuck record does not hold a stop");
+        assert_eq!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the stuck record's task ended with the stop"
+        );
+    })
+    .await
+    .unwrap();
+}
