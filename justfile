@@ -26,6 +26,11 @@ lint:
     cargo clippy -p autogen-kafka-testing --features kafka-container --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+# The fault harness: hosts killed, restarted, joined and the broker faulted under load; checks the fleet's
+# guarantees and exits non-zero on a violation (docs/reliability.md). `just chaos --bounded` is the CI variant.
+chaos *args="":
+    bash scripts/chaos.sh {{args}}
+
 # Benchmarks: writes target/bench/results.json and a Markdown table.
 bench:
     bash scripts/bench.sh
