@@ -17,6 +17,18 @@ use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, un
 const TEST_TIMEOUT: Duration = Duration::from_secs(170);
 
 fn spawn_worker(broker: &TestBroker, fleet: &str, group: &str, name: &str) -> Child {
+    spawn_fleet_worker(broker, fleet, group, name, None).0
+}
+
+/// A `fleet-worker` process hosting `counter` in the fleet (subscribed to `topic_type` when given), once it is
+/// ready: the child and the words of its ready line after `ready` (its instance id, then its subscription id).
+pub(crate) fn spawn_fleet_worker(
+    broker: &TestBroker,
+    fleet: &str,
+    group: &str,
+    name: &str,
+    topic_type: Option<&str>,
+) -> (Child, Vec<String>) {
     let kind = match broker.kind() {
         BrokerKind::Mock => "mock",
         BrokerKind::Tansu => "tansu",
@@ -24,6 +36,7 @@ fn spawn_worker(broker: &TestBroker, fleet: &str, group: &str, name: &str) -> Ch
     };
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleet-worker"))
         .args([broker.bootstrap_servers(), kind, fleet, group, name])
+        .args(topic_type)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -31,11 +44,13 @@ fn spawn_worker(broker: &TestBroker, fleet: &str, group: &str, name: &str) -> Ch
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    assert!(
-        line.starts_with("ready"),
+    let mut words = line.split_whitespace().map(str::to_owned);
+    assert_eq!(
+        words.next().as_deref(),
+        Some("ready"),
         "worker {name} did not start: {line:?}"
     );
-    child
+    (child, words.collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

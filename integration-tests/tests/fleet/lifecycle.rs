@@ -5,8 +5,7 @@
     reason = "test helpers fail loudly, like the tests that call them"
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +15,8 @@ use autogen_kafka_integration_tests::{
 };
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, unique_topic};
+
+use crate::crash::spawn_fleet_worker;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(170);
 
@@ -27,33 +28,30 @@ fn spawn_subscribed_worker(
     name: &str,
     topic_type: &str,
 ) -> (Child, String, String) {
-    let kind = match broker.kind() {
-        BrokerKind::Mock => "mock",
-        BrokerKind::Tansu => "tansu",
-        _ => "external",
+    let (child, ready) = spawn_fleet_worker(broker, fleet, group, name, Some(topic_type));
+    let [instance, subscription] = ready.as_slice() else {
+        panic!("worker {name} did not name its subscription: {ready:?}");
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleet-worker"))
-        .args([
-            broker.bootstrap_servers(),
-            kind,
-            fleet,
-            group,
-            name,
-            topic_type,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let [ready, instance, subscription] = words.as_slice() else {
-        panic!("worker {name} did not start: {line:?}");
-    };
-    assert_eq!(*ready, "ready");
-    (child, (*instance).to_owned(), (*subscription).to_owned())
+    (child, instance.clone(), subscription.clone())
+}
+
+/// Publishes a [`News`] with headline `h<i>` on `news/s<i>` for each `i`.
+async fn publish_news(
+    caller: &autogen_kafka::KafkaWorkerAgentRuntime,
+    range: std::ops::Range<u32>,
+) {
+    for i in range {
+        let topic = TopicId::new("news", format!("s{i}")).unwrap();
+        caller
+            .publish(
+                News {
+                    headline: format!("h{i}"),
+                },
+                &topic,
+            )
+            .await
+            .unwrap();
+    }
 }
 
 /// Whether `topic` exists on the broker.
@@ -118,18 +116,7 @@ async fn a_host_killed_with_sigkill_is_replaced_at_once_under_a_new_instance_id_
 
         // Every publication reaches the replacement's agents, once, while the dead runtime's entries are still
         // in every view and after they expired.
-        for i in 0..20 {
-            let topic = TopicId::new("news", format!("s{i}")).unwrap();
-            caller
-                .publish(
-                    News {
-                        headline: format!("h{i}"),
-                    },
-                    &topic,
-                )
-                .await
-                .unwrap();
-        }
+        publish_news(&caller, 0..20).await;
         eventually(
             Duration::from_secs(60),
             Duration::from_millis(200),
@@ -164,18 +151,7 @@ async fn a_host_killed_with_sigkill_is_replaced_at_once_under_a_new_instance_id_
             .await
             .expect("the dead runtime's reply topic is deleted by the survivors");
         }
-        for i in 20..25 {
-            let topic = TopicId::new("news", format!("s{i}")).unwrap();
-            caller
-                .publish(
-                    News {
-                        headline: format!("h{i}"),
-                    },
-                    &topic,
-                )
-                .await
-                .unwrap();
-        }
+        publish_news(&caller, 20..25).await;
         eventually(
             Duration::from_secs(30),
             Duration::from_millis(100),
