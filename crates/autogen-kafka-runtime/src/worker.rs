@@ -457,10 +457,13 @@ impl KafkaWorkerAgentRuntime {
         let timeout = options
             .timeout
             .unwrap_or(self.inner.config.runtime.rpc_timeout);
+        // One deadline for the whole call: the registry check, the write and the wait for the answer.
+        let deadline = tokio::time::Instant::now() + timeout;
         let token = options.cancellation.clone().unwrap_or_default();
         let hosted = tokio::select! {
             biased;
             () = token.cancelled() => return Err(CoreError::Cancelled),
+            () = tokio::time::sleep_until(deadline) => return Err(CoreError::Timeout { recipient, after: timeout }),
             hosted = self.is_hosted_now(registry, recipient.agent_type().as_str(), timeout) => hosted,
         };
         if !hosted {
@@ -489,8 +492,9 @@ impl KafkaWorkerAgentRuntime {
                     type_name: serialized.type_name.clone(),
                     source: Box::new(error),
                 })?;
-        let deadline_ms = headers::now_ms()
-            .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let deadline_ms =
+            headers::now_ms().saturating_add(i64::try_from(left.as_millis()).unwrap_or(i64::MAX));
         let mut record = OutboundRecord::new(topic.clone(), value)
             .with_key(recipient.to_string())
             .with_header(headers::KIND, headers::KIND_RPC)
@@ -522,7 +526,7 @@ impl KafkaWorkerAgentRuntime {
         let outcome = tokio::select! {
             biased;
             () = token.cancelled() => Err(CoreError::Cancelled),
-            () = tokio::time::sleep(timeout) => Err(CoreError::Timeout { recipient: recipient.clone(), after: timeout }),
+            () = tokio::time::sleep_until(deadline) => Err(CoreError::Timeout { recipient: recipient.clone(), after: timeout }),
             outcome = exchange => outcome,
         };
         if outcome.is_err() {
