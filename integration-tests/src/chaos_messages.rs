@@ -1,7 +1,21 @@
-//! The messages of the fault harness's `relay` agents, shared by `chaos-host` and the `chaos` driver.
+//! The messages of the fault harness's `relay` agents and the fleet's configuration, shared by `chaos-host` and
+//! the `chaos` driver.
 
-use autogen_kafka::Message;
+use autogen_kafka::{Config, Message};
+use autogen_kafka_testing::BrokerKind;
 use serde::{Deserialize, Serialize};
+
+/// The configuration of every runtime of the harness's fleet: the integration tests' ([`fleet_config`]), with a
+/// clean-up grace that outlasts the broker faults the harness injects: behind the mock cluster's round-trip fault a
+/// runtime's producer can stall for 20–25 s (responses lost, requests waiting for their timeout) while it is
+/// alive, and the fleet must not clean up after it.
+///
+/// [`fleet_config`]: autogen_kafka_integration_tests::fleet_config
+pub(crate) fn chaos_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group: &str) -> Config {
+    let mut config = autogen_kafka_integration_tests::fleet_config(bootstrap, kind, fleet, group);
+    config.runtime.cleanup_grace = std::time::Duration::from_secs(60);
+    config
+}
 
 /// Asks a `relay` agent to add 1 to `counter/<counter_key>` and to its own count.
 #[derive(Debug, Clone, Serialize, Deserialize)]

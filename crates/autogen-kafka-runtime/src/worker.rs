@@ -173,7 +173,10 @@ impl KafkaWorkerAgentRuntimeBuilder {
             producer,
             local,
             registry: OnceLock::new(),
-            directory: Arc::new(RuntimeDirectory::new(config.runtime.runtimes_topic.clone())),
+            directory: Arc::new(
+                RuntimeDirectory::new(config.runtime.runtimes_topic.clone())
+                    .stale_after(config.runtime.registry_heartbeat * 2),
+            ),
             subscriptions: OnceLock::new(),
             pending: OnceLock::new(),
             state,
@@ -605,10 +608,26 @@ impl KafkaWorkerAgentRuntime {
                 .with_header(headers::FANNED_OUT, "1")
                 .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
         );
+        // Bounded like an RPC: a publish on a broker that does not acknowledge ends with a typed error.
+        let timeout = self.inner.config.runtime.rpc_timeout;
+        let token = options.cancellation.clone().unwrap_or_default();
         let sends = records
             .into_iter()
             .map(|record| self.inner.producer.send(record));
-        for result in futures::future::join_all(sends).await {
+        let results = tokio::select! {
+            biased;
+            () = token.cancelled() => return Err(CoreError::Cancelled),
+            results = tokio::time::timeout(timeout, futures::future::join_all(sends)) => {
+                results.map_err(|_| CoreError::Transport {
+                    operation: "writing the publication",
+                    source: Box::new(autogen_kafka_streaming::StreamingError::ProduceTimeout {
+                        topic: publish_topic.clone(),
+                        after: timeout,
+                    }),
+                })?
+            }
+        };
+        for result in results {
             result.map_err(|error| CoreError::Transport {
                 operation: "writing the publication",
                 source: Box::new(error),
@@ -639,7 +658,7 @@ impl KafkaWorkerAgentRuntime {
         };
         let requests_topic = &self.inner.config.runtime.runtime_requests;
         let mut records = Vec::new();
-        let is_live = |runtime: &str| self.inner.is_runtime_live(runtime, registry);
+        let is_live = |runtime: &str| self.inner.subscriber_counts(runtime, registry);
         for recipient in subscriptions.recipients(topic, sender, &is_live, true) {
             if self.is_local_type(recipient.agent_type().as_str()) {
                 continue;
@@ -927,11 +946,15 @@ impl Inner {
         lock(&self.distributed_types).clone()
     }
 
-    /// Whether the Rust runtime `runtime_id` is alive: its directory entry, or one of its registrations, is
-    /// unexpired.
-    fn is_runtime_live(&self, runtime_id: &str, registry: &AgentRegistry) -> bool {
+    /// Whether the subscriptions of the Rust runtime `runtime_id` count: it is alive, or died too recently to be
+    /// cleaned up (`runtime.cleanup_grace_ms`). Deliveries go to the request topic, where any replica of the type,
+    /// or the dead one's replacement, reads them; publications are never dropped because a subscriber's runtime
+    /// missed a few heartbeats.
+    fn subscriber_counts(&self, runtime_id: &str, registry: &AgentRegistry) -> bool {
         runtime_id == self.runtime_id
-            || self.directory.is_live(runtime_id)
+            || self
+                .directory
+                .is_present(runtime_id, self.config.runtime.cleanup_grace)
             || registry.is_runtime_live(runtime_id)
     }
 

@@ -1,6 +1,6 @@
 //! The agent manager: which agent ids are active on this replica, and their state when they move.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use autogen_kafka_streaming::{EventProducer, TopicPartition};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::state::StateStore;
+use crate::state::{Applied, StateStore};
 
 /// Tracks the agent instances this replica activated, by the request partition they came from.
 ///
@@ -18,20 +18,18 @@ use crate::state::StateStore;
 /// message here the manager loads the state the previous owner saved. State reaches the state topic at two
 /// moments, each acknowledged by the broker before it counts:
 ///
-/// - **checkpoints** ([`AgentManager::checkpoint`]): before the request consumer commits offsets, the state of
-///   every agent that handled a record since the last checkpoint is written (when it changed), so a committed
-///   offset never runs ahead of saved state and a crash loses no committed work;
+/// - **after each record** ([`AgentManager::persist`]): when handling a record changed the agent's state, the
+///   state is written, naming the record, before the record's answer leaves. What a caller saw is never lost to a
+///   crash, and a new owner skips records whose effect the saved state holds ([`AgentManager::has_applied`]);
 /// - **hand-over** ([`AgentManager::release`]): when a partition is revoked, each agent's state is written (with
-///   retries) before the instance is evicted; a partition whose agents could not be saved is reported, so its
-///   offsets are not committed and the next owner starts from the last checkpoint, never from stale state.
+///   retries) if it changed, before the instance is evicted; a partition whose agents could not be saved is
+///   reported, so its offsets are not committed.
 #[derive(Debug)]
 pub struct AgentManager {
     local: LocalRuntime,
     state: Arc<StateStore>,
     producer: EventProducer,
     active: Mutex<HashMap<AgentId, TopicPartition>>,
-    /// Agents that handled a record since their state was last checkpointed.
-    dirty: Mutex<HashSet<AgentId>>,
     evict_timeout: Duration,
     save_failures: AtomicU64,
 }
@@ -53,7 +51,6 @@ impl AgentManager {
             state,
             producer,
             active: Mutex::new(HashMap::new()),
-            dirty: Mutex::new(HashSet::new()),
             evict_timeout,
             save_failures: AtomicU64::new(0),
         }
@@ -65,8 +62,7 @@ impl AgentManager {
         &self.local
     }
 
-    /// Makes sure `id` is active here, loading its saved state first if it was not, and marks it as changed
-    /// since the last checkpoint.
+    /// Makes sure `id` is active here, loading its saved state first if it was not.
     ///
     /// # Errors
     ///
@@ -86,10 +82,6 @@ impl AgentManager {
                 return Err(error.into());
             }
         }
-        self.dirty
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone());
         Ok(())
     }
 
@@ -110,67 +102,54 @@ impl AgentManager {
         self.save_failures.load(Ordering::Relaxed)
     }
 
-    /// The active agents of `agent_type` (every type when `None`) whose partition is in `partitions`.
-    fn of(&self, agent_type: Option<&str>, partitions: &[TopicPartition]) -> Vec<AgentId> {
-        let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-        Self::of_locked(&active, agent_type, partitions)
-    }
-
-    /// Whether an agent of `agent_type` in `partitions` handled a record since its last checkpoint.
+    /// Whether the state saved for `id` holds the effect of the record at `offset` of `partition` already (it
+    /// was handled before a crash or a hand-over and must not be applied again).
     #[must_use]
-    pub fn has_changes(&self, agent_type: Option<&str>, partitions: &[TopicPartition]) -> bool {
-        let dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
-        !dirty.is_empty()
-            && self
-                .of(agent_type, partitions)
-                .iter()
-                .any(|id| dirty.contains(id))
+    pub fn has_applied(&self, id: &AgentId, partition: i32, offset: i64) -> bool {
+        self.state
+            .applied(id)
+            .is_some_and(|(p, o)| p == partition && o >= offset)
     }
 
-    /// Writes the state of every agent of `agent_type` in `partitions` that handled a record since its last
-    /// checkpoint and whose state changed, and waits for the broker's acknowledgements. `true` when all are
-    /// saved; the agents that were not are checkpointed again next time.
-    pub async fn checkpoint(
-        &self,
-        agent_type: Option<&str>,
-        partitions: &[TopicPartition],
-    ) -> bool {
-        let changed: Vec<AgentId> = {
-            let candidates = self.of(agent_type, partitions);
-            let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
-            candidates
-                .into_iter()
-                .filter(|id| dirty.remove(id))
-                .collect()
-        };
-        let saves = changed.iter().map(|id| async move {
-            let saved = match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
-                Ok(Ok(state)) => self.write_if_changed(id, state).await,
-                Ok(Err(error)) => Err(error.into()),
-                Err(_) => Err(crate::ServicesError::State {
-                    agent_id: id.to_string(),
-                    operation: "saved",
-                    source: "the agent did not answer within the shutdown timeout".into(),
-                }),
+    /// After `id` handled the record at `applied` (partition, offset): writes its state, naming that record, if
+    /// it changed, and waits for the broker's acknowledgement. Nothing is done for an agent not active here.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ServicesError`] when the agent does not give its state within the shutdown timeout or the write
+    /// fails.
+    pub async fn persist(&self, id: &AgentId, applied: Applied) -> Result<()> {
+        if !self
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(id)
+        {
+            return Ok(());
+        }
+        let state =
+            match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
+                Ok(state) => state?,
+                Err(_) => {
+                    return Err(crate::ServicesError::State {
+                        agent_id: id.to_string(),
+                        operation: "saved",
+                        source: "the agent did not answer within the shutdown timeout".into(),
+                    });
+                }
             };
-            if let Err(error) = &saved {
-                tracing::warn!(agent_id = %id, error = error as &dyn std::error::Error, "checkpoint of the agent's state failed; offsets held back");
-                self.dirty
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(id.clone());
-            }
-            saved.is_ok()
-        });
-        futures::future::join_all(saves)
-            .await
-            .into_iter()
-            .all(|ok| ok)
+        self.write_if_changed(id, state, Some(applied)).await
     }
 
     /// Writes `state` for `id` unless the state topic has it already (an agent without state saves an empty
-    /// object, which is written only over an earlier state).
-    async fn write_if_changed(&self, id: &AgentId, state: Value) -> Result<()> {
+    /// object, which is written only over an earlier state). `applied` names the record whose effect it holds;
+    /// `None` keeps the one saved before.
+    async fn write_if_changed(
+        &self,
+        id: &AgentId,
+        state: Value,
+        applied: Option<Applied>,
+    ) -> Result<()> {
         let known = self.state.get(id);
         let unchanged = match &known {
             Some(known) => *known == state,
@@ -179,11 +158,12 @@ impl AgentManager {
         if unchanged {
             return Ok(());
         }
-        let record = self.state.record(id, &state)?;
+        let applied = applied.or_else(|| self.state.applied(id));
+        let record = self.state.record(id, &state, applied)?;
         self.producer.send(record).await?;
         // Write-through: if this process activates the agent again before its state tail has read the record
         // back, it still loads what was just saved.
-        self.state.put(id, state);
+        self.state.put(id, state, applied);
         Ok(())
     }
 
@@ -208,10 +188,6 @@ impl AgentManager {
         };
         // Concurrently: an agent whose handler is stuck holds up only its own hand-over.
         let releases = leaving.iter().map(|(id, partition)| async move {
-            self.dirty
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(id);
             match self.hand_over(id).await {
                 Ok(()) => None,
                 Err(error) => {
@@ -277,7 +253,7 @@ impl AgentManager {
         );
         let mut attempt = 0;
         loop {
-            match self.write_if_changed(id, state.clone()).await {
+            match self.write_if_changed(id, state.clone(), None).await {
                 Ok(()) => break,
                 Err(error) if attempt + 1 < SAVE_ATTEMPTS && error.is_retriable() => {
                     tracing::warn!(agent_id = %id, attempt, error = &error as &dyn std::error::Error, "state write failed; retrying");
@@ -295,7 +271,7 @@ impl AgentManager {
             }
         }
         if let Some(last) = self.local.evict_agent(id, self.evict_timeout).await? {
-            self.write_if_changed(id, last).await?;
+            self.write_if_changed(id, last, None).await?;
         }
         tracing::debug!(agent_id = %id, "state saved; agent released");
         Ok(())
@@ -384,12 +360,11 @@ mod tests {
             .send_with::<Bump, Bump>(Bump, &id, SendOptions::new())
             .await
             .unwrap();
-        assert!(manager.has_changes(None, partitions));
         assert!(
-            !manager.checkpoint(None, partitions).await,
-            "a checkpoint that cannot write fails"
+            manager.persist(&id, (0, 7)).await.is_err(),
+            "a state that cannot be written fails the record"
         );
-        assert!(manager.has_changes(None, partitions), "and is tried again");
+        assert!(!manager.has_applied(&id, 0, 7));
 
         let unsaved = manager.release(None, partitions).await;
         assert_eq!(unsaved, partitions);

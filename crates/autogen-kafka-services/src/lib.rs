@@ -46,5 +46,5 @@ pub use processor::{
 };
 pub use registry::AgentRegistry;
 pub use runtimes::{RuntimeDirectory, RuntimeEntry};
-pub use state::StateStore;
+pub use state::{Applied, StateStore};
 pub use subscriptions::SubscriptionService;

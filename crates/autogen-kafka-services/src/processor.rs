@@ -131,6 +131,20 @@ impl MessageProcessor {
             .await
             .map_err(|error| HandleFailure::new("decode", error_chain(&error)))?;
         let request_id = request.request_id.clone().unwrap_or_default();
+        let recipient = request
+            .recipient
+            .as_deref()
+            .and_then(|r| r.parse::<AgentId>().ok());
+        if let Some(recipient) = &recipient
+            && self
+                .agents
+                .has_applied(recipient, record.partition, record.offset)
+        {
+            // Handled before a crash or a hand-over, and its effect saved: not applied twice.
+            self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(request_id, agent_id = %recipient, offset = record.offset, "record already applied to the saved state: skipped");
+            return Ok(None);
+        }
         let is_publish = record.header_str(headers::KIND) == Some(headers::KIND_PUBLISH);
         let now = headers::now_ms();
         let deadline = self.deadline(&record, is_publish);
@@ -156,9 +170,26 @@ impl MessageProcessor {
                 .unwrap_or(&self.settings.shared_responses_topic)
                 .to_owned()
         });
-        let result = self
+        let mut result = self
             .call_agent(&record, &request, is_publish, deadline, now)
             .await;
+        // The agent's state, if the record changed it, is saved before the answer leaves: what a caller saw is
+        // never lost to a crash.
+        if let Some(recipient) = &recipient
+            && let Err(error) = self
+                .agents
+                .persist(recipient, (record.partition, record.offset))
+                .await
+        {
+            tracing::error!(agent_id = %recipient, error = &error as &dyn std::error::Error, "state not saved: the record fails");
+            result = Err(HandleFailure::new(
+                "state",
+                format!(
+                    "the agent's state could not be saved: {}",
+                    error_chain(&error)
+                ),
+            ));
+        }
         let response = match (&reply_to, result) {
             (None, Ok(_)) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -477,18 +508,6 @@ impl RecordHandler for AgentTypeHandler {
         let agents = Arc::clone(&self.processor.agents);
         let agent_type = self.processor.agent_type.clone();
         Box::pin(async move { agents.release(Some(&agent_type), &partitions).await })
-    }
-
-    fn before_commit(&self, partitions: Vec<TopicPartition>) -> Option<BoxFuture<'static, bool>> {
-        let agents = &self.processor.agents;
-        let agent_type = self.processor.agent_type.as_str();
-        if !agents.has_changes(Some(agent_type), &partitions) {
-            return None;
-        }
-        let (agents, agent_type) = (Arc::clone(agents), agent_type.to_owned());
-        Some(Box::pin(async move {
-            agents.checkpoint(Some(&agent_type), &partitions).await
-        }))
     }
 
     fn on_assigned(&self, _partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {

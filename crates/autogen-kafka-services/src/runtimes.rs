@@ -1,6 +1,7 @@
 //! The runtime directory: which Rust runtimes of the fleet are alive, and what each left behind.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,6 +27,12 @@ pub struct RuntimeEntry {
 /// expired for longer than a grace marks a runtime that died: the survivors delete its reply topic and tombstone
 /// what it left ([`RuntimeDirectory::departed`]). Python runtimes never appear here.
 ///
+/// Expiry is judged on the view's clock: while the reader of the topic reads nothing (every live runtime,
+/// this one included, heartbeats, so a silent topic means a stalled reader), the clock stops
+/// [`stale_after`](RuntimeDirectory::stale_after) past the last record read. A runtime whose reader stalls
+/// behind a broker fault keeps its last view instead of taking every other runtime for dead (and dropping their
+/// subscriptions, or removing their reply topics).
+///
 /// # Examples
 ///
 /// ```
@@ -43,6 +50,10 @@ pub struct RuntimeEntry {
 pub struct RuntimeDirectory {
     topic: String,
     entries: Mutex<HashMap<String, RuntimeEntry>>,
+    /// How long the view stays current without reading a record; `None`: always the wall clock.
+    stale_after: Option<Duration>,
+    /// When the reader last delivered a record, ms since the epoch (0: never).
+    last_read: AtomicI64,
 }
 
 impl RuntimeDirectory {
@@ -52,6 +63,31 @@ impl RuntimeDirectory {
         Self {
             topic: topic.into(),
             entries: Mutex::new(HashMap::new()),
+            stale_after: None,
+            last_read: AtomicI64::new(0),
+        }
+    }
+
+    /// Stops the view's clock `after` the last record read (see the type's documentation); the runtime uses
+    /// twice its heartbeat interval.
+    #[must_use]
+    pub fn stale_after(mut self, after: Duration) -> Self {
+        self.stale_after = Some(after);
+        self
+    }
+
+    /// The view's clock, ms since the epoch: the wall clock, or while the reader has read nothing for longer
+    /// than `stale_after`, the time of the last record read plus `stale_after`.
+    fn view_now(&self) -> i64 {
+        let now = headers::now_ms();
+        let last_read = self.last_read.load(Ordering::Relaxed);
+        match self.stale_after {
+            Some(after) if last_read > 0 => {
+                let current_until =
+                    last_read.saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+                now.min(current_until)
+            }
+            _ => now,
         }
     }
 
@@ -88,6 +124,7 @@ impl RuntimeDirectory {
 
     /// Applies one record of the runtimes topic; undecodable records are logged and skipped.
     pub fn apply(&self, record: &InboundRecord) {
+        self.last_read.store(headers::now_ms(), Ordering::Relaxed);
         let Some(runtime_id) = record.key_str() else {
             tracing::warn!(
                 offset = record.offset,
@@ -136,12 +173,26 @@ impl RuntimeDirectory {
     /// Whether `runtime_id` has an unexpired entry.
     #[must_use]
     pub fn is_live(&self, runtime_id: &str) -> bool {
-        let now = headers::now_ms();
+        let now = self.view_now();
         self.entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(runtime_id)
             .is_some_and(|entry| entry.expires_ms > now)
+    }
+
+    /// Whether `runtime_id` has an entry that expired no longer than `grace` ago: alive, or dead too recently to
+    /// be cleaned up (what it subscribed to still gets deliveries, which its replacement or another replica reads).
+    #[must_use]
+    pub fn is_present(&self, runtime_id: &str, grace: Duration) -> bool {
+        let cutoff = self
+            .view_now()
+            .saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(runtime_id)
+            .is_some_and(|entry| entry.expires_ms > cutoff)
     }
 
     /// Whether the directory has an entry for `runtime_id`, live or expired.
@@ -156,7 +207,7 @@ impl RuntimeDirectory {
     /// The live runtimes' ids, sorted.
     #[must_use]
     pub fn live(&self) -> Vec<String> {
-        let now = headers::now_ms();
+        let now = self.view_now();
         let mut live: Vec<String> = self
             .entries
             .lock()
@@ -173,8 +224,9 @@ impl RuntimeDirectory {
     /// without stopping, and what they left can be removed.
     #[must_use]
     pub fn departed(&self, grace: Duration) -> Vec<(String, RuntimeEntry)> {
-        let cutoff =
-            headers::now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+        let cutoff = self
+            .view_now()
+            .saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
         let mut departed: Vec<(String, RuntimeEntry)> = self
             .entries
             .lock()
@@ -219,6 +271,8 @@ mod tests {
             directory.departed(Duration::from_secs(60)).is_empty(),
             "inside the grace"
         );
+        assert!(directory.is_present("b", Duration::from_secs(60)));
+        assert!(!directory.is_present("b", Duration::ZERO));
         directory.apply(&read_back(directory.tombstone("b")));
         assert!(!directory.knows("b"));
     }
@@ -235,6 +289,26 @@ mod tests {
         directory.apply_written(&new);
         directory.apply(&read_back(old));
         assert!(directory.is_live("a"));
+    }
+
+    #[test]
+    fn a_stalled_reader_keeps_its_view_until_it_reads_again() {
+        let directory = RuntimeDirectory::new("runtimes").stale_after(Duration::from_millis(200));
+        let other = directory
+            .heartbeat_record("other", "responses.other", Duration::from_millis(400))
+            .unwrap();
+        directory.apply(&read_back(other));
+        // Nothing read for longer than the entry lives: the view's clock stopped 200 ms after the last read.
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(directory.is_live("other"));
+        assert!(directory.departed(Duration::ZERO).is_empty());
+        // The reader delivers again (here a heartbeat of this runtime): the clock catches up and `other` expired.
+        let own = directory
+            .heartbeat_record("me", "responses.me", Duration::from_secs(60))
+            .unwrap();
+        directory.apply(&read_back(own));
+        assert!(!directory.is_live("other"));
+        assert_eq!(directory.departed(Duration::ZERO).len(), 1);
     }
 
     #[test]

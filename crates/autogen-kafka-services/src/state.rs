@@ -11,9 +11,11 @@ use crate::error::{Result, ServicesError};
 
 /// The latest saved state of every agent id, fed by the state topic.
 ///
-/// When a partition of the request topic moves to another replica, the old owner saves the state of the agents
-/// it hosted there (one record per agent id, keyed `type/key`, value = the state as JSON); the new owner reads
-/// the topic up to its end before activating any of them and loads the state into the fresh instance.
+/// One record per agent id, keyed `type/key`, value = the state as JSON, with header `ak_state_applied`
+/// (`<partition>:<offset>` of the last request record whose effect it holds). The owner writes it whenever a
+/// record changed the agent's state, before the record's answer leaves; a new owner reads the topic up to its end
+/// before activating any agent, loads the state into the fresh instance, and skips records the state holds
+/// already.
 ///
 /// # Examples
 ///
@@ -23,15 +25,29 @@ use crate::error::{Result, ServicesError};
 ///
 /// let store = StateStore::new("agent_state");
 /// let id = AgentId::new("counter", "a")?;
-/// let record = store.record(&id, &serde_json::json!({"count": 3}))?;
+/// let record = store.record(&id, &serde_json::json!({"count": 3}), Some((0, 41)))?;
 /// assert_eq!(record.key.as_deref(), Some(&b"counter/a"[..]));
+/// assert_eq!(record.header_str("ak_state_applied"), Some("0:41"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct StateStore {
     topic: String,
-    states: Mutex<HashMap<String, Value>>,
+    states: Mutex<HashMap<String, Saved>>,
 }
+
+/// One agent's saved state and the request record it holds the effect of.
+#[derive(Debug, Clone)]
+struct Saved {
+    state: Value,
+    applied: Option<Applied>,
+}
+
+/// The request record whose effect a saved state holds last: its partition and offset.
+pub type Applied = (i32, i64);
+
+/// The header naming the request record a state record holds the effect of, `<partition>:<offset>`.
+const APPLIED: &str = "ak_state_applied";
 
 impl StateStore {
     /// An empty store of `topic`.
@@ -50,15 +66,26 @@ impl StateStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id.to_string())
-            .cloned()
+            .map(|saved| saved.state.clone())
     }
 
-    /// Records `state` as the latest for `id` (what the state topic will say once the saved record is read back).
-    pub fn put(&self, id: &AgentId, state: Value) {
+    /// The request record whose effect the latest state saved for `id` holds.
+    #[must_use]
+    pub fn applied(&self, id: &AgentId) -> Option<Applied> {
         self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_string(), state);
+            .get(&id.to_string())
+            .and_then(|saved| saved.applied)
+    }
+
+    /// Records `state` as the latest for `id`, holding the effect of `applied` (what the state topic will say once
+    /// the saved record is read back).
+    pub fn put(&self, id: &AgentId, state: Value, applied: Option<Applied>) {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), Saved { state, applied });
     }
 
     /// The record that saves `state` for `id`.
@@ -66,13 +93,24 @@ impl StateStore {
     /// # Errors
     ///
     /// [`ServicesError::State`] when the state cannot be encoded.
-    pub fn record(&self, id: &AgentId, state: &Value) -> Result<OutboundRecord> {
+    pub fn record(
+        &self,
+        id: &AgentId,
+        state: &Value,
+        applied: Option<Applied>,
+    ) -> Result<OutboundRecord> {
         let value = serde_json::to_vec(state).map_err(|source| ServicesError::State {
             agent_id: id.to_string(),
             operation: "saved",
             source: Box::new(source),
         })?;
-        Ok(OutboundRecord::new(self.topic.clone(), value).with_key(id.to_string()))
+        let record = OutboundRecord::new(self.topic.clone(), value).with_key(id.to_string());
+        Ok(match applied {
+            Some((partition, offset)) => {
+                record.with_header(APPLIED, format!("{partition}:{offset}"))
+            }
+            None => record,
+        })
     }
 
     /// Applies one record of the state topic (a tombstone deletes the key); bad records are logged and skipped.
@@ -87,7 +125,11 @@ impl StateStore {
             }
             Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
                 Ok(state) => {
-                    states.insert(key.to_owned(), state);
+                    let applied = record.header_str(APPLIED).and_then(|v| {
+                        let (partition, offset) = v.split_once(':')?;
+                        Some((partition.parse().ok()?, offset.parse().ok()?))
+                    });
+                    states.insert(key.to_owned(), Saved { state, applied });
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, key, offset = record.offset, "skipping an undecodable state record");

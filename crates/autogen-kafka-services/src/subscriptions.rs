@@ -26,8 +26,9 @@ struct Entry {
 /// `add`/`remove` produce events keyed by the subscription id (so the topic can be compacted); every runtime,
 /// including the writer, applies them when it reads them back, so all runtimes converge on one view. Each Rust
 /// runtime holds its own subscriptions: replicas of a type each add theirs, and a subscription lapses when the
-/// runtime that added it is no longer alive (it died; survivors tombstone it later). One added by a Python
-/// runtime lasts until removed, as upstream.
+/// runtime that added it no longer counts, as the caller of [`SubscriptionService::recipients`] judges (the worker
+/// runtime: dead for longer than the clean-up grace, when survivors tombstone it). One added by a Python runtime
+/// lasts until removed, as upstream.
 ///
 /// # Examples
 ///

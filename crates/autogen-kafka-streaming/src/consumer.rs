@@ -11,7 +11,8 @@
 //! A record is *done* when its handler returned `Ok`, or when it failed and was written to the dead-letter topic
 //! with the reason. Only then does its offset count as handled, and only the contiguous prefix of handled offsets
 //! of a partition is committed ([`PartitionOffsets`](crate::PartitionOffsets)). When partitions are revoked the
-//! worker gives up their queued records, waits for the running ones, calls [`RecordHandler::on_revoked`], then
+//! worker lets their records finish (queued ones too) for half the drain timeout, gives up what is left, calls
+//! [`RecordHandler::on_revoked`], then
 //! commits, so the next owner starts where this one really stopped; the whole revoke takes at most the drain
 //! timeout.
 
@@ -105,23 +106,14 @@ pub trait RecordHandler: Send + Sync + 'static {
 
     /// Called when partitions are taken away, after their in-flight records finished and before their offsets
     /// are committed: the place to save state that belongs to them. Resolves to the partitions whose state could
-    /// not be saved: their offsets are not committed, so the next owner handles their records again from the last
-    /// checkpoint ([`before_commit`](Self::before_commit)) instead of starting from stale state.
+    /// not be saved: their offsets are not committed, so the next owner handles their records again instead of
+    /// starting from stale state.
     fn on_revoked(
         &self,
         partitions: Vec<TopicPartition>,
     ) -> BoxFuture<'static, Vec<TopicPartition>> {
         let _ = partitions;
         Box::pin(async { Vec::new() })
-    }
-
-    /// Called before handled offsets of `partitions` are committed (every commit interval and at shutdown): a
-    /// future that makes durable what the handled records changed (a state checkpoint) and resolves to whether
-    /// it did. The offsets are committed only once it resolves to `true`; on `false` they are offered again at the
-    /// next interval. `None` (the default) means nothing to make durable: the offsets are committed at once.
-    fn before_commit(&self, partitions: Vec<TopicPartition>) -> Option<BoxFuture<'static, bool>> {
-        let _ = partitions;
-        None
     }
 
     /// Called when partitions are assigned, before their first record is handled.
@@ -442,8 +434,8 @@ impl GroupConsumer {
         }
     }
 
-    /// Stops intake, gives up queued records, waits for running ones (up to the spec's drain timeout), commits,
-    /// leaves the group and joins the poll thread.
+    /// Stops intake, lets the records read finish (up to the spec's drain timeout), gives up the rest (their tasks
+    /// are cancelled, their offsets not committed), commits, leaves the group and joins the poll thread.
     pub async fn shutdown(mut self) {
         self.token.cancel();
         if let Some(thread) = self.thread.take() {

@@ -96,19 +96,6 @@ impl PartitionOffsets {
         Some(candidate)
     }
 
-    /// Marks `offset` as committed (by a commit made after [`Self::committable`]); an older offset changes
-    /// nothing.
-    pub fn mark_committed(&mut self, offset: i64) {
-        self.committed = Some(self.committed.map_or(offset, |c| c.max(offset)));
-    }
-
-    /// The offset to commit when it is past the last one committed, without marking it.
-    #[must_use]
-    pub fn uncommitted(&self) -> Option<i64> {
-        self.committable()
-            .filter(|candidate| self.committed.is_none_or(|c| c < *candidate))
-    }
-
     /// The offset to commit, without marking it as reported.
     #[must_use]
     pub fn committable(&self) -> Option<i64> {

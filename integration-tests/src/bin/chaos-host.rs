@@ -29,7 +29,7 @@ use autogen_kafka::{
     AgentId, AgentRuntime as _, AgentRuntimeExt as _, AnyMessage, Handler, HandlerError,
     MessageContext, RoutedAgent, SendOptions, TypeSubscription,
 };
-use autogen_kafka_integration_tests::{Add, News, Total, counter_agent, fleet_config};
+use autogen_kafka_integration_tests::{Add, News, Total, counter_agent};
 use autogen_kafka_testing::BrokerKind;
 use serde::{Deserialize, Serialize};
 
@@ -182,10 +182,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => autogen_kafka::admin::CreateMode::Admin,
     };
     let instance = instance.unwrap_or_else(|| autogen_kafka_testing::unique_group(host));
-    let runtime = KafkaWorkerAgentRuntime::builder(fleet_config(bootstrap, kind, fleet, group))
-        .instance_id(instance.clone())
-        .topic_creation(mode)
-        .build()?;
+    let runtime = KafkaWorkerAgentRuntime::builder(chaos_messages::chaos_config(
+        bootstrap, kind, fleet, group,
+    ))
+    .instance_id(instance.clone())
+    .topic_creation(mode)
+    .build()?;
     let label = format!("{host}/{instance}");
     let counter_label = label.clone();
     runtime

@@ -26,9 +26,7 @@ use autogen_kafka::{
     AgentId, AgentRuntime as _, AgentRuntimeExt as _, AnyMessage, CancellationToken,
     PublishOptions, SendOptions, TopicId,
 };
-use autogen_kafka_integration_tests::{
-    Add, News, Total, create_fleet_topics, fleet_config, worker_for,
-};
+use autogen_kafka_integration_tests::{Add, News, Total, create_fleet_topics, worker_for};
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use autogen_kafka_testing::rdkafka::message::{Headers as _, Message as _};
 use autogen_kafka_testing::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -97,7 +95,7 @@ fn parse_options() -> Result<Options, String> {
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_secs()),
         rpc_timeout: Duration::from_secs(5),
-        reply_grace: Duration::from_secs(30),
+        reply_grace: Duration::from_secs(75),
         settle: Duration::from_secs(15),
         workers: 6,
         pub_interval: Duration::from_millis(100),
@@ -1304,7 +1302,8 @@ async fn run(options: &Options) -> Result<Run, BoxError> {
     let kind = broker.kind();
     let fleet_name = unique_topic("chaos");
     let group = unique_group("chaos");
-    let config = fleet_config(broker.bootstrap_servers(), kind, &fleet_name, &group);
+    let config =
+        chaos_messages::chaos_config(broker.bootstrap_servers(), kind, &fleet_name, &group);
     create_fleet_topics(&broker, &config, 6).await;
     let reply_prefix = format!("{}.", config.runtime.runtime_responses);
     let dead_letter_topic = config.runtime.dead_letter_topic.clone();

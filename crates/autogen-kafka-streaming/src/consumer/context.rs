@@ -73,9 +73,11 @@ impl ConsumerContext for WorkerContext {
             let revoked = to_partitions(list);
             tracing::info!(consumer = %self.name, partitions = ?revoked, "partitions revoked: draining");
             let begun = Instant::now();
-            // One budget for the whole revoke: half waits for running records, the rest saves state.
-            self.dispatcher.abandon_queued(Some(&revoked));
+            // One budget for the whole revoke: half lets the records read finish (queued ones included, so the
+            // committed prefix covers every record handled and the next owner handles none again), the rest saves
+            // state. What is still queued then is given up.
             self.drain(Some(&revoked), begun + self.drain_timeout / 2);
+            self.dispatcher.abandon_queued(Some(&revoked));
             let hook = self.handler.on_revoked(revoked.clone());
             let left = self.drain_timeout.saturating_sub(begun.elapsed());
             let unsaved = match self
@@ -91,8 +93,8 @@ impl ConsumerContext for WorkerContext {
             if consumer.assignment_lost() {
                 tracing::warn!(consumer = %self.name, "assignment lost: not committing (the next owner re-reads)");
             } else {
-                // Partitions whose state was not saved keep the offsets of their last checkpoint: the next owner
-                // handles the records since then again instead of starting from stale state.
+                // Partitions whose state was not saved keep their last committed offsets: the next owner handles
+                // the records since then again instead of starting from stale state.
                 if !unsaved.is_empty() {
                     tracing::error!(consumer = %self.name, partitions = ?unsaved, "state not saved: not committing these partitions");
                 }
@@ -300,107 +302,6 @@ impl WorkerContext {
         any_paused
     }
 
-    /// Starts a commit of every partition's handled offsets: at once when the handler has nothing to make
-    /// durable first, else once its checkpoint ([`RecordHandler::before_commit`]) succeeds, as a
-    /// [`PendingCommit`] the poll loop finishes.
-    fn start_commit(&self, consumer: &BaseConsumer<Self>) -> Option<PendingCommit> {
-        let offsets: Vec<(TopicPartition, u64, i64)> = lock(&self.dispatcher.partitions)
-            .iter()
-            .filter_map(|(tp, state)| {
-                state
-                    .offsets
-                    .uncommitted()
-                    .map(|offset| (tp.clone(), state.generation, offset))
-            })
-            .collect();
-        if offsets.is_empty() {
-            return None;
-        }
-        let partitions = offsets.iter().map(|(tp, _, _)| tp.clone()).collect();
-        match self.handler.before_commit(partitions) {
-            None => {
-                self.commit_offsets(consumer, &offsets, CommitMode::Async);
-                None
-            }
-            Some(checkpoint) => {
-                let (done, outcome) = tokio::sync::oneshot::channel();
-                self.runtime.spawn(async move {
-                    let _ = done.send(checkpoint.await);
-                });
-                Some(PendingCommit { offsets, outcome })
-            }
-        }
-    }
-
-    /// Commits `offsets` of partitions still assigned in the same generation (a partition revoked meanwhile was
-    /// committed by its revoke).
-    fn commit_offsets(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        offsets: &[(TopicPartition, u64, i64)],
-        mode: CommitMode,
-    ) {
-        let mut list = TopicPartitionList::new();
-        {
-            let mut states = lock(&self.dispatcher.partitions);
-            for (tp, generation, offset) in offsets {
-                let Some(state) = states.get_mut(tp) else {
-                    continue;
-                };
-                if state.generation != *generation {
-                    continue;
-                }
-                state.offsets.mark_committed(*offset);
-                if let Err(error) =
-                    list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))
-                {
-                    tracing::error!(error = %error, "building the commit list failed");
-                }
-            }
-        }
-        self.commit_list(consumer, &list, mode);
-    }
-
-    fn commit_list(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        list: &TopicPartitionList,
-        mode: CommitMode,
-    ) {
-        if list.count() == 0 {
-            return;
-        }
-        match consumer.commit(list, mode) {
-            Ok(()) => {
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(source) => {
-                let error = StreamingError::Commit {
-                    group: self.group.clone(),
-                    source,
-                };
-                tracing::warn!(consumer = %self.name, error = %error, "offset commit failed; it is retried");
-            }
-        }
-    }
-
-    /// The final commit of a stop: the handler's checkpoint first (bounded by `timeout`), then every partition's
-    /// handled offsets, or none when the checkpoint failed.
-    fn commit_at_stop(&self, consumer: &BaseConsumer<Self>, timeout: Duration) {
-        let partitions: Vec<TopicPartition> =
-            lock(&self.dispatcher.partitions).keys().cloned().collect();
-        if let Some(checkpoint) = self.handler.before_commit(partitions) {
-            let saved = self
-                .runtime
-                .block_on(async { tokio::time::timeout(timeout, checkpoint).await });
-            if saved != Ok(true) {
-                tracing::error!(consumer = %self.name, "checkpoint failed at stop: offsets not committed (the next owner re-reads from the last checkpoint)");
-                return;
-            }
-        }
-        self.commit(consumer, None, CommitMode::Sync);
-    }
-
     /// Commits the committable offsets of `partitions` (or of all partitions).
     fn commit(
         &self,
@@ -427,15 +328,22 @@ impl WorkerContext {
                 }
             }
         }
-        self.commit_list(consumer, &list, mode);
+        if list.count() == 0 {
+            return;
+        }
+        match consumer.commit(&list, mode) {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(source) => {
+                let error = StreamingError::Commit {
+                    group: self.group.clone(),
+                    source,
+                };
+                tracing::warn!(consumer = %self.name, error = %error, "offset commit failed; it is retried");
+            }
+        }
     }
-}
-
-/// A commit waiting for the handler's checkpoint.
-struct PendingCommit {
-    /// Partition, generation, offset.
-    offsets: Vec<(TopicPartition, u64, i64)>,
-    outcome: tokio::sync::oneshot::Receiver<bool>,
 }
 
 /// Creates the consumer with its context.
@@ -514,23 +422,9 @@ pub(crate) fn build(
 pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
     let ctx = consumer.context();
     let mut last_commit = Instant::now();
-    let mut pending: Option<PendingCommit> = None;
     loop {
-        if let Some(commit) = &mut pending {
-            match commit.outcome.try_recv() {
-                Ok(true) => {
-                    ctx.commit_offsets(consumer, &commit.offsets, CommitMode::Async);
-                    pending = None;
-                }
-                Ok(false) | Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                    tracing::warn!(consumer = %ctx.name, "checkpoint failed: offsets not committed; tried again at the next interval");
-                    pending = None;
-                }
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-            }
-        }
-        if pending.is_none() && last_commit.elapsed() >= ctx.commit_interval {
-            pending = ctx.start_commit(consumer);
+        if last_commit.elapsed() >= ctx.commit_interval {
+            ctx.commit(consumer, None, CommitMode::Async);
             last_commit = Instant::now();
         }
         if ctx.token.is_cancelled() {
@@ -559,10 +453,9 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
             }
         }
     }
+    ctx.drain(None, Instant::now() + ctx.drain_timeout);
     ctx.dispatcher.abandon_queued(None);
-    let begun = Instant::now();
-    ctx.drain(None, begun + ctx.drain_timeout / 2);
-    ctx.commit_at_stop(consumer, ctx.drain_timeout.saturating_sub(begun.elapsed()));
+    ctx.commit(consumer, None, CommitMode::Sync);
     // Records still running past the drain are given up (not committed above); their tasks end here.
     ctx.dispatcher.abort.cancel();
     ctx.dispatcher.tasks.close();

@@ -651,17 +651,14 @@ async fn a_key_goes_on_while_an_acknowledgement_is_pending_and_the_record_is_don
             Duration::from_secs(60),
             Duration::from_millis(20),
             || async {
-                seen.lock().unwrap().len() == 4 && worker.stats().handled.load(SeqCst) == 2
+                seen.lock().unwrap().len() == 4
+                    && worker.stats().handled.load(SeqCst) == 2
+                    && worker.stats().dead_lettered.load(SeqCst) == 1
             },
         )
         .await
-        .unwrap();
+        .expect("every record ran; a failed acknowledgement is dead-lettered");
         assert_eq!(*seen.lock().unwrap(), ["wait", "next", "refuse", "last"]);
-        assert_eq!(
-            worker.stats().dead_lettered.load(SeqCst),
-            1,
-            "a failed acknowledgement is dead-lettered"
-        );
         // Not done until acknowledged: the commit stays before it (all 4 records still count as lag).
         let partition = super::TopicPartition {
             topic: topic.clone(),
@@ -691,131 +688,71 @@ async fn a_key_goes_on_while_an_acknowledgement_is_pending_and_the_record_is_don
     .unwrap();
 }
 
-/// [`Shared`] with a checkpoint that succeeds only while `saves` is set, and a revoke that reports every
-/// partition unsaved while it is not.
-struct Checkpointing {
-    recorder: Arc<Recorder>,
-    saves: Arc<std::sync::atomic::AtomicBool>,
-    checkpoints: Arc<std::sync::atomic::AtomicUsize>,
-}
+/// [`Shared`] whose revoke reports every partition's state unsaved.
+struct Unsaved(Arc<Recorder>);
 
-impl RecordHandler for Checkpointing {
+impl RecordHandler for Unsaved {
     fn handle(&self, record: InboundRecord) -> BoxFuture<'static, Result<(), HandleFailure>> {
-        Shared(Arc::clone(&self.recorder)).handle(record)
+        Shared(Arc::clone(&self.0)).handle(record)
     }
 
     fn on_revoked(
         &self,
         partitions: Vec<super::TopicPartition>,
     ) -> BoxFuture<'static, Vec<super::TopicPartition>> {
-        let saves = self.saves.load(std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async move { if saves { Vec::new() } else { partitions } })
-    }
-
-    fn before_commit(
-        &self,
-        _partitions: Vec<super::TopicPartition>,
-    ) -> Option<BoxFuture<'static, bool>> {
-        self.checkpoints
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let saves = self.saves.load(std::sync::atomic::Ordering::SeqCst);
-        Some(Box::pin(async move { saves }))
+        Box::pin(async move { partitions })
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offsets_are_committed_only_after_the_handlers_checkpoint_succeeds() {
+async fn a_partition_whose_state_was_not_saved_at_a_revoke_is_not_committed() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let topic = unique_topic("checkpoint");
+        let topic = unique_topic("unsaved");
         broker.create_topic(&topic, 2).await.unwrap();
         let producer = producer(&broker);
-        let records: Vec<(String, String)> = (0..20)
-            .map(|i| (format!("k{}", i % 4), format!("v{i:02}")))
-            .collect();
+        let records: Vec<(String, String)> =
+            (0..40).map(|i| (format!("k{}", i % 8), format!("v{i:02}"))).collect();
         produce_all(&producer, &topic, &records).await;
-        let group = unique_group("checkpoint");
-        let run = |saves: bool| {
-            let handler = Checkpointing {
-                recorder: Arc::new(Recorder::default()),
-                saves: Arc::new(std::sync::atomic::AtomicBool::new(saves)),
-                checkpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            };
-            let (recorder, checkpoints) = (
-                Arc::clone(&handler.recorder),
-                Arc::clone(&handler.checkpoints),
-            );
-            let worker = GroupConsumer::start(
-                spec(&broker, "checkpoint", &group, &topic),
-                Arc::new(handler),
-                None,
-                &CancellationToken::new(),
-            )
-            .unwrap();
-            (worker, recorder, checkpoints)
+        let group = unique_group("unsaved");
+        // No commit before the revoke: only the revoke could commit.
+        let spec = |name: &str| {
+            spec(&broker, name, &group, &topic).commit_interval(Duration::from_secs(3600))
         };
-        // Checkpoints fail: every record is handled, nothing is committed, not at the interval, not at the stop,
-        // not at the revoke.
-        let (worker, recorder, checkpoints) = run(false);
-        eventually(
-            Duration::from_secs(60),
-            Duration::from_millis(20),
-            || async { recorder.total() == 20 },
+        let first = Arc::new(Recorder::default());
+        let a = GroupConsumer::start(
+            spec("unsaved-a"),
+            Arc::new(Unsaved(Arc::clone(&first))),
+            None,
+            &CancellationToken::new(),
         )
+        .unwrap();
+        eventually(Duration::from_secs(60), Duration::from_millis(20), || async {
+            first.total() == 40
+        })
         .await
         .unwrap();
-        eventually(
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async { checkpoints.load(std::sync::atomic::Ordering::SeqCst) >= 2 },
+        // A second member takes a partition away from the first, whose revoke reports it unsaved.
+        let second = Arc::new(Recorder::default());
+        let b = GroupConsumer::start(
+            spec("unsaved-b"),
+            Arc::new(Shared(Arc::clone(&second))),
+            None,
+            &CancellationToken::new(),
         )
-        .await
         .unwrap();
+        eventually(Duration::from_secs(60), Duration::from_millis(50), || async {
+            second.total() > 0
+        })
+        .await
+        .expect("the records of a partition whose state was not saved are handled again by its next owner");
         assert_eq!(
-            worker
-                .stats()
-                .commits
-                .load(std::sync::atomic::Ordering::Relaxed),
-            0
+            a.stats().commits.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "the revoke committed nothing"
         );
-        worker.shutdown().await;
-        // So the next owner handles them all again; its checkpoints succeed, so they are committed.
-        let (worker, recorder, _) = run(true);
-        eventually(
-            Duration::from_secs(60),
-            Duration::from_millis(20),
-            || async { recorder.total() == 20 },
-        )
-        .await
-        .expect("records behind a failed checkpoint are handled again");
-        eventually(
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async {
-                worker
-                    .stats()
-                    .commits
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    > 0
-            },
-        )
-        .await
-        .unwrap();
-        worker.shutdown().await;
-        // And a third owner finds nothing left to handle.
-        let (worker, recorder, _) = run(true);
-        worker.wait_assigned(Duration::from_secs(30)).await.unwrap();
-        produce_all(&producer, &topic, &[("k0".into(), "after".into())]).await;
-        eventually(
-            Duration::from_secs(30),
-            Duration::from_millis(20),
-            || async { recorder.total() >= 1 },
-        )
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(recorder.total(), 1, "only the new record is handled");
-        worker.shutdown().await;
+        b.shutdown().await;
+        a.shutdown().await;
     })
     .await
     .unwrap();
