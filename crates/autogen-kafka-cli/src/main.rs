@@ -7,6 +7,10 @@
 //! - `autogen-kafka events encode [--kind K] [--format F] [--schema-id N] [FILE|-]`: reads an
 //!   event as JSON (or a `decode` output) and writes the record value bytes to stdout.
 //!
+//! - `autogen-kafka fleet cleanup [FILE] [--dry-run]`: removes what runtimes that died without stopping left
+//!   behind (their reply topics, registrations, subscriptions), as every runtime does on its heartbeat, and prints
+//!   one line per departed runtime.
+//!
 //! Both `events` commands work offline. A failure exits with status 1 and one line on stderr.
 #![expect(
     clippy::print_stdout,
@@ -43,6 +47,24 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Operate on a running fleet.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FleetCommand {
+    /// Remove what runtimes dead for longer than `runtime.cleanup_grace_ms` left behind: their reply topics, and
+    /// (tombstoned) their registrations, subscriptions and directory entries.
+    Cleanup {
+        /// A TOML, YAML or JSON file; without it only defaults and the environment are used.
+        file: Option<PathBuf>,
+        /// Only list the departed runtimes; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -86,6 +108,9 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(file),
+        Command::Fleet {
+            command: FleetCommand::Cleanup { file, dry_run },
+        } => fleet_cleanup(file, dry_run),
         Command::Events { command } => {
             let mut stdout = std::io::stdout().lock();
             let result = match command {
@@ -115,6 +140,63 @@ fn config_check(file: Option<PathBuf>) -> ExitCode {
         }
         Err(error) => {
             eprintln!("error: {}", config_error_text(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fleet_cleanup(file: Option<PathBuf>, dry_run: bool) -> ExitCode {
+    let mut builder = autogen_kafka::Config::builder();
+    if let Some(path) = file {
+        builder = builder.file(path);
+    }
+    let config = match builder.build() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {}", config_error_text(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mode = autogen_kafka::admin::CreateMode::Admin;
+    match runtime.block_on(autogen_kafka::runtime::clean_up_fleet(
+        &config, mode, dry_run,
+    )) {
+        Ok(departed) => {
+            let mut failed = false;
+            for runtime in &departed {
+                match &runtime.failure {
+                    None if dry_run => {
+                        println!("departed {} {}", runtime.runtime_id, runtime.reply_topic)
+                    }
+                    None => println!("cleaned {} {}", runtime.runtime_id, runtime.reply_topic),
+                    Some(why) => {
+                        failed = true;
+                        println!(
+                            "failed {} {}: {why}",
+                            runtime.runtime_id, runtime.reply_topic
+                        );
+                    }
+                }
+            }
+            println!("{} departed runtime(s)", departed.len());
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }

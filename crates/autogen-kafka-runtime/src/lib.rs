@@ -30,12 +30,14 @@
 //! ```
 
 mod bridge;
+mod cleanup;
 mod client;
 mod error;
 mod setup;
 mod worker;
 
 pub use bridge::{BridgeStats, KafkaStreamingAgent, KafkaStreamingAgentBuilder};
+pub use cleanup::{Departed, clean_up_fleet};
 pub use client::MessagingClient;
 pub use error::{Result, RuntimeError};
 pub use worker::{KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntimeBuilder};

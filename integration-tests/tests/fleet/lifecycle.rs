@@ -295,3 +295,62 @@ async fn stop_ends_within_one_shutdown_timeout_while_a_handler_is_stuck() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_cleanup_removes_what_a_runtime_killed_with_no_survivor_left_behind() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("cleanup");
+        let group = unique_group("cleanup");
+        let config = fleet_config(broker.bootstrap_servers(), broker.kind(), &fleet, &group);
+        create_fleet_topics(&broker, &config, 3).await;
+        let (broker_ref, fleet_ref, group_ref) = (&broker, fleet.clone(), group.clone());
+        let (mut victim, victim_id, victim_subscription) = tokio::task::block_in_place(|| {
+            spawn_subscribed_worker(broker_ref, &fleet_ref, &group_ref, "victim", "news")
+        });
+        let reply_topic = format!("{}.{victim_id}", config.runtime.runtime_responses);
+        // No other runtime runs: nobody cleans up after it but the operator.
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        let mode = match broker.kind() {
+            BrokerKind::Mock => autogen_kafka::admin::CreateMode::AutoCreate,
+            _ => autogen_kafka::admin::CreateMode::Admin,
+        };
+        // Expiry (3 s) plus the grace (2 s).
+        let departed = || async {
+            autogen_kafka::runtime::clean_up_fleet(&config, mode, true)
+                .await
+                .unwrap()
+        };
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(500),
+            || async { departed().await.iter().any(|d| d.runtime_id == victim_id) },
+        )
+        .await
+        .expect("the killed runtime is reported once its grace passed");
+        let cleaned = autogen_kafka::runtime::clean_up_fleet(&config, mode, false)
+            .await
+            .unwrap();
+        let victim_report = cleaned.iter().find(|d| d.runtime_id == victim_id).unwrap();
+        assert_eq!(victim_report.reply_topic, reply_topic);
+        assert!(victim_report.failure.is_none(), "{victim_report:?}");
+        assert!(
+            !departed().await.iter().any(|d| d.runtime_id == victim_id),
+            "its directory entry is gone"
+        );
+        if broker.kind() != BrokerKind::Mock {
+            assert!(!tokio::task::block_in_place(|| topic_exists(
+                &broker,
+                &reply_topic
+            )));
+        }
+        // A runtime started now knows nothing of it.
+        let fresh = worker(&broker, config.clone(), "fresh");
+        fresh.start().await.unwrap();
+        assert!(!fresh.knows_subscription(&victim_subscription));
+        fresh.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}

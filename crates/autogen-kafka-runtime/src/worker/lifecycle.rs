@@ -577,82 +577,27 @@ async fn reassert_subscriptions(inner: &super::Inner) {
 }
 
 /// Removes what runtimes that died left behind, once their directory entries expired longer than
-/// `runtime.cleanup_grace_ms` ago: their reply topics, and (tombstoned, so the compacted topics forget them) their
-/// registrations, subscriptions and directory entries. Several survivors may do it at once; it is idempotent.
+/// `runtime.cleanup_grace_ms` ago (see [`crate::cleanup`]).
 async fn clean_up_departed(inner: &super::Inner) {
-    let departed: Vec<_> = inner
-        .directory
-        .departed(inner.config.runtime.cleanup_grace)
-        .into_iter()
-        .filter(|(id, _)| *id != inner.runtime_id)
-        .collect();
-    if departed.is_empty() {
-        return;
-    }
     let (Some(registry), Some(subscriptions)) = (inner.registry.get(), inner.subscriptions.get())
     else {
         return;
     };
-    for (runtime_id, entry) in departed {
-        let span = tracing::info_span!("runtime.cleanup", departed = %runtime_id);
-        async {
-            if let Err(error) = crate::setup::delete_topic(
-                &inner.config,
-                inner.create_mode,
-                &entry.reply_topic,
-                step_timeout(&inner.config),
-            )
-            .await
-            {
-                // Tried again at the next heartbeat: the directory entry stays until the topic is gone.
-                tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    topic = entry.reply_topic,
-                    "reply topic of a departed runtime not deleted"
-                );
-                return;
-            }
-            let mut tombstones: Vec<_> = registry
-                .types_of(&runtime_id)
-                .iter()
-                .map(|agent_type| registry.tombstone(agent_type, &runtime_id))
-                .collect();
-            tombstones.extend(
-                subscriptions
-                    .added_by(&runtime_id)
-                    .iter()
-                    .map(|id| subscriptions.tombstone(id)),
-            );
-            let sends = tombstones.into_iter().map(|r| inner.producer.send(r));
-            if let Some(error) = futures::future::join_all(sends)
-                .await
-                .into_iter()
-                .find_map(Result::err)
-            {
-                tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "fleet entries of a departed runtime not tombstoned"
-                );
-                return;
-            }
-            let gone = inner.directory.tombstone(&runtime_id);
-            match inner.producer.send_ref(&gone).await {
-                Ok(_) => {
-                    inner.directory.apply_written(&gone);
-                    tracing::info!(
-                        reply_topic = entry.reply_topic,
-                        "cleaned up after a departed runtime"
-                    );
-                }
-                Err(error) => tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "directory entry of a departed runtime not tombstoned"
-                ),
-            }
-        }
-        .instrument(span)
+    let fleet = crate::cleanup::Fleet {
+        config: &inner.config,
+        create_mode: inner.create_mode,
+        producer: &inner.producer,
+        directory: &inner.directory,
+        registry,
+        subscriptions,
+    };
+    fleet
+        .clean_up(
+            inner.config.runtime.cleanup_grace,
+            Some(&inner.runtime_id),
+            false,
+        )
         .await;
-    }
 }
 
 /// Asks the broker for metadata; reports the `kafka` component up or down.
