@@ -176,7 +176,7 @@ fn fleet_cleanup(file: Option<PathBuf>, dry_run: bool) -> ExitCode {
             for runtime in &departed {
                 match &runtime.failure {
                     None if dry_run => {
-                        println!("departed {} {}", runtime.runtime_id, runtime.reply_topic)
+                        println!("departed {} {}", runtime.runtime_id, runtime.reply_topic);
                     }
                     None => println!("cleaned {} {}", runtime.runtime_id, runtime.reply_topic),
                     Some(why) => {
