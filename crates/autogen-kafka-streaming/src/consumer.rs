@@ -156,6 +156,10 @@ pub struct ConsumerSpec {
     /// When set, librdkafka reports statistics this often and the worker keeps each assigned partition's lag
     /// from them ([`ConsumerStats::lag`]).
     pub statistics_interval: Option<Duration>,
+    /// Topics whose partitions must have contiguous offsets: a record after skipped offsets makes the worker seek
+    /// back and handle what it finds there, each record once, and commit nothing past a gap being re-read (see
+    /// [`TailSpec::check_gaps`](crate::TailSpec::check_gaps); only for topics neither compacted nor transactional).
+    pub gap_checked: std::collections::BTreeSet<String>,
 }
 
 impl ConsumerSpec {
@@ -176,6 +180,7 @@ impl ConsumerSpec {
             poll_timeout: Duration::from_millis(50),
             key_prefix: None,
             statistics_interval: None,
+            gap_checked: std::collections::BTreeSet::new(),
         }
     }
 
@@ -183,6 +188,13 @@ impl ConsumerSpec {
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
         self.key_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Checks that `topic`'s offsets are contiguous (see [`ConsumerSpec::gap_checked`]).
+    #[must_use]
+    pub fn check_gaps(mut self, topic: impl Into<String>) -> Self {
+        self.gap_checked.insert(topic.into());
         self
     }
 

@@ -7,7 +7,7 @@
 //! the last record delivered) in a `watch` channel, which [`TailReader::catch_up`] waits on: "read your writes" for
 //! records acknowledged before the call.
 
-mod gaps;
+pub(crate) mod gaps;
 mod reader;
 #[cfg(test)]
 mod tests;

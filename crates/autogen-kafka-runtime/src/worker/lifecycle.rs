@@ -398,6 +398,8 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     .properties(properties)
     .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
     .budget(inner.in_flight.clone())
+    // Many callers write into one request partition at once (see `ConsumerSpec::check_gaps`).
+    .check_gaps(config.runtime.runtime_requests.clone())
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(drain_timeout(config))
     .statistics_interval(config.streaming.statistics_interval)
@@ -457,6 +459,7 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         vec![config.runtime.publish_topic.clone()],
     )
     .properties(properties)
+    .check_gaps(config.runtime.publish_topic.clone())
     .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(drain_timeout(config))

@@ -44,6 +44,8 @@ pub(crate) struct WorkerContext {
     stats: Arc<ConsumerStats>,
     assignment_tx: watch::Sender<Vec<TopicPartition>>,
     dispatcher: Arc<Dispatcher>,
+    /// Offsets the broker skipped on gap-checked topics, being re-read (poll thread only).
+    gaps: std::sync::Mutex<crate::tail::gaps::Gaps>,
 }
 
 impl ClientContext for WorkerContext {
@@ -105,6 +107,12 @@ impl ConsumerContext for WorkerContext {
                     .collect();
                 self.commit(consumer, Some(&saved), CommitMode::Sync);
             }
+            {
+                let mut gaps = lock(&self.gaps);
+                for tp in &revoked {
+                    gaps.forget(tp);
+                }
+            }
             let mut partitions = lock(&self.dispatcher.partitions);
             let mut paused = TopicPartitionList::new();
             for tp in &revoked {
@@ -142,6 +150,7 @@ impl ConsumerContext for WorkerContext {
                 let hook = self.handler.on_assigned(assigned.clone());
                 self.runtime.block_on(hook);
                 for partition in assigned {
+                    lock(&self.gaps).forget(&partition);
                     self.dispatcher.assign(partition);
                 }
                 let all: Vec<TopicPartition> =
@@ -302,6 +311,38 @@ impl WorkerContext {
         any_paused
     }
 
+    /// Whether `message` is to be handled: always, unless its topic is gap-checked and a re-read after skipped
+    /// offsets passed over it again (it was handled already).
+    fn is_new(&self, message: &rdkafka::message::BorrowedMessage<'_>) -> bool {
+        let mut gaps = lock(&self.gaps);
+        if !gaps.is_active() {
+            return true;
+        }
+        let tp = TopicPartition {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+        };
+        gaps.on_record(&tp, message.offset(), Instant::now()) == crate::tail::gaps::Verdict::Deliver
+    }
+
+    /// Seeks back to offsets the broker skipped on gap-checked topics once their pause is over.
+    fn reread_gaps(&self, consumer: &BaseConsumer<Self>) {
+        let due = {
+            let mut gaps = lock(&self.gaps);
+            if !gaps.is_active() {
+                return;
+            }
+            gaps.due(Instant::now())
+        };
+        for (tp, offset) in due {
+            if let Err(error) =
+                consumer.seek(&tp.topic, tp.partition, Offset::Offset(offset), PIN_TIMEOUT)
+            {
+                tracing::warn!(consumer = %self.name, topic = %tp.topic, partition = tp.partition, offset, error = %error, "seeking back to skipped offsets failed");
+            }
+        }
+    }
+
     /// Commits the committable offsets of `partitions` (or of all partitions).
     fn commit(
         &self,
@@ -319,6 +360,11 @@ impl WorkerContext {
                 let offset = match mode {
                     CommitMode::Sync => state.offsets.committable(),
                     CommitMode::Async => state.offsets.take_committable(),
+                };
+                // Not past an offset the broker skipped that is still being re-read.
+                let offset = match (offset, lock(&self.gaps).first_missing(tp)) {
+                    (Some(offset), Some(missing)) => Some(offset.min(missing)),
+                    (offset, _) => offset,
                 };
                 if let Some(offset) = offset
                     && let Err(error) =
@@ -385,6 +431,7 @@ pub(crate) fn build(
         stats,
         assignment_tx,
         dispatcher,
+        gaps: std::sync::Mutex::new(crate::tail::gaps::Gaps::new(spec.gap_checked.clone())),
     };
     let mut config = ClientConfig::new();
     for (key, value) in &spec.properties {
@@ -430,6 +477,7 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
         if ctx.token.is_cancelled() {
             break;
         }
+        ctx.reread_gaps(consumer);
         let wait = if ctx.regulate(consumer) {
             PAUSED_POLL.min(ctx.poll_timeout)
         } else {
@@ -441,6 +489,9 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
                 tracing::warn!(consumer = %ctx.name, error = %error, "consumer error; the client retries on its own");
             }
             Some(Ok(message)) => {
+                if !ctx.is_new(&message) {
+                    continue;
+                }
                 if let Some(prefix) = &ctx.key_prefix
                     && !message.key().is_some_and(|key| key.starts_with(prefix))
                 {

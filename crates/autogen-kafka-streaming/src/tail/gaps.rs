@@ -7,7 +7,9 @@
 //! moves past it, and never sees the lower one (docs/performance.md, finding 8). For the topics a
 //! [`TailSpec`](super::TailSpec) marks with [`check_gaps`](super::TailSpec::check_gaps), the reader notices the
 //! jump, seeks back to the first missing offset and delivers what it then finds there, each record once; a gap
-//! still missing after a few re-reads is given up with a warning (it may be a transaction marker after all).
+//! still missing after a few re-reads is given up with a warning (it may be a transaction marker after all). The
+//! group consumer uses the same bookkeeping for its topics ([`ConsumerSpec::check_gaps`](crate::ConsumerSpec)),
+//! and commits no offset past a gap that is still being re-read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -109,6 +111,18 @@ impl Gaps {
         } else {
             Verdict::Skip
         }
+    }
+
+    /// The lowest offset of `tp` skipped and not delivered yet: a group consumer commits no further.
+    pub(crate) fn first_missing(&self, tp: &TopicPartition) -> Option<i64> {
+        self.partitions
+            .get(tp)
+            .and_then(|state| state.missing.first().copied())
+    }
+
+    /// Forgets `tp` (revoked, or assigned anew: its next record starts the count again).
+    pub(crate) fn forget(&mut self, tp: &TopicPartition) {
+        self.partitions.remove(tp);
     }
 
     /// The seeks due at `now`: each partition with gaps whose pause is over, to its first missing offset.
