@@ -276,6 +276,21 @@ impl Drop for Fleet {
 }
 
 impl Fleet {
+    /// [`Fleet::spawn`] for a host that replaces or joins running ones: a start that fails (seen on Tansu: a
+    /// request consumer's group did not assign it partitions within the startup timeout) is tried once more, as
+    /// an orchestrator would restart the pod. Returns a note for the fault's detail, empty when the first start
+    /// worked.
+    async fn spawn_restarting(&mut self, slot: &str, instance: String) -> Result<String, BoxError> {
+        match self.spawn(slot, instance.clone()).await {
+            Ok(()) => Ok(String::new()),
+            Err(first) => {
+                tracing::warn!(slot, error = %first, "host did not start; starting it once more");
+                self.spawn(slot, instance).await?;
+                Ok(format!(" (its first start failed: {first})"))
+            }
+        }
+    }
+
     /// Starts host `slot` with `instance` as its instance id and waits for its `ready` line.
     async fn spawn(&mut self, slot: &str, instance: String) -> Result<(), BoxError> {
         if self.processes.contains_key(slot) {
@@ -452,6 +467,15 @@ impl FaultKind {
     const fn crashes(self) -> bool {
         matches!(self, Self::KillNewId | Self::KillSameId)
     }
+
+    /// A broker fault: while it lasts, offset commits may not reach the broker, so records handled then can be
+    /// handled again by their partition's next owner (at-least-once).
+    const fn blocks_commits(self) -> bool {
+        matches!(
+            self,
+            Self::BrokerDown | Self::RequestErrors | Self::SlowBroker
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -497,11 +521,11 @@ async fn inject(
             } else {
                 unique_topic(victim)
             };
-            fleet.spawn(victim, new.clone()).await?;
+            let retried = fleet.spawn_restarting(victim, new.clone()).await?;
             slot = Some(victim.to_owned());
             *last_victim = Some(victim.to_owned());
             format!(
-                "{victim}: {old} killed, {new} ready after {:.1?}",
+                "{victim}: {old} killed, {new} ready after {:.1?}{retried}",
                 start.elapsed()
             )
         }
@@ -511,12 +535,12 @@ async fn inject(
                 .ok_or_else(|| format!("{victim} not running"))?;
             let took = fleet.stop(victim).await?;
             let new = unique_topic(victim);
-            fleet.spawn(victim, new.clone()).await?;
+            let retried = fleet.spawn_restarting(victim, new.clone()).await?;
             slot = Some(victim.to_owned());
             *last_victim = Some(victim.to_owned());
             match took {
                 Some(took) => format!(
-                    "{victim}: {old} stopped in {took:.1?}, {new} ready after {:.1?}",
+                    "{victim}: {old} stopped in {took:.1?}, {new} ready after {:.1?}{retried}",
                     start.elapsed()
                 ),
                 None => format!(
@@ -526,13 +550,13 @@ async fn inject(
         }
         FaultKind::JoinLeave => {
             let instance = unique_topic("h4");
-            fleet.spawn("h4", instance.clone()).await?;
+            let retried = fleet.spawn_restarting("h4", instance.clone()).await?;
             let joined = start.elapsed();
             tokio::time::sleep(JOIN_HOLD).await;
             let took = fleet.stop("h4").await?;
             slot = Some("h4".to_owned());
             format!(
-                "h4: {instance} ready after {joined:.1?}, served {JOIN_HOLD:?}, stop took {took:.1?}"
+                "h4: {instance} ready after {joined:.1?}{retried}, served {JOIN_HOLD:?}, stop took {took:.1?}"
             )
         }
         FaultKind::BrokerDown => {
@@ -1012,6 +1036,7 @@ struct Verdict {
     owed: usize,
     lost: usize,
     duplicates_after_crash: usize,
+    duplicates_after_broker_fault: usize,
     duplicates_without_crash: usize,
     counter_checks: usize,
     regressions_after_kill: usize,
@@ -1254,7 +1279,12 @@ fn check_publications(
                         format!("{instance} at t={:.1?}", r.at.duration_since(t0))
                     })
                     .collect();
-                if kills.is_empty() {
+                let broker_faults = faults.iter().any(|f| {
+                    f.kind.blocks_commits() && f.start <= last && f.end >= publication.started
+                });
+                if kills.is_empty() && broker_faults {
+                    verdict.duplicates_after_broker_fault += got.len() - 1;
+                } else if kills.is_empty() {
                     verdict.duplicates_without_crash += got.len() - 1;
                     verdict.note(
                         "b: duplicate without a crash",
@@ -1788,8 +1818,11 @@ fn summary(options: &Options, run: &Run) -> String {
     );
     let _ = writeln!(
         out,
-        "(b) lost = {}; duplicates (after crash) = {}; duplicates (no crash) = {}",
-        v.lost, v.duplicates_after_crash, v.duplicates_without_crash
+        "(b) lost = {}; duplicates (after crash) = {}; duplicates (after a broker fault) = {}; duplicates (no crash) = {}",
+        v.lost,
+        v.duplicates_after_crash,
+        v.duplicates_after_broker_fault,
+        v.duplicates_without_crash
     );
     let _ = writeln!(
         out,
