@@ -96,7 +96,7 @@ impl AgentManager {
             .collect()
     }
 
-    /// How many state writes failed for good so far (a hand-over or a checkpoint that gave up).
+    /// How many hand-overs gave up writing an agent's state so far.
     #[must_use]
     pub fn save_failures(&self) -> u64 {
         self.save_failures.load(Ordering::Relaxed)
@@ -127,18 +127,20 @@ impl AgentManager {
         {
             return Ok(());
         }
-        let state =
-            match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
-                Ok(state) => state?,
-                Err(_) => {
-                    return Err(crate::ServicesError::State {
-                        agent_id: id.to_string(),
-                        operation: "saved",
-                        source: "the agent did not answer within the shutdown timeout".into(),
-                    });
-                }
-            };
+        let state = self.current_state(id).await?;
         self.write_if_changed(id, state, Some(applied)).await
+    }
+
+    /// The agent's state, asked through its mailbox within the shutdown timeout.
+    async fn current_state(&self, id: &AgentId) -> Result<Value> {
+        match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
+            Ok(state) => Ok(state?),
+            Err(_) => Err(crate::ServicesError::State {
+                agent_id: id.to_string(),
+                operation: "saved",
+                source: "the agent did not answer within the shutdown timeout".into(),
+            }),
+        }
     }
 
     /// Writes `state` for `id` unless the state topic has it already (an agent without state saves an empty
@@ -181,7 +183,14 @@ impl AgentManager {
     ) -> Vec<TopicPartition> {
         let leaving: Vec<(AgentId, TopicPartition)> = {
             let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-            let ids = Self::of_locked(&active, agent_type, partitions);
+            let ids: Vec<AgentId> = active
+                .iter()
+                .filter(|(id, p)| {
+                    partitions.contains(p)
+                        && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
             ids.into_iter()
                 .filter_map(|id| active.remove(&id).map(|p| (id, p)))
                 .collect()
@@ -207,20 +216,6 @@ impl AgentManager {
         unsaved
     }
 
-    fn of_locked(
-        active: &HashMap<AgentId, TopicPartition>,
-        agent_type: Option<&str>,
-        partitions: &[TopicPartition],
-    ) -> Vec<AgentId> {
-        active
-            .iter()
-            .filter(|(id, p)| {
-                partitions.contains(p) && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
-            })
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-
     /// Saves and evicts every active agent (shutdown); resolves to the partitions with unsaved agents.
     pub async fn release_all(&self) -> Vec<TopicPartition> {
         let all: Vec<TopicPartition> = {
@@ -233,20 +228,16 @@ impl AgentManager {
     /// Writes the agent's state (retrying) while it is still active, then evicts it; a change the agent made
     /// in between is written too.
     async fn hand_over(&self, id: &AgentId) -> Result<()> {
-        let state =
-            match tokio::time::timeout(self.evict_timeout, self.local.agent_save_state(id)).await {
-                Ok(Ok(state)) => state,
-                // The instance is gone already (stopped runtime, evicted elsewhere): nothing to hand over.
-                Ok(Err(autogen_kafka_core::CoreError::AgentNotFound { .. })) => return Ok(()),
-                Ok(Err(error)) => return Err(error.into()),
-                Err(_) => {
-                    return Err(crate::ServicesError::State {
-                        agent_id: id.to_string(),
-                        operation: "saved",
-                        source: "the agent did not answer within the shutdown timeout".into(),
-                    });
-                }
-            };
+        let state = match self.current_state(id).await {
+            Ok(state) => state,
+            // The instance is gone already (stopped runtime, evicted elsewhere): nothing to hand over.
+            Err(crate::ServicesError::Core(autogen_kafka_core::CoreError::AgentNotFound {
+                ..
+            })) => {
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
         let backoff = autogen_kafka_streaming::Backoff::new(
             Duration::from_millis(50),
             Duration::from_secs(1),
