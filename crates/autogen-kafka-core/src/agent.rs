@@ -288,6 +288,13 @@ pub trait Agent: Any + Send {
         ctx: MessageContext,
     ) -> BoxFuture<'_, Result<Option<AnyMessage>, HandlerError>>;
 
+    /// Whether the agent keeps state worth saving with [`save_state`](Self::save_state). A distributed runtime saves
+    /// such an agent's state after each message that changed it; an agent that answers `false` is never asked
+    /// then (its state is still saved when it moves). The default is `true`.
+    fn has_state(&self) -> bool {
+        true
+    }
+
     /// The agent's state as JSON. The default is an empty object.
     fn save_state(&mut self) -> BoxFuture<'_, Result<Value, HandlerError>> {
         Box::pin(ready(Ok(Value::Object(serde_json::Map::new()))))

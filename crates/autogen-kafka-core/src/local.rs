@@ -198,6 +198,8 @@ struct Registry {
     instance_types: HashSet<AgentType>,
     /// Every agent that exists or is being created; the cell is set once its task runs.
     agents: HashMap<AgentId, Arc<OnceCell<Mailbox>>>,
+    /// Agents that said they keep no state ([`Agent::has_state`]).
+    stateless: HashSet<AgentId>,
     subscriptions: Vec<Subscription>,
 }
 
@@ -506,6 +508,25 @@ impl LocalRuntime {
         ids
     }
 
+    /// Whether the agent `id` exists and said it keeps no state ([`Agent::has_state`]), so there is nothing to
+    /// save after its messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_core::{AgentId, AgentRuntimeExt as _, LocalRuntime};
+    ///
+    /// # async fn demo(runtime: LocalRuntime) {
+    /// let id = AgentId::new("echo", "a").unwrap();
+    /// // Nothing is known of an agent that does not exist.
+    /// assert!(!runtime.is_stateless(&id));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_stateless(&self, id: &AgentId) -> bool {
+        self.registry().stateless.contains(id)
+    }
+
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.inner
             .registry
@@ -579,6 +600,14 @@ impl LocalRuntime {
     }
 
     fn spawn_agent(&self, id: AgentId, agent: Box<dyn Agent>) -> Mailbox {
+        {
+            let mut registry = self.registry();
+            if agent.has_state() {
+                registry.stateless.remove(&id);
+            } else {
+                registry.stateless.insert(id.clone());
+            }
+        }
         let (mailbox, inbox) = mpsc::channel(self.inner.mailbox_capacity);
         let span = info_span!("agent_mailbox", agent_id = %id);
         let link = Link {
@@ -670,6 +699,7 @@ impl LocalRuntime {
             .is_some_and(|registered| registered.same_channel(&own));
         if ours {
             registry.agents.remove(id);
+            registry.stateless.remove(id);
         }
     }
 

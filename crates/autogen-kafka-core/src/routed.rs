@@ -348,6 +348,10 @@ impl<T: Send + 'static> Agent for RoutedAgent<T> {
         }
     }
 
+    fn has_state(&self) -> bool {
+        self.save.is_some()
+    }
+
     fn save_state(&mut self) -> BoxFuture<'_, Result<Value, HandlerError>> {
         let saved = match self.save {
             Some(save) => save(&self.inner),

@@ -112,7 +112,8 @@ impl AgentManager {
     }
 
     /// After `id` handled the record at `applied` (partition, offset): writes its state, naming that record, if
-    /// it changed, and waits for the broker's acknowledgement. Nothing is done for an agent not active here.
+    /// it changed, and waits for the broker's acknowledgement. Nothing is done for an agent not active here or
+    /// one that keeps no state ([`autogen_kafka_core::Agent::has_state`]).
     ///
     /// # Errors
     ///
@@ -124,6 +125,7 @@ impl AgentManager {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains_key(id)
+            || self.local.is_stateless(id)
         {
             return Ok(());
         }

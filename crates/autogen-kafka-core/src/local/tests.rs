@@ -1971,3 +1971,39 @@ async fn a_request_to_itself_is_a_cycle_and_other_ids_of_the_type_are_not() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_without_state_hooks_is_known_as_stateless_while_it_exists() {
+    within(async {
+        let runtime = LocalRuntime::new();
+        runtime.register("probe", plain).await.unwrap();
+        runtime
+            .register("bare", |_id| {
+                RoutedAgent::new(Probe::default()).with_handler::<Ping>()
+            })
+            .await
+            .unwrap();
+        let (stateful, bare) = (id("probe", "1"), id("bare", "1"));
+        assert!(
+            !runtime.is_stateless(&bare),
+            "nothing is known before it exists"
+        );
+        for target in [&stateful, &bare] {
+            runtime
+                .send_message(AnyMessage::new(Ping(1)), target.clone(), SendOptions::new())
+                .await
+                .unwrap();
+        }
+        assert!(runtime.is_stateless(&bare));
+        assert!(
+            !runtime.is_stateless(&stateful),
+            "with_serde_state keeps state"
+        );
+        runtime
+            .evict_agent(&bare, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(!runtime.is_stateless(&bare), "forgotten with the instance");
+    })
+    .await;
+}
