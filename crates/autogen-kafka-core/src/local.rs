@@ -596,17 +596,17 @@ impl LocalRuntime {
                 });
             }
         };
-        Ok(self.spawn_agent(id.clone(), agent))
+        let mut registry = self.registry();
+        Ok(self.spawn_agent(&mut registry, id.clone(), agent))
     }
 
-    fn spawn_agent(&self, id: AgentId, agent: Box<dyn Agent>) -> Mailbox {
-        {
-            let mut registry = self.registry();
-            if agent.has_state() {
-                registry.stateless.remove(&id);
-            } else {
-                registry.stateless.insert(id.clone());
-            }
+    /// Starts the mailbox task of `agent`. The caller records in `registry` whether it keeps state: callers hold
+    /// the registry lock or take it for that.
+    fn spawn_agent(&self, registry: &mut Registry, id: AgentId, agent: Box<dyn Agent>) -> Mailbox {
+        if agent.has_state() {
+            registry.stateless.remove(&id);
+        } else {
+            registry.stateless.insert(id.clone());
         }
         let (mailbox, inbox) = mpsc::channel(self.inner.mailbox_capacity);
         let span = info_span!("agent_mailbox", agent_id = %id);
@@ -1051,7 +1051,7 @@ impl LocalRuntime {
         if registry.agents.contains_key(&id) {
             return Err(CoreError::DuplicateAgentId { agent_id: id });
         }
-        let mailbox = self.spawn_agent(id.clone(), agent);
+        let mailbox = self.spawn_agent(&mut registry, id.clone(), agent);
         registry
             .agents
             .insert(id.clone(), Arc::new(OnceCell::new_with(Some(mailbox))));
