@@ -514,12 +514,21 @@ impl LocalRuntime {
     /// # Examples
     ///
     /// ```
-    /// use autogen_kafka_core::{AgentId, AgentRuntimeExt as _, LocalRuntime};
+    /// use std::time::Duration;
     ///
-    /// # async fn demo(runtime: LocalRuntime) {
-    /// let id = AgentId::new("echo", "a").unwrap();
-    /// // Nothing is known of an agent that does not exist.
-    /// assert!(!runtime.is_stateless(&id));
+    /// use autogen_kafka_core::{AgentId, AgentRuntimeExt, LocalRuntime, RoutedAgent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), autogen_kafka_core::CoreError> {
+    /// let runtime = LocalRuntime::new();
+    /// runtime.register("worker", |_id| RoutedAgent::new(())).await?;
+    /// let worker = AgentId::new("worker", "1")?;
+    /// // Nothing is known of an agent that does not exist yet.
+    /// assert!(!runtime.is_stateless(&worker));
+    /// runtime.with_agent(&worker, |_agent: &mut ()| ()).await?;
+    /// // A `RoutedAgent` without state hooks keeps no state.
+    /// assert!(runtime.is_stateless(&worker));
+    /// # runtime.stop(Duration::from_secs(1)).await
     /// # }
     /// ```
     #[must_use]
