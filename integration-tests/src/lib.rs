@@ -137,6 +137,37 @@ pub fn worker(broker: &TestBroker, config: Config, name: &str) -> KafkaWorkerAge
     worker_for(broker.kind(), config, name)
 }
 
+/// How runtimes make topics on a broker of `kind`: the mock cluster has no Admin API, so its topics are
+/// auto-created (and never deleted).
+#[must_use]
+pub fn topic_creation(kind: BrokerKind) -> CreateMode {
+    match kind {
+        BrokerKind::Mock => CreateMode::AutoCreate,
+        _ => CreateMode::Admin,
+    }
+}
+
+/// Publishes a [`News`] with headline `h<i>` on topic `news/s<i>` from `runtime`, for each `i` of `range`.
+///
+/// # Panics
+///
+/// If a publication fails (the test fails).
+pub async fn publish_news(runtime: &KafkaWorkerAgentRuntime, range: std::ops::Range<u32>) {
+    for i in range {
+        let topic = autogen_kafka::TopicId::new("news", format!("s{i}"))
+            .unwrap_or_else(|error| panic!("topic id: {error}"));
+        runtime
+            .publish(
+                News {
+                    headline: format!("h{i}"),
+                },
+                &topic,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("publishing h{i}: {error}"));
+    }
+}
+
 /// [`worker`] for a broker of `kind` (used by the `fleet-worker` process, which only knows the address).
 ///
 /// # Panics
@@ -144,14 +175,10 @@ pub fn worker(broker: &TestBroker, config: Config, name: &str) -> KafkaWorkerAge
 /// If the runtime cannot be built (a bug in the test).
 #[must_use]
 pub fn worker_for(kind: BrokerKind, config: Config, name: &str) -> KafkaWorkerAgentRuntime {
-    let mode = match kind {
-        BrokerKind::Mock => CreateMode::AutoCreate,
-        _ => CreateMode::Admin,
-    };
     #[expect(clippy::expect_used, reason = "test support")]
     KafkaWorkerAgentRuntime::builder(config)
         .instance_id(unique_group(name))
-        .topic_creation(mode)
+        .topic_creation(topic_creation(kind))
         .build()
         .expect("runtime builds")
 }

@@ -177,10 +177,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tansu" => BrokerKind::Tansu,
         _ => BrokerKind::External,
     };
-    let mode = match kind {
-        BrokerKind::Mock => autogen_kafka::admin::CreateMode::AutoCreate,
-        _ => autogen_kafka::admin::CreateMode::Admin,
-    };
+    let mode = autogen_kafka_integration_tests::topic_creation(kind);
     let instance = instance.unwrap_or_else(|| autogen_kafka_testing::unique_group(host));
     let runtime = KafkaWorkerAgentRuntime::builder(chaos_messages::chaos_config(
         bootstrap, kind, fleet, group,

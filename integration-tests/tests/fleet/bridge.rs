@@ -25,7 +25,7 @@ use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
 use autogen_kafka_testing::rdkafka::{Message as _, Offset, TopicPartitionList};
 use autogen_kafka_testing::{
-    BrokerKind, SchemaRegistryStandIn, TestBroker, eventually, unique_group, unique_topic,
+    SchemaRegistryStandIn, TestBroker, eventually, unique_group, unique_topic,
 };
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -54,10 +54,7 @@ async fn bridge_config(broker: &TestBroker, name: &str) -> Config {
 }
 
 fn topic_creation(broker: &TestBroker) -> CreateMode {
-    match broker.kind() {
-        BrokerKind::Mock => CreateMode::AutoCreate,
-        _ => CreateMode::Admin,
-    }
+    autogen_kafka_integration_tests::topic_creation(broker.kind())
 }
 
 fn bridge(broker: &TestBroker, config: &Config) -> KafkaStreamingAgentBuilder {

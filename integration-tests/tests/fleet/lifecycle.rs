@@ -9,9 +9,10 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autogen_kafka::{AgentRuntime, AgentRuntimeExt, RoutedAgent, TopicId, TypeSubscription};
+use autogen_kafka::{AgentRuntime, AgentRuntimeExt, RoutedAgent, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Deliveries, News, Ping, Pong, Reader, create_fleet_topics, fleet_config, worker,
+    Deliveries, News, Ping, Pong, Reader, create_fleet_topics, fleet_config, publish_news,
+    topic_creation, worker,
 };
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, unique_topic};
@@ -33,25 +34,6 @@ fn spawn_subscribed_worker(
         panic!("worker {name} did not name its subscription: {ready:?}");
     };
     (child, instance.clone(), subscription.clone())
-}
-
-/// Publishes a [`News`] with headline `h<i>` on `news/s<i>` for each `i`.
-async fn publish_news(
-    caller: &autogen_kafka::KafkaWorkerAgentRuntime,
-    range: std::ops::Range<u32>,
-) {
-    for i in range {
-        let topic = TopicId::new("news", format!("s{i}")).unwrap();
-        caller
-            .publish(
-                News {
-                    headline: format!("h{i}"),
-                },
-                &topic,
-            )
-            .await
-            .unwrap();
-    }
 }
 
 /// Whether `topic` exists on the broker.
@@ -198,10 +180,7 @@ async fn the_instance_id_comes_from_the_configuration_and_one_runtime_holds_a_su
         create_fleet_topics(&broker, &config, 3).await;
         let id = unique_group("pod-0");
         config.runtime.instance_id = Some(id.clone());
-        let mode = match broker.kind() {
-            BrokerKind::Mock => autogen_kafka::admin::CreateMode::AutoCreate,
-            _ => autogen_kafka::admin::CreateMode::Admin,
-        };
+        let mode = topic_creation(broker.kind());
         let runtime = autogen_kafka::KafkaWorkerAgentRuntime::builder(config.clone())
             .topic_creation(mode)
             .build()
@@ -312,10 +291,7 @@ async fn fleet_cleanup_removes_what_a_runtime_killed_with_no_survivor_left_behin
         // No other runtime runs: nobody cleans up after it but the operator.
         victim.kill().unwrap();
         victim.wait().unwrap();
-        let mode = match broker.kind() {
-            BrokerKind::Mock => autogen_kafka::admin::CreateMode::AutoCreate,
-            _ => autogen_kafka::admin::CreateMode::Admin,
-        };
+        let mode = topic_creation(broker.kind());
         // Expiry (3 s) plus the grace (2 s).
         let departed = || async {
             autogen_kafka::runtime::clean_up_fleet(&config, mode, true)

@@ -9,7 +9,7 @@ use autogen_kafka::{
     TypePrefixSubscription, TypeSubscription,
 };
 use autogen_kafka_integration_tests::{
-    Deliveries, News, Reader, create_fleet_topics, worker, worker_config,
+    Deliveries, News, Reader, create_fleet_topics, publish_news, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -95,18 +95,7 @@ async fn publications_reach_every_subscriber_in_three_runtimes_once() {
             .unwrap();
         }
 
-        for i in 0..10 {
-            let topic = TopicId::new("news", format!("s{i}")).unwrap();
-            runtimes[0]
-                .publish(
-                    News {
-                        headline: format!("h{i}"),
-                    },
-                    &topic,
-                )
-                .await
-                .unwrap();
-        }
+        publish_news(&runtimes[0], 0..10).await;
         // A publication whose sender is a subscriber skips the sender.
         let sender = AgentId::new("reader_a", "s99").unwrap();
         runtimes[1]
