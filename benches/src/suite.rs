@@ -114,8 +114,11 @@ impl Plan {
             latency_think_max_ms: 6,
             in_process_latency_samples: if quick { 100 } else { 1000 },
             in_flight: vec![32, 128],
-            throughput_repeats: if quick { 1 } else { 3 },
-            throughput_time: Duration::from_secs(if quick { 2 } else { 3 }),
+            throughput_repeats: env_number(REPEATS_ENV).unwrap_or(if quick { 1 } else { 3 }),
+            throughput_time: env_number(THROUGHPUT_MS_ENV).map_or_else(
+                || Duration::from_secs(if quick { 2 } else { 3 }),
+                Duration::from_millis,
+            ),
             throughput_max_ops: 200_000,
             warmup_time: Duration::from_millis(500),
             variant_in_flight: 128,
@@ -137,6 +140,22 @@ impl Plan {
             idle_settle: Duration::from_secs(2),
         }
     }
+}
+
+/// Environment variable overriding the measured runs per side and in-flight level (A/B comparisons of one figure).
+pub const REPEATS_ENV: &str = "BENCH_REPEATS";
+/// Environment variable overriding the length of one measured throughput run, in milliseconds.
+pub const THROUGHPUT_MS_ENV: &str = "BENCH_THROUGHPUT_MS";
+/// Environment variable that, set to `rpc`, skips the agent-to-agent and publish benchmarks.
+pub const ONLY_ENV: &str = "BENCH_ONLY";
+
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether [`ONLY_ENV`] limits the run to the RPC benchmarks.
+fn rpc_only() -> bool {
+    std::env::var(ONLY_ENV).is_ok_and(|v| v.trim() == "rpc")
 }
 
 /// Where the worker binary is and where its logs go.
@@ -193,26 +212,41 @@ pub async fn run_broker(
             chain(&error)
         ));
     }
-    tracing::info!(broker = %kind, "agent-to-agent benchmark");
-    if let Err(error) = bench.agent_to_agent(&mut report).await {
-        tracing::error!(error = %chain(&error), "agent-to-agent benchmark stopped early");
+    if rpc_only() {
         report.notes.push(format!(
-            "The agent-to-agent benchmark stopped early: {}",
-            chain(&error)
+            "{ONLY_ENV}=rpc: the agent-to-agent and publish benchmarks were skipped."
         ));
-    }
-    tracing::info!(broker = %kind, "publish benchmarks");
-    if let Err(error) = bench.publish(&mut report).await {
-        tracing::error!(error = %chain(&error), "publish benchmarks stopped early");
-        report.notes.push(format!(
-            "The publish benchmarks stopped early: {}",
-            chain(&error)
-        ));
+    } else {
+        bench.variants_and_publish(&mut report).await;
     }
     report.targets = judge(&report, kind);
     report.notes.extend(limits(kind, &report.settings));
     report.duration_seconds = round3(started.elapsed().as_secs_f64());
     report
+}
+
+impl Bench<'_> {
+    /// The agent-to-agent and publish benchmarks.
+    async fn variants_and_publish(&self, report: &mut BrokerReport) {
+        let kind = self.broker.kind();
+        let bench = self;
+        tracing::info!(broker = %kind, "agent-to-agent benchmark");
+        if let Err(error) = bench.agent_to_agent(report).await {
+            tracing::error!(error = %chain(&error), "agent-to-agent benchmark stopped early");
+            report.notes.push(format!(
+                "The agent-to-agent benchmark stopped early: {}",
+                chain(&error)
+            ));
+        }
+        tracing::info!(broker = %kind, "publish benchmarks");
+        if let Err(error) = bench.publish(report).await {
+            tracing::error!(error = %chain(&error), "publish benchmarks stopped early");
+            report.notes.push(format!(
+                "The publish benchmarks stopped early: {}",
+                chain(&error)
+            ));
+        }
+    }
 }
 
 /// An error with its sources, one after the other.

@@ -142,6 +142,10 @@ impl KafkaWorkerAgentRuntimeBuilder {
             config.producer_properties().as_map(),
             config.kafka.request_timeout,
         )?;
+        let control = EventProducer::new(
+            config.producer_properties().as_map(),
+            config.kafka.request_timeout,
+        )?;
         let local = LocalRuntime::builder()
             .default_rpc_timeout(config.runtime.rpc_timeout)
             .mailbox_capacity(config.service.channel_capacity.max(1))
@@ -171,6 +175,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             codecs: OnceLock::new(),
             format,
             producer,
+            control,
             local,
             registry: OnceLock::new(),
             directory: Arc::new(
@@ -227,7 +232,12 @@ pub(crate) struct Inner {
     format: Format,
     /// Set at start, once schema ids are known.
     codecs: OnceLock<Arc<EventCodecs>>,
+    /// The data plane: requests, answers, publications and agent state. A producer serves every partition it
+    /// knows on each wake-up, so it knows only the topics written per message.
     producer: EventProducer,
+    /// The control plane: registrations, subscriptions, the runtime directory, dead letters, clean-up and the
+    /// broker probe.
+    control: EventProducer,
     local: LocalRuntime,
     registry: OnceLock<Arc<AgentRegistry>>,
     /// The fleet's live Rust runtimes (runtimes topic).
@@ -737,7 +747,7 @@ impl KafkaWorkerAgentRuntime {
             source: Box::new(error),
         })?;
         self.inner
-            .producer
+            .control
             .send(record)
             .await
             .map_err(|error| CoreError::Transport {

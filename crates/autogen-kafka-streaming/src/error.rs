@@ -79,8 +79,8 @@ pub enum StreamingError {
     /// The component was shut down while the call waited.
     #[error("the streaming component is shut down")]
     Shutdown,
-    /// The consumer thread could not be started.
-    #[error("starting the consumer thread failed")]
+    /// A client thread (a consumer's poll thread, a producer's delivery-report thread) could not be started.
+    #[error("starting a client thread failed")]
     SpawnThread(#[source] std::io::Error),
     /// Assigning partitions to a tail reader failed.
     #[error("assigning the partitions of {topics:?} failed")]

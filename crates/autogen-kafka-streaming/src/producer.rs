@@ -1,11 +1,14 @@
-//! The shared producer: one per runtime, used by every service.
+//! The producer: a cloneable handle every service of a runtime shares.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientConfig, ClientContext, Message};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::error::{Result, StreamingError};
@@ -23,10 +26,76 @@ pub struct Delivered {
 /// How long [`EventProducer::enqueue`] waits before trying a full producer queue again.
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(5);
 
+/// One wait of the delivery-report thread. rust-rdkafka hands librdkafka the time left of a poll in whole
+/// milliseconds, truncated: a poll of exactly 100 ms waits 99 ms and then spins through the last one (its own
+/// producer thread does that: about 1 % of a CPU per producer, idle or busy). The 50 µs over the 100 ms are
+/// always left when librdkafka's 100 ms wait ends, and nothing spins.
+const REPORT_WAIT: Duration = Duration::from_micros(100_050);
+
+/// What the broker said about one record.
+type Acknowledgement = std::result::Result<Delivered, KafkaError>;
+
+/// The producer's context: each delivery report goes to the channel its record carried.
+struct Acknowledgements;
+
+impl ClientContext for Acknowledgements {}
+
+impl ProducerContext for Acknowledgements {
+    type DeliveryOpaque = Box<oneshot::Sender<Acknowledgement>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, waiter: Self::DeliveryOpaque) {
+        let acknowledgement = match result {
+            Ok(message) => Ok(Delivered {
+                partition: message.partition(),
+                offset: message.offset(),
+            }),
+            Err((error, _)) => Err(error.clone()),
+        };
+        // The waiter may have given up (its deadline passed): nobody to tell.
+        let _ = waiter.send(acknowledgement);
+    }
+}
+
+/// The thread that serves delivery reports, stopped and joined when the last handle of the producer goes.
+struct ReportThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReportThread {
+    fn start(producer: Arc<BaseProducer<Acknowledgements>>) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("ak-producer".to_owned())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    producer.poll(REPORT_WAIT);
+                }
+            })
+            .map_err(StreamingError::SpawnThread)?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ReportThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the producer's delivery-report thread panicked");
+        }
+    }
+}
+
 /// A record handed to the producer ([`EventProducer::enqueue`]) whose acknowledgement is still to come.
 #[must_use = "a record counts as written only once its acknowledgement arrived"]
 pub struct PendingDelivery {
-    delivery: DeliveryFuture,
+    delivery: oneshot::Receiver<Acknowledgement>,
     topic: String,
     deadline: tokio::time::Instant,
     after: Duration,
@@ -50,11 +119,8 @@ impl PendingDelivery {
     /// when the producer went away.
     pub async fn acknowledged(self) -> Result<Delivered> {
         match tokio::time::timeout_at(self.deadline, self.delivery).await {
-            Ok(Ok(Ok(delivery))) => Ok(Delivered {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Ok(Ok(Err((source, _)))) => Err(StreamingError::Produce {
+            Ok(Ok(Ok(delivered))) => Ok(delivered),
+            Ok(Ok(Err(source))) => Err(StreamingError::Produce {
                 topic: self.topic,
                 source,
             }),
@@ -90,7 +156,10 @@ impl PendingDelivery {
 /// ```
 #[derive(Clone)]
 pub struct EventProducer {
-    inner: FutureProducer,
+    inner: Arc<BaseProducer<Acknowledgements>>,
+    /// Declared after `inner`: the last handle drops its share of the client first, then stops the thread,
+    /// which holds the other.
+    _reports: Arc<ReportThread>,
     send_timeout: Duration,
 }
 
@@ -124,15 +193,17 @@ impl EventProducer {
                 send_timeout.as_millis().max(1).to_string(),
             );
         }
-        let inner: FutureProducer =
-            config
-                .create()
-                .map_err(|source| StreamingError::CreateClient {
-                    role: "producer".to_owned(),
-                    source,
-                })?;
+        let inner: BaseProducer<Acknowledgements> = config
+            .create_with_context(Acknowledgements)
+            .map_err(|source| StreamingError::CreateClient {
+                role: "producer".to_owned(),
+                source,
+            })?;
+        let inner = Arc::new(inner);
+        let reports = ReportThread::start(Arc::clone(&inner))?;
         Ok(Self {
             inner,
+            _reports: Arc::new(reports),
             send_timeout,
         })
     }
@@ -171,21 +242,23 @@ impl EventProducer {
     pub async fn enqueue(&self, record: &OutboundRecord) -> Result<PendingDelivery> {
         let deadline = tokio::time::Instant::now() + self.send_timeout;
         loop {
-            let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic);
+            let (acknowledged, delivery) = oneshot::channel();
+            let mut base_record: BaseRecord<'_, [u8], [u8], _> =
+                BaseRecord::with_opaque_to(&record.topic, Box::new(acknowledged));
             if let Some(key) = record.key.as_deref() {
-                future_record = future_record.key(key);
+                base_record = base_record.key(key);
             }
             if let Some(value) = record.value.as_deref() {
-                future_record = future_record.payload(value);
+                base_record = base_record.payload(value);
             }
             if let Some(partition) = record.partition {
-                future_record = future_record.partition(partition);
+                base_record = base_record.partition(partition);
             }
             if let Some(headers) = record.owned_headers() {
-                future_record = future_record.headers(headers);
+                base_record = base_record.headers(headers);
             }
-            match self.inner.send_result(future_record) {
-                Ok(delivery) => {
+            match self.inner.send(base_record) {
+                Ok(()) => {
                     return Ok(PendingDelivery {
                         delivery,
                         topic: record.topic.clone(),
@@ -220,7 +293,7 @@ impl EventProducer {
     ///
     /// [`StreamingError::Flush`] when records are still queued after the timeout.
     pub async fn flush(&self, timeout: Duration) -> Result<()> {
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
             .map_err(|_| StreamingError::Shutdown)?
@@ -238,7 +311,7 @@ impl EventProducer {
         partition: i32,
         timeout: Duration,
     ) -> Result<(i64, i64)> {
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         let topic_owned = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             producer
@@ -259,7 +332,7 @@ impl EventProducer {
     ///
     /// [`StreamingError::Metadata`] when the topic is unknown or the broker does not answer in time.
     pub async fn partition_count(&self, topic: &str, timeout: Duration) -> Result<i32> {
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         let topic_owned = topic.to_owned();
         let metadata = tokio::task::spawn_blocking(move || {
             producer

@@ -122,7 +122,7 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         let probe_timeout = Duration::from_secs(2).min(step_timeout(config));
         match runtime
             .inner
-            .producer
+            .control
             .partition_count(&config.runtime.runtime_requests, probe_timeout)
             .await
         {
@@ -191,7 +191,7 @@ async fn announce(inner: &super::Inner) -> Result<()> {
         &inner.reply_topic,
         inner.config.runtime.registry_expiry,
     )?;
-    inner.producer.send_ref(&record).await?;
+    inner.control.send_ref(&record).await?;
     inner.directory.apply_written(&record);
     Ok(())
 }
@@ -407,7 +407,7 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     let consumer = GroupConsumer::start(
         spec,
         Arc::new(AgentTypeHandler::new(processor, Some(hook))),
-        Some(inner.producer.clone()),
+        Some(inner.control.clone()),
         &inner.token,
     )?;
     consumer.wait_assigned(timeout).await?;
@@ -428,7 +428,7 @@ async fn register(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> Result
         &inner.runtime_id,
         inner.config.runtime.registry_expiry,
     )?;
-    inner.producer.send_ref(&record).await?;
+    inner.control.send_ref(&record).await?;
     registry.apply_written(&record);
     tracing::info!(agent_type, "agent type registered and consuming");
     Ok(())
@@ -470,7 +470,7 @@ async fn start_publish_router(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         Arc::new(super::router::PublishRouter {
             inner: Arc::downgrade(inner),
         }),
-        Some(inner.producer.clone()),
+        Some(inner.control.clone()),
         &inner.token,
     )?;
     // The group starts at the end of the topic: ready means publications written from now on are routed.
@@ -521,7 +521,7 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
                         inner.config.runtime.registry_expiry,
                     );
                     match record {
-                        Ok(record) => match inner.producer.send_ref(&record).await {
+                        Ok(record) => match inner.control.send_ref(&record).await {
                             Ok(_) => registry.apply_written(&record),
                             Err(error) => tracing::warn!(
                                 agent_type,
@@ -562,7 +562,7 @@ async fn reassert_subscriptions(inner: &super::Inner) {
         );
         let written = match service.added_record(&subscription, &inner.runtime_id) {
             Ok(record) => inner
-                .producer
+                .control
                 .send(record)
                 .await
                 .map(drop)
@@ -589,7 +589,7 @@ async fn clean_up_departed(inner: &super::Inner) {
     let fleet = crate::cleanup::Fleet {
         config: &inner.config,
         create_mode: inner.create_mode,
-        producer: &inner.producer,
+        producer: &inner.control,
         directory: &inner.directory,
         registry,
         subscriptions,
@@ -611,7 +611,7 @@ async fn probe_broker(inner: &super::Inner) {
         .registry_heartbeat
         .clamp(Duration::from_millis(200), Duration::from_secs(5));
     match inner
-        .producer
+        .control
         .partition_count(&inner.config.runtime.runtime_requests, timeout)
         .await
     {
@@ -707,7 +707,7 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         );
     } else {
         let gone = inner.directory.tombstone(&inner.runtime_id);
-        if let Err(error) = inner.producer.send_ref(&gone).await {
+        if let Err(error) = inner.control.send_ref(&gone).await {
             tracing::warn!(
                 error = &error as &dyn std::error::Error,
                 "directory entry not removed"
@@ -715,15 +715,16 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         }
     }
     // 6. Close Kafka connections: flush what is queued (at least a moment, even when the deadline has passed).
-    if let Err(error) = inner
-        .producer
-        .flush(remaining().max(Duration::from_millis(100)))
-        .await
-    {
-        tracing::warn!(
-            error = &error as &dyn std::error::Error,
-            "producer flush incomplete"
-        );
+    let budget = remaining().max(Duration::from_millis(100));
+    let (data, control) = tokio::join!(inner.producer.flush(budget), inner.control.flush(budget));
+    for (plane, flushed) in [("data", data), ("control", control)] {
+        if let Err(error) = flushed {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                plane,
+                "producer flush incomplete"
+            );
+        }
     }
     // 7. Resource cleanup happens as the last handles drop.
     tracing::info!(elapsed = ?timeout.saturating_sub(remaining()), "runtime stopped");
@@ -765,7 +766,7 @@ async fn withdraw(inner: &super::Inner) {
             .map(|agent_type| registry.tombstone(agent_type, &inner.runtime_id)),
     );
     for record in records {
-        if let Err(error) = inner.producer.send(record).await {
+        if let Err(error) = inner.control.send(record).await {
             tracing::warn!(
                 error = &error as &dyn std::error::Error,
                 "fleet withdrawal not written"
