@@ -14,7 +14,9 @@
 //! worker lets their records finish (queued ones too) for half the drain timeout, gives up what is left, calls
 //! [`RecordHandler::on_revoked`], then
 //! commits, so the next owner starts where this one really stopped; the whole revoke takes at most the drain
-//! timeout.
+//! timeout. Between revokes, a committer thread commits every [`ConsumerSpec::commit_interval`] and waits for the
+//! broker's answer: a refused commit is counted ([`ConsumerStats::failed_commits`]) and its offsets go out again
+//! with the next one.
 
 mod budget;
 mod context;
@@ -267,6 +269,9 @@ pub struct ConsumerStats {
     pub dead_lettered: std::sync::atomic::AtomicU64,
     /// Offset commits that succeeded.
     pub commits: std::sync::atomic::AtomicU64,
+    /// Offset commits that failed (for example refused by a broker while its group rebalances). Until a later
+    /// commit passes, the records they covered are read again by the partition's next owner: at-least-once.
+    pub failed_commits: std::sync::atomic::AtomicU64,
     /// Assignments received.
     pub assigned: std::sync::atomic::AtomicU64,
     /// Revocations: orderly ones and lost assignments.
@@ -374,7 +379,7 @@ impl GroupConsumer {
         let stats = Arc::new(ConsumerStats::default());
         let (assignment_tx, assignment) = watch::channel(Vec::new());
         let token = token.child_token();
-        let consumer = context::build(
+        let consumer = Arc::new(context::build(
             &spec,
             handler,
             dead_letters,
@@ -382,11 +387,20 @@ impl GroupConsumer {
             runtime,
             Arc::clone(&stats),
             assignment_tx,
-        )?;
+        )?);
         let name = spec.name;
+        // One periodic commit at a time: the poll thread skips an interval while the previous one is out.
+        let (commits, pending) = std::sync::mpsc::sync_channel(1);
+        let committer = {
+            let consumer = Arc::clone(&consumer);
+            std::thread::Builder::new()
+                .name(format!("ak-commit-{name}"))
+                .spawn(move || context::commit_loop(&consumer, &pending))
+                .map_err(StreamingError::SpawnThread)?
+        };
         let thread = std::thread::Builder::new()
             .name(format!("ak-consumer-{name}"))
-            .spawn(move || context::poll_loop(&consumer))
+            .spawn(move || context::poll_loop(&consumer, commits, committer))
             .map_err(StreamingError::SpawnThread)?;
         Ok(Self {
             name,

@@ -96,6 +96,12 @@ impl PartitionOffsets {
         Some(candidate)
     }
 
+    /// Forgets what [`Self::take_committable`] reported last (its commit failed), so the next call reports the
+    /// offset again.
+    pub fn report_again(&mut self) {
+        self.committed = None;
+    }
+
     /// The offset to commit, without marking it as reported.
     #[must_use]
     pub fn committable(&self) -> Option<i64> {

@@ -19,6 +19,7 @@ struct Copied {
     handled: u64,
     assigned: u64,
     revoked: u64,
+    failed_commits: u64,
     dead_letters: BTreeMap<String, u64>,
 }
 
@@ -31,7 +32,7 @@ pub(super) struct ConsumerMetrics {
 
 impl ConsumerMetrics {
     /// Adds what each consumer counted since the last call to `metrics` (records handled, dead letters by kind,
-    /// assignments and revocations) and sets the lag gauges: one series per partition this runtime's groups
+    /// assignments, revocations and failed offset commits as `errors_total{component="consumer",kind="commit"}`) and sets the lag gauges: one series per partition this runtime's groups
     /// own, the largest lag when several groups read that partition, removed when no group owns it any more.
     pub(super) fn sync(&mut self, metrics: &Metrics, consumers: &[GroupConsumer]) {
         let mut lags: BTreeMap<TopicPartition, i64> = BTreeMap::new();
@@ -54,6 +55,11 @@ impl ConsumerMetrics {
                 metrics.rebalance(RebalanceEvent::Revoked);
             }
             copied.revoked = copied.revoked.max(revoked);
+            let failed_commits = stats.failed_commits.load(Ordering::Relaxed);
+            for _ in copied.failed_commits..failed_commits {
+                metrics.error("consumer", "commit");
+            }
+            copied.failed_commits = copied.failed_commits.max(failed_commits);
             for (kind, count) in stats.dead_letters_by_kind() {
                 let before = copied.dead_letters.get(&kind).copied().unwrap_or(0);
                 for _ in before..count {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message as _;
@@ -46,6 +47,8 @@ pub(crate) struct WorkerContext {
     dispatcher: Arc<Dispatcher>,
     /// Offsets the broker skipped on gap-checked topics, being re-read (poll thread only).
     gaps: std::sync::Mutex<crate::tail::gaps::Gaps>,
+    /// A periodic commit is with the committer thread (set by the poll thread, cleared by the committer).
+    committing: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for WorkerContext {
@@ -105,7 +108,8 @@ impl ConsumerContext for WorkerContext {
                     .filter(|tp| !unsaved.contains(tp))
                     .cloned()
                     .collect();
-                self.commit(consumer, Some(&saved), CommitMode::Sync);
+                self.await_committer(begun + self.drain_timeout);
+                self.commit(consumer, Some(&saved));
             }
             {
                 let mut gaps = lock(&self.gaps);
@@ -343,50 +347,104 @@ impl WorkerContext {
         }
     }
 
-    /// Commits the committable offsets of `partitions` (or of all partitions).
-    fn commit(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        partitions: Option<&[TopicPartition]>,
-        mode: CommitMode,
-    ) {
-        let mut list = TopicPartitionList::new();
-        {
-            let mut states = lock(&self.dispatcher.partitions);
-            for (tp, state) in states.iter_mut() {
-                if partitions.is_some_and(|only| !only.contains(tp)) {
-                    continue;
-                }
-                let offset = match mode {
-                    CommitMode::Sync => state.offsets.committable(),
-                    CommitMode::Async => state.offsets.take_committable(),
-                };
-                // Not past an offset the broker skipped that is still being re-read.
-                let offset = match (offset, lock(&self.gaps).first_missing(tp)) {
-                    (Some(offset), Some(missing)) => Some(offset.min(missing)),
-                    (offset, _) => offset,
-                };
-                if let Some(offset) = offset
-                    && let Err(error) =
-                        list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
-                {
-                    tracing::error!(error = %error, "building the commit list failed");
-                }
+    /// Makes the next periodic commit send the offsets of `list`'s partitions again (their commit failed).
+    fn report_again(&self, list: &TopicPartitionList) {
+        let mut states = lock(&self.dispatcher.partitions);
+        for tp in to_partitions(list) {
+            if let Some(state) = states.get_mut(&tp) {
+                state.offsets.report_again();
             }
         }
+    }
+
+    /// The commit list: the committable offset of each of `partitions` (or of every partition), never past an
+    /// offset the broker skipped that is still being re-read. `report` marks the offsets as reported (a periodic
+    /// commit sends each offset once; [`Self::report_again`] undoes it when that commit fails).
+    fn commit_list(
+        &self,
+        partitions: Option<&[TopicPartition]>,
+        report: bool,
+    ) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        let mut states = lock(&self.dispatcher.partitions);
+        for (tp, state) in states.iter_mut() {
+            if partitions.is_some_and(|only| !only.contains(tp)) {
+                continue;
+            }
+            let offset = if report {
+                state.offsets.take_committable()
+            } else {
+                state.offsets.committable()
+            };
+            let offset = match (offset, lock(&self.gaps).first_missing(tp)) {
+                (Some(offset), Some(missing)) => Some(offset.min(missing)),
+                (offset, _) => offset,
+            };
+            if let Some(offset) = offset
+                && let Err(error) =
+                    list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
+            {
+                tracing::error!(error = %error, "building the commit list failed");
+            }
+        }
+        list
+    }
+
+    /// Commits the committable offsets of `partitions` (or of all partitions) and waits for the broker's answer,
+    /// on the calling thread (a revoke, a stop).
+    fn commit(&self, consumer: &BaseConsumer<Self>, partitions: Option<&[TopicPartition]>) {
+        let list = self.commit_list(partitions, false);
+        if list.count() > 0 {
+            self.committed(consumer.commit(&list, CommitMode::Sync), &list);
+        }
+    }
+
+    /// Hands the offsets handled since the last periodic commit to the committer thread, unless it is still busy
+    /// with the previous ones (they are taken next time).
+    fn commit_in_background(&self, committer: &SyncSender<TopicPartitionList>) {
+        if self.committing.load(Ordering::Acquire) {
+            return;
+        }
+        let list = self.commit_list(None, true);
         if list.count() == 0 {
             return;
         }
-        match consumer.commit(&list, mode) {
+        self.committing.store(true, Ordering::Release);
+        if let Err(TrySendError::Full(list) | TrySendError::Disconnected(list)) =
+            committer.try_send(list)
+        {
+            self.committing.store(false, Ordering::Release);
+            self.report_again(&list);
+        }
+    }
+
+    /// Waits, until `deadline`, for the committer thread to finish its commit: a revoke's or a stop's commit sent
+    /// after it, so an older commit never lands after a newer one.
+    fn await_committer(&self, deadline: Instant) {
+        while self.committing.load(Ordering::Acquire) {
+            if Instant::now() >= deadline {
+                tracing::warn!(consumer = %self.name, "the periodic commit has not finished; committing anyway");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Counts a commit's outcome. A failed commit (refused by a broker whose group is rebalancing, a broker
+    /// gone) leaves the broker's offsets where they were: its offsets are sent again with the next commit.
+    fn committed(&self, outcome: rdkafka::error::KafkaResult<()>, list: &TopicPartitionList) {
+        match outcome {
             Ok(()) => {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
             }
             Err(source) => {
+                self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+                self.report_again(list);
                 let error = StreamingError::Commit {
                     group: self.group.clone(),
                     source,
                 };
-                tracing::warn!(consumer = %self.name, error = %error, "offset commit failed; it is retried");
+                tracing::warn!(consumer = %self.name, error = %error, "offset commit failed; it is sent again with the next commit");
             }
         }
     }
@@ -432,6 +490,7 @@ pub(crate) fn build(
         assignment_tx,
         dispatcher,
         gaps: std::sync::Mutex::new(crate::tail::gaps::Gaps::new(spec.gap_checked.clone())),
+        committing: std::sync::atomic::AtomicBool::new(false),
     };
     let mut config = ClientConfig::new();
     for (key, value) in &spec.properties {
@@ -464,14 +523,33 @@ pub(crate) fn build(
     Ok(consumer)
 }
 
-/// The poll thread: reads records, hands them to their keys' tasks, pauses and resumes partitions, commits, and on
-/// cancellation gives up queued records, drains the running ones and leaves.
-pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
+/// The committer thread: sends each periodic commit it is handed and waits for the broker's answer, so a commit
+/// that failed is known and sent again (rust-rdkafka never reports the outcome of an asynchronous commit,
+/// fede1024/rust-rdkafka#856) while the poll thread goes on reading. Ends when the poll thread drops the sender.
+pub(crate) fn commit_loop(
+    consumer: &BaseConsumer<WorkerContext>,
+    lists: &Receiver<TopicPartitionList>,
+) {
+    let ctx = consumer.context();
+    while let Ok(list) = lists.recv() {
+        ctx.committed(consumer.commit(&list, CommitMode::Sync), &list);
+        ctx.committing.store(false, Ordering::Release);
+    }
+}
+
+/// The poll thread: reads records, hands them to their keys' tasks, pauses and resumes partitions, hands periodic
+/// commits to the committer thread, and on cancellation gives up queued records, drains the running ones, commits
+/// and leaves. Joins the committer thread unless its last commit is still out.
+pub(crate) fn poll_loop(
+    consumer: &BaseConsumer<WorkerContext>,
+    committer: SyncSender<TopicPartitionList>,
+    committer_thread: std::thread::JoinHandle<()>,
+) {
     let ctx = consumer.context();
     let mut last_commit = Instant::now();
     loop {
         if last_commit.elapsed() >= ctx.commit_interval {
-            ctx.commit(consumer, None, CommitMode::Async);
+            ctx.commit_in_background(&committer);
             last_commit = Instant::now();
         }
         if ctx.token.is_cancelled() {
@@ -504,9 +582,18 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
             }
         }
     }
-    ctx.drain(None, Instant::now() + ctx.drain_timeout);
+    let stopping = Instant::now();
+    ctx.drain(None, stopping + ctx.drain_timeout);
     ctx.dispatcher.abandon_queued(None);
-    ctx.commit(consumer, None, CommitMode::Sync);
+    ctx.await_committer(stopping + ctx.drain_timeout + PIN_TIMEOUT);
+    drop(committer);
+    if ctx.committing.load(Ordering::Acquire) {
+        // Its commit ends on its own; the thread with it.
+        tracing::warn!(consumer = %ctx.name, "the committer thread is still waiting for the broker; not joined");
+    } else if committer_thread.join().is_err() {
+        tracing::error!(consumer = %ctx.name, "the committer thread panicked");
+    }
+    ctx.commit(consumer, None);
     // Records still running past the drain are given up (not committed above); their tasks end here.
     ctx.dispatcher.abort.cancel();
     ctx.dispatcher.tasks.close();

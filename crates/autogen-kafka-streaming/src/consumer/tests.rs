@@ -827,3 +827,93 @@ async fn a_stop_cancels_records_still_running_after_the_drain_and_waits_for_thei
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_asynchronous_commit_is_counted_and_sent_again() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // Injected request errors need the mock cluster, whatever broker the other tests use.
+        let broker = TestBroker::mock().await.unwrap();
+        let topic = unique_topic("refused");
+        broker.create_topic(&topic, 1).await.unwrap();
+        let producer = producer(&broker);
+        let records: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("k{}", i % 4), format!("v{i:02}")))
+            .collect();
+        produce_all(&producer, &topic, &records).await;
+        let group = unique_group("refused");
+        let cluster = broker.mock_cluster().expect("a mock cluster");
+        // The next commits are refused as a broker refuses them while its group rebalances.
+        cluster
+            .request_errors(
+                RDKafkaApiKey::OffsetCommit,
+                &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS; 3],
+            )
+            .await
+            .unwrap();
+        let first = Arc::new(Recorder::default());
+        let a = GroupConsumer::start(
+            spec(&broker, "refused-a", &group, &topic),
+            Arc::new(Shared(Arc::clone(&first))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { first.total() == 20 },
+        )
+        .await
+        .unwrap();
+        // Nothing new arrives: only sending the refused offset again can commit it.
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async {
+                a.stats()
+                    .failed_commits
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    >= 3
+            },
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "each refused commit is counted ({e:?}): {} failed, {} sent",
+                a.stats()
+                    .failed_commits
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                a.stats().commits.load(std::sync::atomic::Ordering::Relaxed)
+            )
+        });
+        let committed = a.stats().commits.load(std::sync::atomic::Ordering::Relaxed);
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async { a.stats().commits.load(std::sync::atomic::Ordering::Relaxed) > committed },
+        )
+        .await
+        .expect("the refused offset is committed again");
+        // Stop without the stop's own commit mattering: a member of the group that starts now reads nothing old.
+        a.shutdown().await;
+        let again = Arc::new(Recorder::default());
+        let b = GroupConsumer::start(
+            spec(&broker, "refused-b", &group, &topic),
+            Arc::new(Shared(Arc::clone(&again))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        b.wait_assigned(Duration::from_secs(60)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            again.total(),
+            0,
+            "every record was committed after the refusals"
+        );
+        b.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
