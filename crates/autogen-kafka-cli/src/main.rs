@@ -175,6 +175,9 @@ fn fleet_cleanup(file: Option<PathBuf>, dry_run: bool) -> ExitCode {
             let mut failed = false;
             for runtime in &departed {
                 match &runtime.failure {
+                    None if dry_run && runtime.orphan => {
+                        println!("orphan {} {}", runtime.runtime_id, runtime.reply_topic);
+                    }
                     None if dry_run => {
                         println!("departed {} {}", runtime.runtime_id, runtime.reply_topic);
                     }

@@ -37,6 +37,9 @@ pub struct Departed {
     /// `None` when its reply topic was deleted and its keys tombstoned (or, in a dry run, nothing was done);
     /// otherwise why not (tried again by the next clean-up).
     pub failure: Option<String>,
+    /// A reply topic no directory entry names (left by a runtime that predates the runtime directory): only
+    /// [`clean_up_fleet`] finds these, and deletes the topic; there is nothing to tombstone.
+    pub orphan: bool,
 }
 
 impl Fleet<'_> {
@@ -71,6 +74,7 @@ impl Fleet<'_> {
                 runtime_id,
                 reply_topic: entry.reply_topic,
                 failure,
+                orphan: false,
             });
         }
         report
@@ -158,7 +162,8 @@ impl TailHandler for Views {
 /// Cleans up after the fleet's runtimes that died without stopping, once, as every runtime does on its heartbeat:
 /// reads the runtimes, registry and subscription topics to their ends, then for each runtime whose directory entry
 /// expired more than `runtime.cleanup_grace_ms` ago deletes its reply topic and tombstones its entries (with
-/// `dry_run`, only reports them). For operators: `autogen-kafka fleet cleanup`.
+/// `dry_run`, only reports them). With the Admin API it also deletes reply topics no directory entry names
+/// ([`Departed::orphan`]). For operators: `autogen-kafka fleet cleanup`.
 ///
 /// # Errors
 ///
@@ -205,6 +210,9 @@ pub async fn clean_up_fleet(
         )),
     });
     let timeout = crate::worker::step_timeout(config);
+    // Listed before the directory is read: a runtime writes its entry before it creates its reply topic, so every
+    // topic listed here whose runtime is alive has its entry in the view read next.
+    let listed = crate::setup::topic_names(config, mode, timeout).await?;
     let token = CancellationToken::new();
     let reader = TailReader::start(
         TailSpec::new(
@@ -237,9 +245,40 @@ pub async fn clean_up_fleet(
         registry: &views.registry,
         subscriptions: &views.subscriptions,
     };
-    let report = fleet
+    let mut report = fleet
         .clean_up(config.runtime.cleanup_grace, None, dry_run)
         .await;
+    let prefix = format!("{}.", topics.runtime_responses);
+    for topic in listed.unwrap_or_default() {
+        let Some(runtime_id) = topic.strip_prefix(&prefix) else {
+            continue;
+        };
+        if views.directory.knows(runtime_id) || report.iter().any(|d| d.reply_topic == topic) {
+            continue;
+        }
+        let failure = if dry_run {
+            None
+        } else {
+            crate::setup::delete_topic(config, mode, &topic, timeout)
+                .await
+                .err()
+                .map(|error| {
+                    format!(
+                        "deleting {topic}: {}",
+                        autogen_kafka_services::error_chain(&error)
+                    )
+                })
+        };
+        if failure.is_none() && !dry_run {
+            tracing::info!(topic, "deleted a reply topic no runtime names");
+        }
+        report.push(Departed {
+            runtime_id: runtime_id.to_owned(),
+            reply_topic: topic,
+            failure,
+            orphan: true,
+        });
+    }
     if let Err(error) = producer.flush(timeout).await {
         return Err(RuntimeError::Streaming(error));
     }

@@ -48,6 +48,23 @@ pub(crate) async fn ensure_topics(
     Ok(())
 }
 
+/// The cluster's topic names; `None` where topics are not managed through the Admin API (auto-created topics,
+/// the mock cluster), as for [`delete_topic`].
+pub(crate) async fn topic_names(
+    config: &Config,
+    mode: CreateMode,
+    timeout: Duration,
+) -> Result<Option<Vec<String>>> {
+    if mode == CreateMode::AutoCreate || !config.service.auto_create_topics {
+        return Ok(None);
+    }
+    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
+        .operation_timeout(timeout)
+        .create_mode(mode)
+        .build()?;
+    Ok(Some(admin.topic_names().await?))
+}
+
 /// Deletes `topic` if it exists (a missing topic is not an error). Brokers without the Admin API (`AutoCreate`
 /// mode, such as librdkafka's mock cluster) cannot delete topics: nothing is done there.
 pub(crate) async fn delete_topic(

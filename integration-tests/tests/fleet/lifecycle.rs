@@ -330,3 +330,68 @@ async fn fleet_cleanup_removes_what_a_runtime_killed_with_no_survivor_left_behin
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_cleanup_deletes_reply_topics_no_runtime_names_and_keeps_live_ones() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("orphans");
+        let group = unique_group("orphans");
+        let config = fleet_config(broker.bootstrap_servers(), broker.kind(), &fleet, &group);
+        create_fleet_topics(&broker, &config, 3).await;
+        // Left by a runtime from before the runtime directory: no entry names it.
+        let orphan = format!("{}.legacy-runtime", config.runtime.runtime_responses);
+        broker.create_topic(&orphan, 1).await.unwrap();
+        let live = worker(&broker, config.clone(), "live");
+        live.start().await.unwrap();
+        let live_reply = format!(
+            "{}.{}",
+            config.runtime.runtime_responses,
+            live.instance_id()
+        );
+        let mode = topic_creation(broker.kind());
+        let orphans = |report: &[autogen_kafka::runtime::Departed]| -> Vec<String> {
+            report
+                .iter()
+                .filter(|d| d.orphan)
+                .map(|d| d.reply_topic.clone())
+                .collect()
+        };
+        let dry = autogen_kafka::runtime::clean_up_fleet(&config, mode, true)
+            .await
+            .unwrap();
+        if broker.kind() == BrokerKind::Mock {
+            // Without the Admin API topics are neither listed nor deleted.
+            assert!(orphans(&dry).is_empty(), "{dry:?}");
+        } else {
+            assert_eq!(
+                orphans(&dry),
+                vec![orphan.clone()],
+                "the live runtime's topic is not an orphan"
+            );
+            assert!(
+                tokio::task::block_in_place(|| topic_exists(&broker, &orphan)),
+                "a dry run deletes nothing"
+            );
+            let cleaned = autogen_kafka::runtime::clean_up_fleet(&config, mode, false)
+                .await
+                .unwrap();
+            assert!(
+                cleaned
+                    .iter()
+                    .any(|d| d.orphan && d.reply_topic == orphan && d.failure.is_none()),
+                "{cleaned:?}"
+            );
+            assert!(!tokio::task::block_in_place(|| topic_exists(
+                &broker, &orphan
+            )));
+            assert!(tokio::task::block_in_place(|| topic_exists(
+                &broker,
+                &live_reply
+            )));
+        }
+        live.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}

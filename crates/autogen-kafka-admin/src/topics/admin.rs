@@ -291,6 +291,25 @@ impl TopicAdmin {
         Ok(self.metadata(None).await?.brokers)
     }
 
+    /// The names of the cluster's topics (those the broker reports without an error), from one metadata request.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::BrokerUnreachable`] when no broker answers within the operation timeout.
+    pub async fn topic_names(&self) -> Result<Vec<String>> {
+        let timeout = self.inner.timeout;
+        let answer = self
+            .blocking(TopicOperation::Metadata, move |inner| {
+                context::topic_names(&inner.metadata, timeout)
+            })
+            .await?;
+        match answer {
+            Some(Ok(names)) => Ok(names),
+            Some(Err(source)) => Err(self.unreachable(Some(Box::new(source)))),
+            None => Err(self.unreachable(None)),
+        }
+    }
+
     /// Makes sure every topic in `specs` exists and fits its spec, in order, and says what it
     /// found or did for each (see the type docs for the rules).
     ///

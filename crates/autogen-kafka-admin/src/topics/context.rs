@@ -178,6 +178,18 @@ pub(crate) fn fetch(
     Ok(MetadataView::new(&answer?, topic.unwrap_or_default()))
 }
 
+/// The names of the cluster's topics, from one metadata request for every topic.
+pub(crate) fn topic_names(client: &MetadataClient, timeout: Duration) -> KafkaResult<Vec<String>> {
+    let answer = client.client().fetch_metadata(None, timeout);
+    client.poll(EVENT_DRAIN);
+    Ok(answer?
+        .topics()
+        .iter()
+        .filter(|topic| topic.error().is_none())
+        .map(|topic| topic.name().to_owned())
+        .collect())
+}
+
 /// Asks for `topic`'s metadata until the topic is [`TopicState::Ready`] or `timeout` has
 /// passed. Returns the last view seen (`None` if no request succeeded) and the last request
 /// error.

@@ -707,11 +707,21 @@ async fn shutdown(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
         );
     } else {
         let gone = inner.directory.tombstone(&inner.runtime_id);
-        if let Err(error) = inner.control.send_ref(&gone).await {
-            tracing::warn!(
+        // Within the deadline: behind a record the broker never acknowledged it would wait for the send timeout.
+        match tokio::time::timeout(
+            remaining().max(Duration::from_millis(100)),
+            inner.control.send_ref(&gone),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(
                 error = &error as &dyn std::error::Error,
                 "directory entry not removed"
-            );
+            ),
+            Err(_) => tracing::warn!(
+                "directory entry not removed before the shutdown deadline; the fleet removes it after runtime.cleanup_grace_ms"
+            ),
         }
     }
     // 6. Close Kafka connections: flush what is queued (at least a moment, even when the deadline has passed).
