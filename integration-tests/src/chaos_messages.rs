@@ -14,6 +14,15 @@ use serde::{Deserialize, Serialize};
 pub(crate) fn chaos_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group: &str) -> Config {
     let mut config = autogen_kafka_integration_tests::fleet_config(bootstrap, kind, fleet, group);
     config.runtime.cleanup_grace = std::time::Duration::from_secs(60);
+    // librdkafka's own debug contexts for the hosts' clients (for example `cgrp` to follow group membership).
+    if let Ok(debug) = std::env::var("CHAOS_LIBRDKAFKA_DEBUG")
+        && !debug.trim().is_empty()
+    {
+        config
+            .kafka
+            .librdkafka
+            .insert("debug".to_owned(), debug.trim().to_owned());
+    }
     config
 }
 

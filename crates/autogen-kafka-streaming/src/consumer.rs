@@ -14,9 +14,10 @@
 //! worker lets their records finish (queued ones too) for half the drain timeout, gives up what is left, calls
 //! [`RecordHandler::on_revoked`], then
 //! commits, so the next owner starts where this one really stopped; the whole revoke takes at most the drain
-//! timeout. Between revokes, a committer thread commits every [`ConsumerSpec::commit_interval`] and waits for the
-//! broker's answer: a refused commit is counted ([`ConsumerStats::failed_commits`]) and its offsets go out again
-//! with the next one.
+//! timeout. Between revokes the poll thread commits what moved every [`ConsumerSpec::commit_interval`], without
+//! waiting for the answer (rust-rdkafka does not report it, fede1024/rust-rdkafka#856), and every
+//! [`ConsumerSpec::commit_refresh`] every partition's offset again, so a commit the broker refused is repaired
+//! within that time even when nothing moves.
 
 mod budget;
 mod context;
@@ -145,6 +146,9 @@ pub struct ConsumerSpec {
     pub budget: Option<InFlightBudget>,
     /// How often handled offsets are committed.
     pub commit_interval: Duration,
+    /// How often every partition's offset is committed again, moved or not: a periodic commit's outcome is not
+    /// reported, so one the broker refused is repaired by the next refresh.
+    pub commit_refresh: Duration,
     /// How long a revoke or a shutdown may take: half of it waits for running records, the rest saves what
     /// belongs to the partitions ([`RecordHandler::on_revoked`]).
     pub drain_timeout: Duration,
@@ -165,8 +169,8 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    /// A spec with defaults: 128 records in flight per partition, no shared budget, commit every 500 ms, drain for
-    /// 10 s, no dead-letter topic.
+    /// A spec with defaults: 128 records in flight per partition, no shared budget, commit every 500 ms (every
+    /// partition again every 5 s), drain for 10 s, no dead-letter topic.
     #[must_use]
     pub fn new(name: impl Into<String>, group_id: impl Into<String>, topics: Vec<String>) -> Self {
         Self {
@@ -177,6 +181,7 @@ impl ConsumerSpec {
             max_in_flight_per_partition: 128,
             budget: None,
             commit_interval: Duration::from_millis(500),
+            commit_refresh: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
             dead_letter_topic: None,
             poll_timeout: Duration::from_millis(50),
@@ -235,6 +240,13 @@ impl ConsumerSpec {
         self
     }
 
+    /// Sets how often every partition's offset is committed again ([`ConsumerSpec::commit_refresh`]).
+    #[must_use]
+    pub fn commit_refresh(mut self, refresh: Duration) -> Self {
+        self.commit_refresh = refresh;
+        self
+    }
+
     /// Sets how long revokes and shutdown wait for in-flight records.
     #[must_use]
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
@@ -267,10 +279,11 @@ pub struct ConsumerStats {
     pub skipped: std::sync::atomic::AtomicU64,
     /// Records written to the dead-letter topic.
     pub dead_lettered: std::sync::atomic::AtomicU64,
-    /// Offset commits that succeeded.
+    /// Offset commits made: a revoke's or a stop's that the broker accepted, a periodic one that the client took.
     pub commits: std::sync::atomic::AtomicU64,
-    /// Offset commits that failed (for example refused by a broker while its group rebalances). Until a later
-    /// commit passes, the records they covered are read again by the partition's next owner: at-least-once.
+    /// Offset commits known to have failed: a revoke's or a stop's commit the broker refused (for example while its
+    /// group rebalances), or a periodic one the client rejected. The records they covered are read again by the
+    /// partition's next owner: at-least-once.
     pub failed_commits: std::sync::atomic::AtomicU64,
     /// Assignments received.
     pub assigned: std::sync::atomic::AtomicU64,
@@ -379,7 +392,7 @@ impl GroupConsumer {
         let stats = Arc::new(ConsumerStats::default());
         let (assignment_tx, assignment) = watch::channel(Vec::new());
         let token = token.child_token();
-        let consumer = Arc::new(context::build(
+        let consumer = context::build(
             &spec,
             handler,
             dead_letters,
@@ -387,20 +400,11 @@ impl GroupConsumer {
             runtime,
             Arc::clone(&stats),
             assignment_tx,
-        )?);
+        )?;
         let name = spec.name;
-        // One periodic commit at a time: the poll thread skips an interval while the previous one is out.
-        let (commits, pending) = std::sync::mpsc::sync_channel(1);
-        let committer = {
-            let consumer = Arc::clone(&consumer);
-            std::thread::Builder::new()
-                .name(format!("ak-commit-{name}"))
-                .spawn(move || context::commit_loop(&consumer, &pending))
-                .map_err(StreamingError::SpawnThread)?
-        };
         let thread = std::thread::Builder::new()
             .name(format!("ak-consumer-{name}"))
-            .spawn(move || context::poll_loop(&consumer, commits, committer))
+            .spawn(move || context::poll_loop(&consumer))
             .map_err(StreamingError::SpawnThread)?;
         Ok(Self {
             name,

@@ -155,6 +155,37 @@ async fn subscribe(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) {
     }
 }
 
+/// Failed offset commits of the runtime's consumers, from its metrics (`errors_total{component="consumer",kind="commit"}`).
+fn failed_commits(runtime: &KafkaWorkerAgentRuntime) -> u64 {
+    let text = runtime.metrics().encode_text().unwrap_or_default();
+    text.lines()
+        .filter(|line| {
+            line.starts_with("autogen_kafka_errors_total{")
+                && line.contains("component=\"consumer\"")
+                && line.contains("kind=\"commit\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+/// Prints `commit-failed <total>` whenever a consumer's offset commit failed (the runtime copies its consumers'
+/// counters into its metrics every second): the records it covered may reach their next owner again.
+fn report_failed_commits(runtime: &KafkaWorkerAgentRuntime) {
+    let runtime = runtime.clone();
+    tokio::spawn(async move {
+        let mut reported = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = failed_commits(&runtime);
+            if now > reported {
+                reported = now;
+                say(&format!("commit-failed {now}"));
+            }
+        }
+    });
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -206,6 +237,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     subscribe(&runtime, &inbox).await;
     subscribe(&runtime, "desk").await;
     say(&format!("ready {}", runtime.instance_id()));
+    report_failed_commits(&runtime);
     // Wait until the driver closes our stdin (or dies).
     tokio::task::spawn_blocking(|| {
         let mut sink = Vec::new();

@@ -192,6 +192,8 @@ struct Reports {
     receipts: Vec<Receipt>,
     /// `late <call> <agent id> <ms>` lines: a request executed after its deadline.
     late_executions: Vec<String>,
+    /// `commit-failed <total>` lines: when an incarnation's consumers had an offset commit refused or failed.
+    failed_commits: Vec<(usize, Instant)>,
 }
 
 type Shared = Arc<Mutex<Reports>>;
@@ -232,6 +234,7 @@ fn apply_line(shared: &Shared, index: usize, line: &str) {
                 });
             }
         }
+        Some("commit-failed") => reports.failed_commits.push((index, now)),
         Some("late") => {
             let slot = reports
                 .incarnations
@@ -1037,6 +1040,8 @@ struct Verdict {
     lost: usize,
     duplicates_after_crash: usize,
     duplicates_after_broker_fault: usize,
+    /// Handled again after the first handler's offset commit failed (its host printed `commit-failed` in between).
+    duplicates_after_failed_commit: usize,
     duplicates_without_crash: usize,
     counter_checks: usize,
     regressions_after_kill: usize,
@@ -1282,8 +1287,19 @@ fn check_publications(
                 let broker_faults = faults.iter().any(|f| {
                     f.kind.blocks_commits() && f.start <= last && f.end >= publication.started
                 });
+                // The first handler's commit failed before the record was handled again (reported within 1.5 s).
+                let first = got.iter().min_by_key(|r| r.at);
+                let failed_commit = first.is_some_and(|first| {
+                    reports.failed_commits.iter().any(|&(incarnation, at)| {
+                        incarnation == first.incarnation
+                            && at >= first.at
+                            && at <= last + Duration::from_millis(1500)
+                    })
+                });
                 if kills.is_empty() && broker_faults {
                     verdict.duplicates_after_broker_fault += got.len() - 1;
+                } else if kills.is_empty() && failed_commit {
+                    verdict.duplicates_after_failed_commit += got.len() - 1;
                 } else if kills.is_empty() {
                     verdict.duplicates_without_crash += got.len() - 1;
                     verdict.note(
@@ -1818,10 +1834,11 @@ fn summary(options: &Options, run: &Run) -> String {
     );
     let _ = writeln!(
         out,
-        "(b) lost = {}; duplicates (after crash) = {}; duplicates (after a broker fault) = {}; duplicates (no crash) = {}",
+        "(b) lost = {}; duplicates (after crash) = {}; duplicates (after a broker fault) = {}; duplicates (after a failed commit) = {}; duplicates (no crash) = {}",
         v.lost,
         v.duplicates_after_crash,
         v.duplicates_after_broker_fault,
+        v.duplicates_after_failed_commit,
         v.duplicates_without_crash
     );
     let _ = writeln!(

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message as _;
@@ -47,8 +46,7 @@ pub(crate) struct WorkerContext {
     dispatcher: Arc<Dispatcher>,
     /// Offsets the broker skipped on gap-checked topics, being re-read (poll thread only).
     gaps: std::sync::Mutex<crate::tail::gaps::Gaps>,
-    /// A periodic commit is with the committer thread (set by the poll thread, cleared by the committer).
-    committing: std::sync::atomic::AtomicBool,
+    commit_refresh: Duration,
 }
 
 impl ClientContext for WorkerContext {
@@ -108,7 +106,6 @@ impl ConsumerContext for WorkerContext {
                     .filter(|tp| !unsaved.contains(tp))
                     .cloned()
                     .collect();
-                self.await_committer(begun + self.drain_timeout);
                 self.commit(consumer, Some(&saved));
             }
             {
@@ -399,39 +396,23 @@ impl WorkerContext {
         }
     }
 
-    /// Hands the offsets handled since the last periodic commit to the committer thread, unless it is still busy
-    /// with the previous ones (they are taken next time).
-    fn commit_in_background(&self, committer: &SyncSender<TopicPartitionList>) {
-        if self.committing.load(Ordering::Acquire) {
-            return;
-        }
+    /// Commits, without waiting for the answer, the offsets that moved since the last periodic commit.
+    fn commit_in_background(&self, consumer: &BaseConsumer<Self>) {
         let list = self.commit_list(None, true);
-        if list.count() == 0 {
-            return;
-        }
-        self.committing.store(true, Ordering::Release);
-        if let Err(TrySendError::Full(list) | TrySendError::Disconnected(list)) =
-            committer.try_send(list)
-        {
-            self.committing.store(false, Ordering::Release);
-            self.report_again(&list);
+        if list.count() > 0 {
+            self.committed(consumer.commit(&list, CommitMode::Async), &list);
         }
     }
 
-    /// Waits, until `deadline`, for the committer thread to finish its commit: a revoke's or a stop's commit sent
-    /// after it, so an older commit never lands after a newer one.
-    fn await_committer(&self, deadline: Instant) {
-        while self.committing.load(Ordering::Acquire) {
-            if Instant::now() >= deadline {
-                tracing::warn!(consumer = %self.name, "the periodic commit has not finished; committing anyway");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+    /// Makes the next periodic commit send every partition's offset, moved or not.
+    fn refresh_commits(&self) {
+        for state in lock(&self.dispatcher.partitions).values_mut() {
+            state.offsets.report_again();
         }
     }
 
-    /// Counts a commit's outcome. A failed commit (refused by a broker whose group is rebalancing, a broker
-    /// gone) leaves the broker's offsets where they were: its offsets are sent again with the next commit.
+    /// Counts a commit's known outcome (a periodic commit's is only whether the client took it). A failed commit
+    /// leaves the broker's offsets where they were: its offsets are sent again with the next commit.
     fn committed(&self, outcome: rdkafka::error::KafkaResult<()>, list: &TopicPartitionList) {
         match outcome {
             Ok(()) => {
@@ -490,7 +471,7 @@ pub(crate) fn build(
         assignment_tx,
         dispatcher,
         gaps: std::sync::Mutex::new(crate::tail::gaps::Gaps::new(spec.gap_checked.clone())),
-        committing: std::sync::atomic::AtomicBool::new(false),
+        commit_refresh: spec.commit_refresh,
     };
     let mut config = ClientConfig::new();
     for (key, value) in &spec.properties {
@@ -523,33 +504,19 @@ pub(crate) fn build(
     Ok(consumer)
 }
 
-/// The committer thread: sends each periodic commit it is handed and waits for the broker's answer, so a commit
-/// that failed is known and sent again (rust-rdkafka never reports the outcome of an asynchronous commit,
-/// fede1024/rust-rdkafka#856) while the poll thread goes on reading. Ends when the poll thread drops the sender.
-pub(crate) fn commit_loop(
-    consumer: &BaseConsumer<WorkerContext>,
-    lists: &Receiver<TopicPartitionList>,
-) {
-    let ctx = consumer.context();
-    while let Ok(list) = lists.recv() {
-        ctx.committed(consumer.commit(&list, CommitMode::Sync), &list);
-        ctx.committing.store(false, Ordering::Release);
-    }
-}
-
-/// The poll thread: reads records, hands them to their keys' tasks, pauses and resumes partitions, hands periodic
-/// commits to the committer thread, and on cancellation gives up queued records, drains the running ones, commits
-/// and leaves. Joins the committer thread unless its last commit is still out.
-pub(crate) fn poll_loop(
-    consumer: &BaseConsumer<WorkerContext>,
-    committer: SyncSender<TopicPartitionList>,
-    committer_thread: std::thread::JoinHandle<()>,
-) {
+/// The poll thread: reads records, hands them to their keys' tasks, pauses and resumes partitions, commits, and on
+/// cancellation gives up queued records, drains the running ones and leaves.
+pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
     let ctx = consumer.context();
     let mut last_commit = Instant::now();
+    let mut last_refresh = Instant::now();
     loop {
         if last_commit.elapsed() >= ctx.commit_interval {
-            ctx.commit_in_background(&committer);
+            if last_refresh.elapsed() >= ctx.commit_refresh {
+                ctx.refresh_commits();
+                last_refresh = Instant::now();
+            }
+            ctx.commit_in_background(consumer);
             last_commit = Instant::now();
         }
         if ctx.token.is_cancelled() {
@@ -582,17 +549,8 @@ pub(crate) fn poll_loop(
             }
         }
     }
-    let stopping = Instant::now();
-    ctx.drain(None, stopping + ctx.drain_timeout);
+    ctx.drain(None, Instant::now() + ctx.drain_timeout);
     ctx.dispatcher.abandon_queued(None);
-    ctx.await_committer(stopping + ctx.drain_timeout + PIN_TIMEOUT);
-    drop(committer);
-    if ctx.committing.load(Ordering::Acquire) {
-        // Its commit ends on its own; the thread with it.
-        tracing::warn!(consumer = %ctx.name, "the committer thread is still waiting for the broker; not joined");
-    } else if committer_thread.join().is_err() {
-        tracing::error!(consumer = %ctx.name, "the committer thread panicked");
-    }
     ctx.commit(consumer, None);
     // Records still running past the drain are given up (not committed above); their tasks end here.
     ctx.dispatcher.abort.cancel();
