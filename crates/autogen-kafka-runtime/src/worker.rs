@@ -141,7 +141,8 @@ impl KafkaWorkerAgentRuntimeBuilder {
         let producer = EventProducer::new(
             config.producer_properties().as_map(),
             config.kafka.request_timeout,
-        )?;
+        )?
+        .coalescing();
         let control = EventProducer::new(
             config.producer_properties().as_map(),
             config.kafka.request_timeout,
