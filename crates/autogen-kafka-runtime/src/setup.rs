@@ -29,6 +29,27 @@ pub(crate) fn registry_client(config: &Config) -> Result<SchemaRegistryClient> {
     Ok(builder.build()?)
 }
 
+/// The topic admin client, unless `service.auto_create_topics` is off (the runtime then manages no topic).
+fn admin(config: &Config, mode: CreateMode, timeout: Duration) -> Result<Option<TopicAdmin>> {
+    if !config.service.auto_create_topics {
+        return Ok(None);
+    }
+    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
+        .operation_timeout(timeout)
+        .create_mode(mode)
+        .build()?;
+    Ok(Some(admin))
+}
+
+/// The admin client where topics are managed through the Admin API; `None` for auto-created topics (brokers
+/// without it, such as librdkafka's mock cluster, can neither list nor delete topics).
+fn admin_api(config: &Config, mode: CreateMode, timeout: Duration) -> Result<Option<TopicAdmin>> {
+    if mode == CreateMode::AutoCreate {
+        return Ok(None);
+    }
+    admin(config, mode, timeout)
+}
+
 /// Creates missing topics and verifies existing ones, unless `service.auto_create_topics` is off (then they must
 /// exist).
 pub(crate) async fn ensure_topics(
@@ -37,14 +58,9 @@ pub(crate) async fn ensure_topics(
     specs: &[TopicSpec],
     timeout: Duration,
 ) -> Result<()> {
-    if !config.service.auto_create_topics {
-        return Ok(());
+    if let Some(admin) = admin(config, mode, timeout)? {
+        admin.ensure_topics(specs).await?;
     }
-    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
-        .operation_timeout(timeout)
-        .create_mode(mode)
-        .build()?;
-    admin.ensure_topics(specs).await?;
     Ok(())
 }
 
@@ -55,14 +71,10 @@ pub(crate) async fn topic_names(
     mode: CreateMode,
     timeout: Duration,
 ) -> Result<Option<Vec<String>>> {
-    if mode == CreateMode::AutoCreate || !config.service.auto_create_topics {
-        return Ok(None);
+    match admin_api(config, mode, timeout)? {
+        Some(admin) => Ok(Some(admin.topic_names().await?)),
+        None => Ok(None),
     }
-    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
-        .operation_timeout(timeout)
-        .create_mode(mode)
-        .build()?;
-    Ok(Some(admin.topic_names().await?))
 }
 
 /// Deletes `topic` if it exists (a missing topic is not an error). Brokers without the Admin API (`AutoCreate`
@@ -73,13 +85,8 @@ pub(crate) async fn delete_topic(
     topic: &str,
     timeout: Duration,
 ) -> Result<()> {
-    if mode == CreateMode::AutoCreate || !config.service.auto_create_topics {
-        return Ok(());
+    if let Some(admin) = admin_api(config, mode, timeout)? {
+        admin.delete_topics(&[topic]).await?;
     }
-    let admin = TopicAdmin::builder(config.kafka.client_properties().into_map())
-        .operation_timeout(timeout)
-        .create_mode(mode)
-        .build()?;
-    admin.delete_topics(&[topic]).await?;
     Ok(())
 }

@@ -541,6 +541,20 @@ mod tests {
             .coalescing()
     }
 
+    /// Enqueues `count` records to partition 0 of `topic`, one after the other, without waiting for them.
+    async fn enqueue_all(
+        producer: &EventProducer,
+        topic: &str,
+        count: usize,
+    ) -> Vec<super::PendingDelivery> {
+        let mut pending = Vec::with_capacity(count);
+        for i in 0..count {
+            let record = OutboundRecord::new(topic, format!("{i}").into_bytes()).with_partition(0);
+            pending.push(producer.enqueue(&record).await.unwrap());
+        }
+        pending
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_coalescing_producer_keeps_the_order_of_records_and_acknowledges_each() {
         tokio::time::timeout(TEST_TIMEOUT, async {
@@ -549,12 +563,7 @@ mod tests {
             broker.create_topic(&topic, 1).await.unwrap();
             let producer = coalescing(&broker);
             // Enqueued one after the other without waiting: written in that order.
-            let mut pending = Vec::new();
-            for i in 0..300 {
-                let record =
-                    OutboundRecord::new(&topic, format!("{i}").into_bytes()).with_partition(0);
-                pending.push(producer.enqueue(&record).await.unwrap());
-            }
+            let pending = enqueue_all(&producer, &topic, 300).await;
             let mut offsets = Vec::new();
             for delivery in pending {
                 offsets.push(delivery.acknowledged().await.unwrap().offset);
@@ -598,12 +607,7 @@ mod tests {
             let topic = unique_topic("coalesced-flush");
             broker.create_topic(&topic, 1).await.unwrap();
             let producer = coalescing(&broker);
-            let mut pending = Vec::new();
-            for i in 0..200 {
-                let record =
-                    OutboundRecord::new(&topic, format!("{i}").into_bytes()).with_partition(0);
-                pending.push(producer.enqueue(&record).await.unwrap());
-            }
+            let pending = enqueue_all(&producer, &topic, 200).await;
             producer.flush(Duration::from_secs(10)).await.unwrap();
             // Flushed: nothing is left with the writer task or in librdkafka's queue.
             let waiting = producer
