@@ -517,7 +517,7 @@ impl EventProducer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -528,17 +528,19 @@ mod tests {
 
     const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
-    fn coalescing(broker: &TestBroker) -> EventProducer {
+    /// An idempotent producer on `broker`, as the streaming tests write their records.
+    pub(crate) fn producer(broker: &TestBroker) -> EventProducer {
         let mut props: BTreeMap<String, String> = broker.producer_overrides();
         props.insert(
             "bootstrap.servers".into(),
             broker.bootstrap_servers().into(),
         );
         props.insert("enable.idempotence".into(), "true".into());
-        props.insert("linger.ms".into(), "0".into());
-        EventProducer::new(&props, Duration::from_secs(10))
-            .unwrap()
-            .coalescing()
+        EventProducer::new(&props, Duration::from_secs(10)).unwrap()
+    }
+
+    fn coalescing(broker: &TestBroker) -> EventProducer {
+        producer(broker).coalescing()
     }
 
     /// Enqueues `count` records to partition 0 of `topic`, one after the other, without waiting for them.

@@ -10,19 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConsumerSpec, GroupConsumer, HandleFailure, RecordHandler, dead_letter_headers};
 use crate::producer::EventProducer;
+use crate::producer::tests::producer;
 use crate::record::{InboundRecord, OutboundRecord};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn producer(broker: &TestBroker) -> EventProducer {
-    let mut props: BTreeMap<String, String> = broker.producer_overrides();
-    props.insert(
-        "bootstrap.servers".into(),
-        broker.bootstrap_servers().into(),
-    );
-    props.insert("enable.idempotence".into(), "true".into());
-    EventProducer::new(&props, Duration::from_secs(10)).unwrap()
-}
 
 fn spec(broker: &TestBroker, name: &str, group: &str, topic: &str) -> ConsumerSpec {
     let mut props = broker.group_overrides();

@@ -11,19 +11,10 @@ use super::{TailHandler, TailReader, TailSpec, TailStart};
 use crate::consumer::TopicPartition;
 use crate::error::StreamingError;
 use crate::producer::EventProducer;
+use crate::producer::tests::producer;
 use crate::record::{InboundRecord, OutboundRecord};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn producer(broker: &TestBroker) -> EventProducer {
-    let mut props: BTreeMap<String, String> = broker.producer_overrides();
-    props.insert(
-        "bootstrap.servers".into(),
-        broker.bootstrap_servers().into(),
-    );
-    props.insert("enable.idempotence".into(), "true".into());
-    EventProducer::new(&props, Duration::from_secs(10)).unwrap()
-}
 
 fn spec(broker: &TestBroker, name: &str, topics: &[&str]) -> TailSpec {
     TailSpec::new(name, topics.iter().map(|t| (*t).to_owned()).collect())
