@@ -23,6 +23,17 @@ pub(crate) fn chaos_config(bootstrap: &str, kind: BrokerKind, fleet: &str, group
             .librdkafka
             .insert("debug".to_owned(), debug.trim().to_owned());
     }
+    // Any librdkafka properties for the hosts' clients, `key=value` pairs separated by commas (experiments).
+    if let Ok(properties) = std::env::var("CHAOS_LIBRDKAFKA_PROPERTIES") {
+        for pair in properties.split(',').filter(|pair| !pair.trim().is_empty()) {
+            if let Some((key, value)) = pair.split_once('=') {
+                config
+                    .kafka
+                    .librdkafka
+                    .insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
     config
 }
 

@@ -1,6 +1,7 @@
 //! [`Config`]: every section together, with loading, validation and client property maps.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +99,8 @@ impl Config {
     ///
     /// Checks: required settings present, bootstrap servers as `host:port`, legal and distinct
     /// topic names, counts and timeouts above zero, SASL credentials for SASL protocols, TLS
-    /// files that exist, heartbeat below a third of the session timeout, idempotence with
+    /// files that exist, heartbeat below a third of the session timeout, socket timeout at least
+    /// 1 s above the fetch wait, idempotence with
     /// `acks=all`, an `http(s)` Schema Registry URL when the format needs one.
     ///
     /// # Errors
@@ -117,6 +119,13 @@ impl Config {
         self.memory.check(&mut issues);
         self.streaming.check(&mut issues);
         self.service.check(&mut issues);
+        if self.kafka.socket_timeout < self.streaming.fetch_wait_max + Duration::from_secs(1) {
+            issues.push(
+                "kafka.socket_timeout_ms",
+                "must exceed streaming.fetch_wait_max_ms by at least 1000 ms, or a long fetch holds \
+                 back the requests behind it until they time out",
+            );
+        }
 
         let topics: Vec<(&str, &str)> = self
             .runtime

@@ -132,6 +132,13 @@ pub struct KafkaConfig {
     /// Written `request_timeout_ms`. Default 30 s.
     #[serde(rename = "request_timeout_ms", with = "de::duration_ms")]
     pub request_timeout: Duration,
+    /// Client-side deadline of every other broker request (`socket.timeout.ms`). An answer lost
+    /// to a half-open connection or a broker outage holds its request this long; the group
+    /// coordinator lookup is one such request, so a consumer may stay out of its group as long.
+    /// Must exceed `streaming.fetch_wait_max_ms` by at least 1 s. Written `socket_timeout_ms`.
+    /// Default 10 s (librdkafka's own is 60 s).
+    #[serde(rename = "socket_timeout_ms", with = "de::duration_ms")]
+    pub socket_timeout: Duration,
     /// Raw librdkafka properties, applied last so they win over everything derived above.
     #[serde(deserialize_with = "de::text_map")]
     pub librdkafka: BTreeMap<String, String>,
@@ -151,6 +158,7 @@ impl Default for KafkaConfig {
             security: SecurityConfig::default(),
             schema_registry: SchemaRegistryConfig::default(),
             request_timeout: Duration::from_secs(30),
+            socket_timeout: Duration::from_secs(10),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -173,6 +181,10 @@ impl KafkaConfig {
         let mut props = ClientProperties::new();
         props.insert("bootstrap.servers", self.bootstrap_servers.join(","));
         props.insert("client.id", self.client_id.as_str());
+        props.insert(
+            "socket.timeout.ms",
+            de::duration_ms::to_ms(self.socket_timeout).to_string(),
+        );
         let security = &self.security;
         props.insert("security.protocol", security.protocol.librdkafka_value());
         if security.protocol.uses_sasl() {
@@ -241,6 +253,7 @@ impl KafkaConfig {
         issues.at_least_one("kafka.num_partitions", self.num_partitions.into());
         issues.at_least_one("kafka.replication_factor", self.replication_factor.into());
         issues.positive_duration("kafka.request_timeout_ms", self.request_timeout);
+        issues.positive_duration("kafka.socket_timeout_ms", self.socket_timeout);
         if self.librdkafka.keys().any(|k| k.trim().is_empty()) {
             issues.push("kafka.librdkafka", "property names must not be empty");
         }

@@ -232,6 +232,7 @@ fn zero_timeouts_are_rejected_where_zero_makes_no_sense() {
     assert_eq!(issue_keys(&config), Vec::<String>::new());
 
     config.kafka.request_timeout = Duration::ZERO;
+    config.kafka.socket_timeout = Duration::ZERO;
     config.kafka.schema_registry.request_timeout = Duration::ZERO;
     config.agent.request_timeout = Duration::ZERO;
     config.service.shutdown_timeout = Duration::ZERO;
@@ -240,6 +241,7 @@ fn zero_timeouts_are_rejected_where_zero_makes_no_sense() {
     let keys = issue_keys(&config);
     for key in [
         "kafka.request_timeout_ms",
+        "kafka.socket_timeout_ms",
         "kafka.schema_registry.request_timeout_ms",
         "agent.request_timeout_ms",
         "service.shutdown_timeout_ms",
@@ -248,6 +250,36 @@ fn zero_timeouts_are_rejected_where_zero_makes_no_sense() {
     ] {
         assert!(keys.iter().any(|k| k == key), "{key} missing in {keys:?}");
     }
+}
+
+#[test]
+fn the_socket_timeout_must_exceed_the_fetch_wait_by_a_second() {
+    let mut config = valid();
+    config.streaming.fetch_wait_max = Duration::from_millis(500);
+    config.kafka.socket_timeout = Duration::from_millis(1_500);
+    assert_eq!(issue_keys(&config), Vec::<String>::new());
+    config.kafka.socket_timeout = Duration::from_millis(1_499);
+    assert_eq!(issue_keys(&config), ["kafka.socket_timeout_ms"]);
+}
+
+#[test]
+fn every_client_gets_the_socket_timeout_unless_the_passthrough_sets_one() {
+    let mut config = valid();
+    for props in [
+        config.kafka.client_properties(),
+        config.consumer_properties("g", config.kafka.auto_offset_reset),
+        config.producer_properties(),
+    ] {
+        assert_eq!(props.get("socket.timeout.ms"), Some("10000"));
+    }
+    config
+        .kafka
+        .librdkafka
+        .insert("socket.timeout.ms".into(), "60000".into());
+    assert_eq!(
+        config.producer_properties().get("socket.timeout.ms"),
+        Some("60000")
+    );
 }
 
 #[test]
