@@ -79,6 +79,15 @@ pub struct WorkerConfig {
     /// Default 5 min.
     #[serde(rename = "cleanup_grace_ms", with = "de::duration_ms")]
     pub cleanup_grace: Duration,
+    /// How long an agent instance may go without a message before it is passivated: its state saved and
+    /// acknowledged, `close` called, the instance dropped. Its next message activates it again with that state.
+    /// 0 keeps instances until their partition moves. Written `agent_idle_timeout_ms`. Default 15 min.
+    #[serde(rename = "agent_idle_timeout_ms", with = "de::duration_ms")]
+    pub agent_idle_timeout: Duration,
+    /// At most this many agent instances stay active in this runtime; beyond it the least recently used idle ones
+    /// are passivated (checked as often as idle ones). 0 sets no limit. Default 0.
+    #[serde(deserialize_with = "de::number")]
+    pub max_active_agents: u64,
 }
 
 impl Default for WorkerConfig {
@@ -98,6 +107,8 @@ impl Default for WorkerConfig {
             registry_expiry: Duration::from_secs(30),
             startup_timeout: Duration::from_secs(60),
             cleanup_grace: Duration::from_secs(300),
+            agent_idle_timeout: Duration::from_secs(15 * 60),
+            max_active_agents: 0,
         }
     }
 }

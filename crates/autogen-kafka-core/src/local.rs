@@ -508,6 +508,32 @@ impl LocalRuntime {
         ids
     }
 
+    /// Whether the agent `id` exists now (created and not evicted), without creating it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_core::{AgentId, LocalRuntime, RoutedAgent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), autogen_kafka_core::CoreError> {
+    /// let runtime = LocalRuntime::new();
+    /// runtime.register("worker", |_id| RoutedAgent::new(())).await?;
+    /// let worker = AgentId::new("worker", "1")?;
+    /// assert!(!runtime.is_active(&worker));
+    /// runtime.with_agent(&worker, |_agent: &mut ()| ()).await?;
+    /// assert!(runtime.is_active(&worker));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_active(&self, id: &AgentId) -> bool {
+        self.registry()
+            .agents
+            .get(id)
+            .is_some_and(|cell| cell.initialized())
+    }
+
     /// Whether the agent `id` exists and said it keeps no state ([`Agent::has_state`]), so there is nothing to
     /// save after its messages.
     ///

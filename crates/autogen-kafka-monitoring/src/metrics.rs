@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use prometheus::core::Collector;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::error::{MonitoringError, Result};
@@ -22,6 +23,8 @@ const ERRORS_TOTAL: &str = "autogen_kafka_errors_total";
 const CONSUMER_LAG: &str = "autogen_kafka_consumer_lag";
 const REBALANCES_TOTAL: &str = "autogen_kafka_rebalances_total";
 const CONNECTION_STATE: &str = "autogen_kafka_connection_state";
+const ACTIVE_AGENTS: &str = "autogen_kafka_active_agents";
+const PASSIVATIONS_TOTAL: &str = "autogen_kafka_agents_passivated_total";
 
 /// Bucket bounds (seconds) for handler and RPC latency: 1 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -175,6 +178,8 @@ impl ConnectionState {
 /// | `autogen_kafka_consumer_lag` | gauge | `topic`, `partition` |
 /// | `autogen_kafka_rebalances_total` | counter | `event` (`assigned`/`revoked`/`lost`) |
 /// | `autogen_kafka_connection_state` | gauge | `client`, `state`: 1 for the current state, 0 for the others |
+/// | `autogen_kafka_active_agents` | gauge | — (agent instances hosted by the runtime now) |
+/// | `autogen_kafka_agents_passivated_total` | counter | — (idle instances saved and evicted) |
 ///
 /// # Examples
 ///
@@ -213,6 +218,8 @@ struct Inner {
     consumer_lag: IntGaugeVec,
     rebalances: IntCounterVec,
     connection_state: IntGaugeVec,
+    active_agents: IntGauge,
+    passivations: IntCounter,
 }
 
 impl fmt::Debug for Metrics {
@@ -352,6 +359,21 @@ impl Metrics {
             "Connection state per client: 1 for the current state, 0 for the others.",
             &["client", "state"],
         )?;
+        let active_agents = IntGauge::new(ACTIVE_AGENTS, "Agent instances active in this runtime.")
+            .map_err(|source| MonitoringError::RegisterMetric {
+                name: ACTIVE_AGENTS,
+                source,
+            })?;
+        let active_agents = register(r, ACTIVE_AGENTS, active_agents)?;
+        let passivations = IntCounter::new(
+            PASSIVATIONS_TOTAL,
+            "Idle agent instances whose state was saved before they were evicted.",
+        )
+        .map_err(|source| MonitoringError::RegisterMetric {
+            name: PASSIVATIONS_TOTAL,
+            source,
+        })?;
+        let passivations = register(r, PASSIVATIONS_TOTAL, passivations)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,
@@ -366,6 +388,8 @@ impl Metrics {
                 consumer_lag,
                 rebalances,
                 connection_state,
+                active_agents,
+                passivations,
             }),
         })
     }
@@ -493,6 +517,18 @@ impl Metrics {
                 .with_label_values(&[client, candidate.as_str()])
                 .set(i64::from(candidate == state));
         }
+    }
+
+    /// Sets how many agent instances the runtime hosts now.
+    pub fn set_active_agents(&self, count: usize) {
+        self.inner
+            .active_agents
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts `count` agent instances passivated.
+    pub fn agents_passivated(&self, count: u64) {
+        self.inner.passivations.inc_by(count);
     }
 
     /// Writes every metric in the registry in the Prometheus text exposition format

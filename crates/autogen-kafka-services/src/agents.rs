@@ -1,13 +1,15 @@
-//! The agent manager: which agent ids are active on this replica, and their state when they move.
+//! The agent manager: which agent ids are active on this replica, and their state when they move or idle.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use autogen_kafka_core::{AgentId, AgentRuntime, LocalRuntime};
 use autogen_kafka_streaming::{EventProducer, TopicPartition};
+use futures::StreamExt as _;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 use crate::error::Result;
 use crate::state::{Applied, StateStore};
@@ -15,7 +17,7 @@ use crate::state::{Applied, StateStore};
 /// Tracks the agent instances this replica activated, by the request partition they came from.
 ///
 /// An agent id is active on exactly one replica: the one that owns the partition its key maps to. On its first
-/// message here the manager loads the state the previous owner saved. State reaches the state topic at two
+/// message here the manager loads the state the previous owner saved. State reaches the state topic at three
 /// moments, each acknowledged by the broker before it counts:
 ///
 /// - **after each record** ([`AgentManager::persist`]): when handling a record changed the agent's state, the
@@ -23,22 +25,97 @@ use crate::state::{Applied, StateStore};
 ///   crash, and a new owner skips records whose effect the saved state holds ([`AgentManager::has_applied`]);
 /// - **hand-over** ([`AgentManager::release`]): when a partition is revoked, each agent's state is written (with
 ///   retries) if it changed, before the instance is evicted; a partition whose agents could not be saved is
-///   reported, so its offsets are not committed.
+///   reported, so its offsets are not committed;
+/// - **passivation** ([`AgentManager::passivate_idle`]): an instance idle for a while, or the least recently used
+///   beyond a limit, has its state written if it changed, then is evicted (its `close` runs); its next message
+///   activates it again with that state. A write that fails keeps the instance active.
+///
+/// A record's [`Activation`] keeps its agent from passivation while the record is handled; a record for an agent
+/// being passivated or handed over waits until it has left, then activates it again.
 #[derive(Debug)]
 pub struct AgentManager {
     local: LocalRuntime,
     state: Arc<StateStore>,
     producer: EventProducer,
-    active: Mutex<HashMap<AgentId, TopicPartition>>,
+    agents: Mutex<Agents>,
+    /// Woken whenever agents finish leaving.
+    left: Notify,
     evict_timeout: Duration,
     save_failures: AtomicU64,
+    passivated: AtomicU64,
+}
+
+/// The manager's view of its instances.
+#[derive(Debug, Default)]
+struct Agents {
+    active: HashMap<AgentId, Active>,
+    /// Agents whose state is being saved before they are evicted, by partition.
+    leaving: HashMap<AgentId, TopicPartition>,
+}
+
+/// One active instance.
+#[derive(Debug)]
+struct Active {
+    partition: TopicPartition,
+    last_used: Instant,
+    /// Records being handled now.
+    busy: u32,
+}
+
+/// Keeps an agent from passivation while one of its records is handled; see [`AgentManager::activate`].
+#[derive(Debug)]
+#[must_use = "the agent counts as idle once the activation is dropped"]
+pub struct Activation<'a> {
+    manager: &'a AgentManager,
+    id: AgentId,
+}
+
+impl Drop for Activation<'_> {
+    fn drop(&mut self) {
+        if let Some(active) = self.manager.agents().active.get_mut(&self.id) {
+            active.busy = active.busy.saturating_sub(1);
+            active.last_used = Instant::now();
+        }
+    }
+}
+
+/// An agent being passivated or handed over. Dropped, the agent stops leaving and records for it may go on: it is
+/// then active again if the caller put it back, or unknown (its next record loads its saved state).
+struct Leaving<'a> {
+    manager: &'a AgentManager,
+    id: AgentId,
+    partition: TopicPartition,
+}
+
+impl<'a> Leaving<'a> {
+    /// Moves `id` from the active agents to the leaving ones (under the caller's lock).
+    fn start(manager: &'a AgentManager, agents: &mut Agents, id: &AgentId) -> Option<Self> {
+        let active = agents.active.remove(id)?;
+        agents.leaving.insert(id.clone(), active.partition.clone());
+        Some(Self {
+            manager,
+            id: id.clone(),
+            partition: active.partition,
+        })
+    }
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        self.manager.agents().leaving.remove(&self.id);
+        self.manager.left.notify_waiters();
+    }
 }
 
 /// How often a hand-over write is tried before the agent is given up as unsaved.
 const SAVE_ATTEMPTS: u32 = 4;
 
+/// Passivations run at once in one sweep.
+const PASSIVATIONS_AT_ONCE: usize = 64;
+
 impl AgentManager {
-    /// A manager of the agents hosted in `local`.
+    /// A manager of the agents hosted in `local`; `evict_timeout` bounds asking an agent for its state and
+    /// evicting it.
     #[must_use]
     pub fn new(
         local: LocalRuntime,
@@ -50,10 +127,16 @@ impl AgentManager {
             local,
             state,
             producer,
-            active: Mutex::new(HashMap::new()),
+            agents: Mutex::new(Agents::default()),
+            left: Notify::new(),
             evict_timeout,
             save_failures: AtomicU64::new(0),
+            passivated: AtomicU64::new(0),
         }
+    }
+
+    fn agents(&self) -> MutexGuard<'_, Agents> {
+        self.agents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The in-process runtime that holds the instances.
@@ -62,38 +145,79 @@ impl AgentManager {
         &self.local
     }
 
-    /// Makes sure `id` is active here, loading its saved state first if it was not.
+    /// Makes sure `id` is active here, loading its saved state first if it was not, and keeps it from passivation
+    /// until the returned [`Activation`] is dropped. Waits while the agent is being passivated or handed over.
     ///
     /// # Errors
     ///
     /// [`crate::ServicesError::Core`] when the agent cannot be created or rejects its state.
-    pub async fn activate(&self, id: &AgentId, partition: TopicPartition) -> Result<()> {
-        let known = {
-            let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-            active.insert(id.clone(), partition).is_some()
+    pub async fn activate(
+        &self,
+        id: &AgentId,
+        partition: TopicPartition,
+    ) -> Result<Activation<'_>> {
+        let known = loop {
+            let left = self.left.notified();
+            let mut left = std::pin::pin!(left);
+            left.as_mut().enable();
+            {
+                let mut agents = self.agents();
+                if !agents.leaving.contains_key(id) {
+                    let now = Instant::now();
+                    match agents.active.get_mut(id) {
+                        Some(active) => {
+                            active.busy += 1;
+                            active.last_used = now;
+                            active.partition = partition;
+                            break true;
+                        }
+                        None => {
+                            agents.active.insert(
+                                id.clone(),
+                                Active {
+                                    partition,
+                                    last_used: now,
+                                    busy: 1,
+                                },
+                            );
+                            break false;
+                        }
+                    }
+                }
+            }
+            left.await;
+        };
+        let activation = Activation {
+            manager: self,
+            id: id.clone(),
         };
         if !known && let Some(state) = self.state.get(id) {
             tracing::debug!(agent_id = %id, "activating with saved state");
             if let Err(error) = self.local.agent_load_state(id, state).await {
-                self.active
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(id);
+                drop(activation);
+                self.agents().active.remove(id);
                 return Err(error.into());
             }
         }
-        Ok(())
+        Ok(activation)
     }
 
     /// Agent ids active here.
     #[must_use]
     pub fn active(&self) -> Vec<AgentId> {
-        self.active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
+        self.agents().active.keys().cloned().collect()
+    }
+
+    /// How many agents are active here.
+    #[must_use]
+    pub fn active_count(&self) -> usize {
+        self.agents().active.len()
+    }
+
+    /// How many agents were passivated so far.
+    #[must_use]
+    pub fn passivations(&self) -> u64 {
+        self.passivated.load(Ordering::Relaxed)
     }
 
     /// How many hand-overs gave up writing an agent's state so far.
@@ -120,13 +244,7 @@ impl AgentManager {
     /// [`crate::ServicesError`] when the agent does not give its state within the shutdown timeout or the write
     /// fails.
     pub async fn persist(&self, id: &AgentId, applied: Applied) -> Result<()> {
-        if !self
-            .active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(id)
-            || self.local.is_stateless(id)
-        {
+        if !self.agents().active.contains_key(id) || self.local.is_stateless(id) {
             return Ok(());
         }
         let state = self.current_state(id).await?;
@@ -183,28 +301,40 @@ impl AgentManager {
         agent_type: Option<&str>,
         partitions: &[TopicPartition],
     ) -> Vec<TopicPartition> {
-        let leaving: Vec<(AgentId, TopicPartition)> = {
-            let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-            let ids: Vec<AgentId> = active
-                .iter()
-                .filter(|(id, p)| {
-                    partitions.contains(p)
-                        && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| active.remove(&id).map(|p| (id, p)))
-                .collect()
+        let matches = |id: &AgentId, partition: &TopicPartition| {
+            partitions.contains(partition)
+                && agent_type.is_none_or(|t| id.agent_type().as_str() == t)
+        };
+        // Passivations of these agents finish first: one that fails leaves its agent active, to be handed over here.
+        let leaving: Vec<Leaving<'_>> = loop {
+            let left = self.left.notified();
+            let mut left = std::pin::pin!(left);
+            left.as_mut().enable();
+            {
+                let mut agents = self.agents();
+                if !agents.leaving.iter().any(|(id, p)| matches(id, p)) {
+                    let ids: Vec<AgentId> = agents
+                        .active
+                        .iter()
+                        .filter(|(id, active)| matches(id, &active.partition))
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    break ids
+                        .iter()
+                        .filter_map(|id| Leaving::start(self, &mut agents, id))
+                        .collect();
+                }
+            }
+            left.await;
         };
         // Concurrently: an agent whose handler is stuck holds up only its own hand-over.
-        let releases = leaving.iter().map(|(id, partition)| async move {
-            match self.hand_over(id).await {
+        let releases = leaving.into_iter().map(|leaving| async move {
+            match self.hand_over(&leaving.id).await {
                 Ok(()) => None,
                 Err(error) => {
                     self.save_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(agent_id = %id, error = &error as &dyn std::error::Error, "state not saved at hand-over: the partition's offsets are held back");
-                    Some(partition.clone())
+                    tracing::error!(agent_id = %leaving.id, error = &error as &dyn std::error::Error, "state not saved at hand-over: the partition's offsets are held back");
+                    Some(leaving.partition.clone())
                 }
             }
         });
@@ -221,10 +351,122 @@ impl AgentManager {
     /// Saves and evicts every active agent (shutdown); resolves to the partitions with unsaved agents.
     pub async fn release_all(&self) -> Vec<TopicPartition> {
         let all: Vec<TopicPartition> = {
-            let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-            active.values().cloned().collect()
+            let agents = self.agents();
+            let mut all: Vec<TopicPartition> = agents
+                .active
+                .values()
+                .map(|active| active.partition.clone())
+                .chain(agents.leaving.values().cloned())
+                .collect();
+            all.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            all.dedup();
+            all
         };
         self.release(None, &all).await
+    }
+
+    /// Passivates the agents nobody is handling a record for that were last used `idle` ago or longer (none when
+    /// `None`), and beyond `max_active` active agents the least recently used of the rest. Each one's state is
+    /// written if it changed and acknowledged, then the instance is evicted (its `close` runs); a record that
+    /// arrives meanwhile waits, then activates the agent again with the saved state. An agent whose state cannot be
+    /// written stays active (logged with its id and counted in [`AgentManager::save_failures`]) and is tried
+    /// again at the next call. Resolves to how many agents were passivated.
+    pub async fn passivate_idle(&self, idle: Option<Duration>, max_active: Option<usize>) -> usize {
+        let chosen: Vec<Leaving<'_>> = {
+            let mut agents = self.agents();
+            let now = Instant::now();
+            let mut free: Vec<(Instant, AgentId)> = agents
+                .active
+                .iter()
+                .filter(|(_, active)| active.busy == 0)
+                .map(|(id, active)| (active.last_used, id.clone()))
+                .collect();
+            free.sort_unstable_by_key(|(last_used, _)| *last_used);
+            let stale = free
+                .iter()
+                .take_while(|(last_used, _)| {
+                    idle.is_some_and(|idle| now.duration_since(*last_used) >= idle)
+                })
+                .count();
+            let excess = max_active.map_or(0, |max| agents.active.len().saturating_sub(max));
+            free.truncate(stale.max(excess));
+            free.iter()
+                .filter_map(|(_, id)| Leaving::start(self, &mut agents, id))
+                .collect()
+        };
+        if chosen.is_empty() {
+            return 0;
+        }
+        // Dropped half-way (the runtime stops), the agents not yet evicted are forgotten, not lost: the next record
+        // of each loads its saved state.
+        let mut waiting = chosen.into_iter();
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut passivated = 0_usize;
+        loop {
+            while running.len() < PASSIVATIONS_AT_ONCE
+                && let Some(leaving) = waiting.next()
+            {
+                running.push(self.passivate_leaving(leaving));
+            }
+            match running.next().await {
+                Some(done) => passivated += usize::from(done),
+                None => break,
+            }
+        }
+        self.passivated.fetch_add(
+            u64::try_from(passivated).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if passivated > 0 {
+            tracing::debug!(passivated, "idle agents passivated");
+        }
+        passivated
+    }
+
+    /// Passivates one agent; puts it back among the active ones when that fails. Whether it was passivated.
+    async fn passivate_leaving(&self, leaving: Leaving<'_>) -> bool {
+        match self.passivate(&leaving.id).await {
+            Ok(()) => true,
+            Err(error) => {
+                self.save_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(agent_id = %leaving.id, error = &error as &dyn std::error::Error, "state not saved at passivation: the agent stays active");
+                self.agents().active.insert(
+                    leaving.id.clone(),
+                    Active {
+                        partition: leaving.partition.clone(),
+                        last_used: Instant::now(),
+                        busy: 0,
+                    },
+                );
+                false
+            }
+        }
+    }
+
+    /// Writes the agent's state if it changed, then evicts it. A failed write leaves it as it was; a change made
+    /// between the write and the eviction (a local message) is written after it.
+    async fn passivate(&self, id: &AgentId) -> Result<()> {
+        if !self.local.is_active(id) {
+            return Ok(());
+        }
+        let stateless = self.local.is_stateless(id);
+        if !stateless {
+            let state = self.current_state(id).await?;
+            self.write_if_changed(id, state, None).await?;
+        }
+        let last = self.local.evict_agent(id, self.evict_timeout).await;
+        match last {
+            Ok(Some(last)) if !stateless => {
+                if let Err(error) = self.write_if_changed(id, last, None).await {
+                    // Evicted already: only the change since the write above is lost. Said, never silent.
+                    self.save_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(agent_id = %id, error = &error as &dyn std::error::Error, "the last change of a passivated agent was not saved");
+                }
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Writes the agent's state (retrying) while it is still active, then evicts it; a change the agent made
@@ -278,10 +520,11 @@ mod tests {
     use std::time::Duration;
 
     use autogen_kafka_core::{
-        AgentId, AgentRuntimeExt as _, Handler, HandlerError, LocalRuntime, Message,
-        MessageContext, RoutedAgent, SendOptions,
+        AgentId, AgentRuntime as _, AgentRuntimeExt as _, Handler, HandlerError, LocalRuntime,
+        Message, MessageContext, RoutedAgent, SendOptions,
     };
     use autogen_kafka_streaming::{EventProducer, TopicPartition};
+    use autogen_kafka_testing::{TestBroker, unique_topic};
     use serde::{Deserialize, Serialize};
 
     use super::AgentManager;
@@ -348,7 +591,7 @@ mod tests {
             partition: 0,
         };
         let partitions = std::slice::from_ref(&partition);
-        manager.activate(&id, partition.clone()).await.unwrap();
+        let activation = manager.activate(&id, partition.clone()).await.unwrap();
         local
             .send_with::<Bump, Bump>(Bump, &id, SendOptions::new())
             .await
@@ -358,6 +601,7 @@ mod tests {
             "a state that cannot be written fails the record"
         );
         assert!(!manager.has_applied(&id, 0, 7));
+        drop(activation);
 
         let unsaved = manager.release(None, partitions).await;
         assert_eq!(unsaved, partitions);
@@ -366,6 +610,164 @@ mod tests {
         assert!(
             local.active_agents().is_empty(),
             "the instance leaves with its partition"
+        );
+    }
+
+    /// A local runtime hosting `tally` agents whose state is their count.
+    async fn tally_runtime() -> LocalRuntime {
+        let local = LocalRuntime::builder().build().unwrap();
+        local
+            .register("tally", |_| {
+                RoutedAgent::new(Tally::default())
+                    .with_handler::<Bump>()
+                    .with_state_hooks(save, load)
+            })
+            .await
+            .unwrap();
+        local
+    }
+
+    fn partition() -> TopicPartition {
+        TopicPartition {
+            topic: "requests".to_owned(),
+            partition: 0,
+        }
+    }
+
+    /// A manager whose state topic is on a running broker.
+    async fn manager_on_a_broker(broker: &TestBroker, local: &LocalRuntime) -> AgentManager {
+        let topic = unique_topic("state");
+        broker.create_topic(&topic, 1).await.unwrap();
+        let mut properties: BTreeMap<String, String> = broker.producer_overrides();
+        properties.insert(
+            "bootstrap.servers".to_owned(),
+            broker.bootstrap_servers().to_owned(),
+        );
+        let producer = EventProducer::new(&properties, Duration::from_secs(10)).unwrap();
+        AgentManager::new(
+            local.clone(),
+            Arc::new(StateStore::new(topic)),
+            producer,
+            Duration::from_secs(5),
+        )
+    }
+
+    async fn bump(local: &LocalRuntime, id: &AgentId, times: u32) {
+        for _ in 0..times {
+            local
+                .send_with::<Bump, Bump>(Bump, id, SendOptions::new())
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_agent_is_passivated_with_its_state_saved_and_comes_back_with_it() {
+        let broker = TestBroker::start().await.unwrap();
+        let local = tally_runtime().await;
+        let manager = manager_on_a_broker(&broker, &local).await;
+        let id = AgentId::new("tally", "a").unwrap();
+
+        let activation = manager.activate(&id, partition()).await.unwrap();
+        bump(&local, &id, 3).await;
+        drop(activation);
+        assert_eq!(
+            manager
+                .passivate_idle(Some(Duration::from_secs(60)), None)
+                .await,
+            0,
+            "used just now"
+        );
+        assert_eq!(manager.passivate_idle(Some(Duration::ZERO), None).await, 1);
+        assert_eq!(manager.passivations(), 1);
+        assert!(manager.active().is_empty());
+        assert!(!local.is_active(&id), "the instance is gone");
+        assert_eq!(
+            manager.state.get(&id),
+            Some(serde_json::json!({ "count": 3 }))
+        );
+
+        let _activation = manager.activate(&id, partition()).await.unwrap();
+        bump(&local, &id, 1).await;
+        assert_eq!(
+            local.agent_save_state(&id).await.unwrap(),
+            serde_json::json!({ "count": 4 }),
+            "the new instance started from the saved state"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_agent_stays_and_beyond_the_limit_the_least_recently_used_leave() {
+        let broker = TestBroker::start().await.unwrap();
+        let local = tally_runtime().await;
+        let manager = manager_on_a_broker(&broker, &local).await;
+        let ids: Vec<AgentId> = ["a", "b", "c"]
+            .iter()
+            .map(|key| AgentId::new("tally", *key).unwrap())
+            .collect();
+
+        let busy = manager.activate(&ids[0], partition()).await.unwrap();
+        bump(&local, &ids[0], 1).await;
+        assert_eq!(
+            manager.passivate_idle(Some(Duration::ZERO), None).await,
+            0,
+            "a record is being handled"
+        );
+        drop(busy);
+        for id in &ids[1..] {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _activation = manager.activate(id, partition()).await.unwrap();
+            bump(&local, id, 1).await;
+        }
+        assert_eq!(manager.passivate_idle(None, Some(1)).await, 2);
+        assert_eq!(manager.active(), [ids[2].clone()]);
+        assert_eq!(local.active_agents(), [ids[2].clone()]);
+        assert_eq!(manager.passivate_idle(None, Some(1)).await, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_passivation_that_cannot_save_keeps_the_agent_and_a_record_waits_for_it() {
+        let local = tally_runtime().await;
+        // Nothing listens there: every write fails after its timeout.
+        let properties = BTreeMap::from([
+            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
+            ("message.timeout.ms".to_owned(), "300".to_owned()),
+        ]);
+        let producer = EventProducer::new(&properties, Duration::from_millis(300)).unwrap();
+        let manager = AgentManager::new(
+            local.clone(),
+            Arc::new(StateStore::new("state")),
+            producer,
+            Duration::from_secs(2),
+        );
+        let id = AgentId::new("tally", "a").unwrap();
+        drop(manager.activate(&id, partition()).await.unwrap());
+        bump(&local, &id, 2).await;
+
+        let passivation = async {
+            let passivated = manager.passivate_idle(Some(Duration::ZERO), None).await;
+            (passivated, std::time::Instant::now())
+        };
+        let record = async {
+            // Starts while the passivation waits for its write.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let activation = manager.activate(&id, partition()).await;
+            (activation.is_ok(), std::time::Instant::now())
+        };
+        let ((passivated, passivation_ended), (activated, activated_at)) =
+            tokio::join!(passivation, record);
+        assert_eq!(passivated, 0);
+        assert!(activated);
+        assert!(
+            activated_at >= passivation_ended,
+            "the record waited for the passivation"
+        );
+        assert_eq!(manager.save_failures(), 1);
+        assert_eq!(manager.active(), std::slice::from_ref(&id));
+        assert_eq!(
+            local.agent_save_state(&id).await.unwrap(),
+            serde_json::json!({ "count": 2 }),
+            "the instance and its state stayed"
         );
     }
 }

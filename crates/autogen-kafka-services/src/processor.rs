@@ -170,12 +170,28 @@ impl MessageProcessor {
                 .unwrap_or(&self.settings.shared_responses_topic)
                 .to_owned()
         });
-        let mut result = self
-            .call_agent(&record, &request, is_publish, deadline, now)
-            .await;
+        // Activated (saved state loaded) and kept from passivation until its state is saved.
+        let activation = match &recipient {
+            Some(recipient) => {
+                let partition = TopicPartition {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                };
+                Some(self.agents.activate(recipient, partition).await)
+            }
+            None => None,
+        };
+        let mut result = match &activation {
+            Some(Err(error)) => Err(HandleFailure::new("activate", error_chain(error))),
+            Some(Ok(_)) | None => {
+                self.call_agent(&record, &request, is_publish, deadline, now)
+                    .await
+            }
+        };
         // The agent's state, if the record changed it, is saved before the answer leaves: what a caller saw is
         // never lost to a crash.
         if let Some(recipient) = &recipient
+            && matches!(activation, Some(Ok(_)))
             && let Err(error) = self
                 .agents
                 .persist(recipient, (record.partition, record.offset))
@@ -190,6 +206,7 @@ impl MessageProcessor {
                 ),
             ));
         }
+        drop(activation);
         let response = match (&reply_to, result) {
             (None, Ok(_)) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -264,14 +281,6 @@ impl MessageProcessor {
                 .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned()),
             request.payload.clone().unwrap_or_default(),
         ));
-        let partition = TopicPartition {
-            topic: record.topic.clone(),
-            partition: record.partition,
-        };
-        self.agents
-            .activate(&recipient, partition)
-            .await
-            .map_err(|error| HandleFailure::new("activate", error_chain(&error)))?;
         let remaining = deadline.map_or(self.settings.default_timeout, |deadline| {
             Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
         });

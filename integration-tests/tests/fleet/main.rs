@@ -7,6 +7,7 @@ mod crash;
 mod dead_letters;
 mod dispatch;
 mod lifecycle;
+mod passivation;
 mod publish;
 mod python_interop;
 mod replicas;

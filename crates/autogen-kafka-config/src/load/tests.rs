@@ -313,6 +313,28 @@ kafka:
 }
 
 #[test]
+fn passivation_and_socket_timeout_come_from_the_environment() {
+    jailed(|jail| {
+        jail.set_env("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092");
+        jail.set_env("AUTOGEN_KAFKA_KAFKA__GROUP_ID", "fleet");
+        let defaults = Config::load().unwrap();
+        assert_eq!(
+            defaults.runtime.agent_idle_timeout,
+            Duration::from_secs(900)
+        );
+        assert_eq!(defaults.runtime.max_active_agents, 0);
+        assert_eq!(defaults.kafka.socket_timeout, Duration::from_secs(10));
+        jail.set_env("AUTOGEN_KAFKA_RUNTIME__AGENT_IDLE_TIMEOUT_MS", "60000");
+        jail.set_env("AUTOGEN_KAFKA_RUNTIME__MAX_ACTIVE_AGENTS", "50000");
+        jail.set_env("AUTOGEN_KAFKA_KAFKA__SOCKET_TIMEOUT_MS", "20000");
+        let config = Config::load().unwrap();
+        assert_eq!(config.runtime.agent_idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.runtime.max_active_agents, 50_000);
+        assert_eq!(config.kafka.socket_timeout, Duration::from_secs(20));
+    });
+}
+
+#[test]
 fn the_instance_id_comes_from_the_environment_and_must_make_a_valid_reply_topic() {
     jailed(|jail| {
         jail.set_env("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092");

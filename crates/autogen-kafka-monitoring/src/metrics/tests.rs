@@ -336,3 +336,14 @@ fn exposition_has_help_and_type_lines() {
     assert!(text.contains("# HELP autogen_kafka_messages_total "));
     assert!(text.contains("# TYPE autogen_kafka_rpcs_in_flight gauge"));
 }
+
+#[test]
+fn active_agents_and_passivations_are_exposed() {
+    let metrics = Metrics::new().unwrap();
+    metrics.set_active_agents(7);
+    metrics.agents_passivated(3);
+    metrics.agents_passivated(2);
+    metrics.set_active_agents(2);
+    assert_eq!(sample(&metrics, ACTIVE_AGENTS, &[]), Some(2.0));
+    assert_eq!(sample(&metrics, PASSIVATIONS_TOTAL, &[]), Some(5.0));
+}

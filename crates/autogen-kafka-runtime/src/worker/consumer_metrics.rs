@@ -116,6 +116,7 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
         async move {
             let mut state = ConsumerMetrics::default();
             let mut save_failures = 0;
+            let mut passivations = 0;
             while let Some(inner) = super::lifecycle::tick(&token, interval, &weak).await {
                 let consumers = inner.consumers.lock().await;
                 state.sync(&inner.metrics, &consumers);
@@ -127,6 +128,12 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
                     inner.metrics.error("agent_state", "save_failed");
                 }
                 save_failures = save_failures.max(failures);
+                inner.metrics.set_active_agents(inner.agents.active_count());
+                let total = inner.agents.passivations();
+                inner
+                    .metrics
+                    .agents_passivated(total.saturating_sub(passivations));
+                passivations = passivations.max(total);
             }
         },
         span,

@@ -97,6 +97,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     // acknowledged.
     futures::future::try_join_all(types.iter().map(|t| register(runtime, t))).await?;
     spawn_heartbeats(runtime);
+    spawn_passivation(runtime);
     super::consumer_metrics::spawn(runtime);
     super::replies::spawn_pauser(runtime);
     // 6. Subscriptions added before start: all written, then read back once.
@@ -492,6 +493,40 @@ pub(super) async fn tick(
         () = tokio::time::sleep(interval) => {}
     }
     weak.upgrade()
+}
+
+/// Passivates agent instances idle for `runtime.agent_idle_timeout_ms`, and the least recently used beyond
+/// `runtime.max_active_agents`, every quarter of the idle timeout (between 100 ms and 10 s; every second when only
+/// the limit is set). Nothing runs when neither is set.
+fn spawn_passivation(runtime: &KafkaWorkerAgentRuntime) {
+    let config = &runtime.inner.config.runtime;
+    let idle = (!config.agent_idle_timeout.is_zero()).then_some(config.agent_idle_timeout);
+    let max_active = (config.max_active_agents > 0)
+        .then(|| usize::try_from(config.max_active_agents).unwrap_or(usize::MAX));
+    if idle.is_none() && max_active.is_none() {
+        return;
+    }
+    let interval = idle.map_or(Duration::from_secs(1), |idle| {
+        (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(10))
+    });
+    let weak = Arc::downgrade(&runtime.inner);
+    let token = runtime.inner.token.child_token();
+    let span = tracing::info_span!("agents.passivation", runtime_id = %runtime.inner.runtime_id);
+    runtime.inner.tracker.spawn(tracing::Instrument::instrument(
+        async move {
+            while let Some(inner) = tick(&token, interval, &weak).await {
+                let agents = Arc::clone(&inner.agents);
+                // Not holding the runtime while agents save: a stop goes on and cancels the sweep.
+                drop(inner);
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return,
+                    _passivated = agents.passivate_idle(idle, max_active) => {}
+                }
+            }
+        },
+        span,
+    ));
 }
 
 /// Every heartbeat: renews this runtime's directory entry and registrations so they do not expire while it lives,
