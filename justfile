@@ -35,6 +35,10 @@ chaos *args="":
 bench:
     bash scripts/bench.sh
 
+# Scale curves (memory vs agent ids, cost vs agent types): target/bench/scale.json and scale-*.png.
+bench-scale *args="":
+    bash scripts/bench-scale.sh {{args}}
+
 # Fuzz every decoder for a short while each (needs the nightly toolchain and cargo-fuzz).
 fuzz seconds="30":
     bash scripts/fuzz.sh {{seconds}}

@@ -12,6 +12,9 @@ pub const ECHO_TYPE: &str = "echo";
 /// The agent type of the agent-to-agent benchmark: it asks `echo/<its own key>` and answers with that answer.
 pub const RELAY_TYPE: &str = "relay";
 
+/// The agent type of the scale benchmark: a [`Counter`], whose state is how many pings it answered.
+pub const COUNTER_TYPE: &str = "counter";
+
 /// An RPC request: a sequence number and padding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping {
@@ -55,6 +58,40 @@ impl Handler<Ping> for Echo {
 #[must_use]
 pub fn echo_agent() -> RoutedAgent<Echo> {
     RoutedAgent::new(Echo).with_handler::<Ping>()
+}
+
+/// Answers every [`Ping`] like [`Echo`] and counts them; the count is its saved state.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct Counter {
+    /// Pings answered.
+    pub pings: u64,
+}
+
+impl Handler<Ping> for Counter {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, _ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        self.pings += 1;
+        Ok(Pong {
+            seq: ping.seq,
+            pad: ping.pad,
+        })
+    }
+}
+
+/// A [`Counter`] agent with state hooks, for `register(COUNTER_TYPE, ..)`.
+#[must_use]
+pub fn counter_agent() -> RoutedAgent<Counter> {
+    fn save(counter: &Counter) -> Result<serde_json::Value, HandlerError> {
+        Ok(serde_json::to_value(counter)?)
+    }
+    fn load(counter: &mut Counter, state: serde_json::Value) -> Result<(), HandlerError> {
+        *counter = serde_json::from_value(state)?;
+        Ok(())
+    }
+    RoutedAgent::new(Counter::default())
+        .with_handler::<Ping>()
+        .with_state_hooks(save, load)
 }
 
 /// Answers every [`Ping`] with what `echo/<its own key>` answers to it, asked through the runtime

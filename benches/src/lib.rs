@@ -47,18 +47,21 @@
 mod agents;
 mod burst;
 mod error;
+pub mod host;
 mod load;
+pub mod plot;
 pub mod procstat;
 mod raw;
 mod report;
+pub mod scale;
 mod settings;
 mod stats;
 pub mod suite;
 mod worker;
 
 pub use agents::{
-    ECHO_TYPE, Echo, Ping, Pong, RELAY_TYPE, Relay, Tally, TallyBoard, TallyCount, Tick,
-    echo_agent, relay_agent, tally_agent,
+    COUNTER_TYPE, Counter, ECHO_TYPE, Echo, Ping, Pong, RELAY_TYPE, Relay, Tally, TallyBoard,
+    TallyCount, Tick, counter_agent, echo_agent, relay_agent, tally_agent,
 };
 pub use burst::{BurstOutcome, BurstPlan, run_burst};
 pub use error::{BenchError, Result};

@@ -179,7 +179,7 @@ impl Settings {
             .collect()
     }
 
-    const fn topic_roles() -> [(&'static str, &'static str); 7] {
+    const fn topic_roles() -> [(&'static str, &'static str); 8] {
         [
             ("runtime.runtime_requests", "requests"),
             ("runtime.runtime_responses", "responses"),
@@ -188,6 +188,7 @@ impl Settings {
             ("runtime.publish_topic", "publishes"),
             ("runtime.dead_letter_topic", "dead_letters"),
             ("runtime.state_topic", "state"),
+            ("runtime.runtimes_topic", "runtimes"),
         ]
     }
 
@@ -203,11 +204,28 @@ impl Settings {
         group: &str,
         instance: &str,
     ) -> Result<KafkaWorkerAgentRuntime> {
+        self.runtime_tuned(fleet, group, instance, |_| {})
+    }
+
+    /// [`runtime`](Self::runtime), with its configuration changed by `tune` first.
+    ///
+    /// # Errors
+    ///
+    /// As [`runtime`](Self::runtime).
+    pub fn runtime_tuned(
+        &self,
+        fleet: &str,
+        group: &str,
+        instance: &str,
+        tune: impl FnOnce(&mut Config),
+    ) -> Result<KafkaWorkerAgentRuntime> {
         let mode = match self.kind() {
             BrokerKind::Mock => CreateMode::AutoCreate,
             _ => CreateMode::Admin,
         };
-        KafkaWorkerAgentRuntime::builder(self.runtime_config(fleet, group)?)
+        let mut config = self.runtime_config(fleet, group)?;
+        tune(&mut config);
+        KafkaWorkerAgentRuntime::builder(config)
             .instance_id(instance)
             .topic_creation(mode)
             .build()
@@ -281,6 +299,6 @@ mod tests {
         let text = serde_json::to_string(&settings).unwrap();
         let back: Settings = serde_json::from_str(&text).unwrap();
         assert_eq!(back, settings);
-        assert_eq!(Settings::fleet_topics("f").len(), 7);
+        assert_eq!(Settings::fleet_topics("f").len(), 8);
     }
 }

@@ -28,6 +28,8 @@ pub struct WorkerState {
     pub assigned_at: Option<Instant>,
     /// The fields of its `stats` line.
     pub stats: Option<Fields>,
+    /// The fields of its last `status` line.
+    pub status: Option<Fields>,
     /// Its standard output closed (it exited or is exiting).
     pub closed: bool,
 }
@@ -209,6 +211,7 @@ fn read_lines(stdout: std::process::ChildStdout, state: &Mutex<WorkerState>) {
                 state.assigned_at = Some(Instant::now());
             }
             "stats" => state.stats = Some(parse_fields(rest)),
+            "status" => state.status = Some(parse_fields(rest)),
             _ => tracing::debug!(%line, "worker line ignored"),
         }
     }

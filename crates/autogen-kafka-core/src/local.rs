@@ -735,6 +735,11 @@ impl LocalRuntime {
         if ours {
             registry.agents.remove(id);
             registry.stateless.remove(id);
+            // Give back what a crowd of agents grew, once most of them left.
+            let agents = registry.agents.len();
+            if registry.agents.capacity() > 64 && agents < registry.agents.capacity() / 4 {
+                registry.agents.shrink_to(agents * 2);
+            }
         }
     }
 

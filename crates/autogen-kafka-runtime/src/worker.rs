@@ -191,6 +191,7 @@ impl KafkaWorkerAgentRuntimeBuilder {
             local_types: Mutex::new(HashSet::new()),
             own_subscriptions: Mutex::new(Vec::new()),
             early_subscriptions: Mutex::new(Vec::new()),
+            processors: Mutex::new(Vec::new()),
             consumers: tokio::sync::Mutex::new(Vec::new()),
             assignments: Mutex::new(std::collections::HashMap::new()),
             tails: Mutex::new(None),
@@ -254,6 +255,8 @@ pub(crate) struct Inner {
     /// Subscriptions added before `start`, written at start (startup step 6).
     early_subscriptions: Mutex<Vec<Subscription>>,
     consumers: tokio::sync::Mutex<Vec<GroupConsumer>>,
+    /// The request processors, one per distributed type (their handled-request memory is pruned every second).
+    processors: Mutex<Vec<Arc<autogen_kafka_services::MessageProcessor>>>,
     /// The request partitions each distributed type's consumer owns, as they change.
     assignments:
         Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<Vec<TopicPartition>>>>,

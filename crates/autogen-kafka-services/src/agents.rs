@@ -272,11 +272,10 @@ impl AgentManager {
         state: Value,
         applied: Option<Applied>,
     ) -> Result<()> {
-        let known = self.state.get(id);
-        let unchanged = match &known {
-            Some(known) => *known == state,
-            None => state.as_object().is_some_and(serde_json::Map::is_empty),
-        };
+        let unchanged = self
+            .state
+            .holds(id, &state)
+            .unwrap_or_else(|| state.as_object().is_some_and(serde_json::Map::is_empty));
         if unchanged {
             return Ok(());
         }
@@ -285,7 +284,7 @@ impl AgentManager {
         self.producer.send(record).await?;
         // Write-through: if this process activates the agent again before its state tail has read the record
         // back, it still loads what was just saved.
-        self.state.put(id, state, applied);
+        self.state.put(id, &state, applied);
         Ok(())
     }
 
@@ -411,6 +410,14 @@ impl AgentManager {
             match running.next().await {
                 Some(done) => passivated += usize::from(done),
                 None => break,
+            }
+        }
+        {
+            // Give back what a crowd of agents grew.
+            let mut agents = self.agents();
+            let active = agents.active.len();
+            if agents.active.capacity() > 64 && active < agents.active.capacity() / 4 {
+                agents.active.shrink_to(active * 2);
             }
         }
         self.passivated.fetch_add(

@@ -61,10 +61,31 @@ pub struct ProcessorStats {
 }
 
 /// Recently handled request ids and the response sent for each, to answer a redelivery without handling again.
+/// An entry is kept until its request's deadline (a redelivery read later is dead-lettered as expired before it
+/// gets here), or the default RPC timeout for a publication, and at most `dedupe_capacity` entries.
 #[derive(Debug, Default)]
 struct Dedupe {
-    order: VecDeque<String>,
+    /// Request ids in the order they were handled, with when to forget each (Unix ms).
+    order: VecDeque<(String, i64)>,
     seen: HashMap<String, Option<OutboundRecord>>,
+}
+
+impl Dedupe {
+    /// Forgets the entries from the oldest on whose time passed by `now_ms`.
+    fn forget_expired(&mut self, now_ms: i64) {
+        while let Some((_, forget_at)) = self.order.front()
+            && *forget_at <= now_ms
+        {
+            if let Some((oldest, _)) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        if self.order.is_empty() && self.seen.capacity() > 64 {
+            // Give back what a burst grew.
+            self.order.shrink_to_fit();
+            self.seen.shrink_to_fit();
+        }
+    }
 }
 
 /// Handles the records of one agent type on the request topic.
@@ -213,7 +234,7 @@ impl MessageProcessor {
                 None
             }
             (None, Err(failure)) => {
-                self.remember(&request_id, None);
+                self.remember(&request_id, None, deadline);
                 return Err(failure);
             }
             (Some(topic), Ok(answer)) => {
@@ -225,7 +246,7 @@ impl MessageProcessor {
             )),
         };
         let Some((response, failure)) = response else {
-            self.remember(&request_id, None);
+            self.remember(&request_id, None, deadline);
             return Ok(None);
         };
         let produce_failed = |error: autogen_kafka_streaming::StreamingError| {
@@ -239,7 +260,7 @@ impl MessageProcessor {
             .enqueue(&response)
             .await
             .map_err(produce_failed)?;
-        self.remember(&request_id, Some(response));
+        self.remember(&request_id, Some(response), deadline);
         Ok(Some(Box::pin(async move {
             pending.acknowledged().await.map_err(produce_failed)?;
             self.stats.answered.fetch_add(1, Ordering::Relaxed);
@@ -421,23 +442,37 @@ impl MessageProcessor {
         true
     }
 
-    fn remember(&self, request_id: &str, response: Option<OutboundRecord>) {
+    /// Remembers that `request_id` was handled, with its response, until `deadline` (Unix ms; the default RPC
+    /// timeout from now when `None`).
+    fn remember(&self, request_id: &str, response: Option<OutboundRecord>, deadline: Option<i64>) {
         if request_id.is_empty() {
             return;
         }
+        let now = headers::now_ms();
+        let timeout = i64::try_from(self.settings.default_timeout.as_millis()).unwrap_or(i64::MAX);
+        let forget_at = deadline.unwrap_or_else(|| now.saturating_add(timeout));
         let mut dedupe = self.dedupe.lock().unwrap_or_else(PoisonError::into_inner);
+        dedupe.forget_expired(now);
         if dedupe
             .seen
             .insert(request_id.to_owned(), response)
             .is_none()
         {
-            dedupe.order.push_back(request_id.to_owned());
+            dedupe.order.push_back((request_id.to_owned(), forget_at));
         }
         while dedupe.order.len() > self.settings.dedupe_capacity {
-            if let Some(oldest) = dedupe.order.pop_front() {
+            if let Some((oldest, _)) = dedupe.order.pop_front() {
                 dedupe.seen.remove(&oldest);
             }
         }
+    }
+
+    /// Forgets handled requests whose deadline passed (call it now and then: an idle processor gives their
+    /// memory back); returns how many are still remembered.
+    pub fn forget_expired(&self) -> usize {
+        let mut dedupe = self.dedupe.lock().unwrap_or_else(PoisonError::into_inner);
+        dedupe.forget_expired(headers::now_ms());
+        dedupe.order.len()
     }
 }
 
@@ -567,4 +602,25 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dedupe;
+
+    #[test]
+    fn handled_requests_are_forgotten_once_their_deadline_passed() {
+        let mut dedupe = Dedupe::default();
+        for (id, forget_at) in [("a", 100), ("b", 200), ("c", 300)] {
+            dedupe.order.push_back((id.to_owned(), forget_at));
+            dedupe.seen.insert(id.to_owned(), None);
+        }
+        dedupe.forget_expired(99);
+        assert_eq!(dedupe.seen.len(), 3);
+        dedupe.forget_expired(200);
+        assert_eq!(dedupe.order.len(), 1);
+        assert!(dedupe.seen.contains_key("c") && !dedupe.seen.contains_key("b"));
+        dedupe.forget_expired(i64::MAX);
+        assert!(dedupe.order.is_empty() && dedupe.seen.is_empty());
+    }
 }

@@ -33,13 +33,14 @@ use crate::error::{Result, ServicesError};
 #[derive(Debug)]
 pub struct StateStore {
     topic: String,
-    states: Mutex<HashMap<String, Saved>>,
+    states: Mutex<HashMap<Box<str>, Saved>>,
 }
 
-/// One agent's saved state and the request record it holds the effect of.
+/// One agent's saved state, kept as compact JSON text (a parsed value costs several times its text in memory,
+/// and a runtime keeps the state of every agent it may activate), and the request record it holds the effect of.
 #[derive(Debug, Clone)]
 struct Saved {
-    state: Value,
+    state: Box<str>,
     applied: Option<Applied>,
 }
 
@@ -62,11 +63,25 @@ impl StateStore {
     /// The latest state saved for `id`.
     #[must_use]
     pub fn get(&self, id: &AgentId) -> Option<Value> {
+        let text = self
+            .states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id.to_string().as_str())
+            .map(|saved| saved.state.clone())?;
+        // Only JSON that parsed goes in.
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Whether the latest state saved for `id` is `state`; `None` when nothing is saved for it.
+    #[must_use]
+    pub fn holds(&self, id: &AgentId, state: &Value) -> Option<bool> {
+        let text = state.to_string();
         self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&id.to_string())
-            .map(|saved| saved.state.clone())
+            .get(id.to_string().as_str())
+            .map(|saved| *saved.state == *text)
     }
 
     /// The request record whose effect the latest state saved for `id` holds.
@@ -75,17 +90,23 @@ impl StateStore {
         self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&id.to_string())
+            .get(id.to_string().as_str())
             .and_then(|saved| saved.applied)
     }
 
     /// Records `state` as the latest for `id`, holding the effect of `applied` (what the state topic will say once
     /// the saved record is read back).
-    pub fn put(&self, id: &AgentId, state: Value, applied: Option<Applied>) {
+    pub fn put(&self, id: &AgentId, state: &Value, applied: Option<Applied>) {
         self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_string(), Saved { state, applied });
+            .insert(
+                id.to_string().into_boxed_str(),
+                Saved {
+                    state: state.to_string().into_boxed_str(),
+                    applied,
+                },
+            );
     }
 
     /// The record that saves `state` for `id`.
@@ -129,12 +150,39 @@ impl StateStore {
                         let (partition, offset) = v.split_once(':')?;
                         Some((partition.parse().ok()?, offset.parse().ok()?))
                     });
-                    states.insert(key.to_owned(), Saved { state, applied });
+                    states.insert(
+                        key.into(),
+                        Saved {
+                            state: state.to_string().into_boxed_str(),
+                            applied,
+                        },
+                    );
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, key, offset = record.offset, "skipping an undecodable state record");
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use autogen_kafka_core::AgentId;
+    use serde_json::json;
+
+    use super::StateStore;
+
+    #[test]
+    fn a_saved_state_comes_back_as_it_was_put_and_is_compared_by_value() {
+        let store = StateStore::new("state");
+        let id = AgentId::new("counter", "a").unwrap();
+        assert_eq!(store.holds(&id, &json!({})), None);
+        let state = json!({ "count": 3, "names": ["a", "b"], "ratio": 0.1 });
+        store.put(&id, &state, Some((1, 7)));
+        assert_eq!(store.get(&id), Some(state.clone()));
+        assert_eq!(store.applied(&id), Some((1, 7)));
+        assert_eq!(store.holds(&id, &state), Some(true));
+        assert_eq!(store.holds(&id, &json!({ "count": 4 })), Some(false));
     }
 }

@@ -78,7 +78,9 @@ async fn idle_agents_are_passivated_and_their_next_message_finds_their_state() {
             Duration::from_millis(50),
             || async {
                 let text = host.metrics().encode_text().unwrap();
-                metric_value(&text, "autogen_kafka_agents_passivated_total", &[]) == Some(5.0)
+                // At least once each (an agent may idle out between two of its calls, too).
+                metric_value(&text, "autogen_kafka_agents_passivated_total", &[])
+                    .is_some_and(|passivated| passivated >= 5.0)
                     && metric_value(&text, "autogen_kafka_active_agents", &[]) == Some(0.0)
             },
         )

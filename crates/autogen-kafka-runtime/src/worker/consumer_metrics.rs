@@ -134,6 +134,11 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
                     .metrics
                     .agents_passivated(total.saturating_sub(passivations));
                 passivations = passivations.max(total);
+                // Handled requests past their deadline can no longer come back: forget them, idle or not.
+                let processors = super::lock(&inner.processors).clone();
+                for processor in processors {
+                    processor.forget_expired();
+                }
             }
         },
         span,

@@ -359,6 +359,7 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
         inner.producer.clone(),
         Arc::clone(&inner.agents),
     ));
+    lock(&inner.processors).push(Arc::clone(&processor));
     let weak = Arc::downgrade(inner);
     let timeout = step_timeout(config);
     // Before the first record of newly assigned partitions: wait for the fleet view's bootstrap (the join may
