@@ -30,6 +30,8 @@ pub struct ScalePlan {
     pub types: Vec<u64>,
     /// RPCs of each types-series load.
     pub type_rpcs: u64,
+    /// Host processes of the runtimes series, started one after the other.
+    pub runtimes: u64,
     /// Concurrent RPCs of every load.
     pub in_flight: usize,
 }
@@ -44,6 +46,7 @@ impl ScalePlan {
                 idle_timeout_ms: 2_000,
                 types: vec![1, 4],
                 type_rpcs: 500,
+                runtimes: 2,
                 in_flight: 32,
             }
         } else {
@@ -52,6 +55,7 @@ impl ScalePlan {
                 idle_timeout_ms: 2_000,
                 types: vec![1, 4, 16],
                 type_rpcs: 5_000,
+                runtimes: 6,
                 in_flight: 64,
             }
         }
@@ -139,6 +143,21 @@ pub struct TypesPoint {
     pub errors: u64,
 }
 
+/// The fleet after its `runtimes`-th host process started (all idle, one agent type).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimesPoint {
+    /// Host processes running.
+    pub runtimes: u64,
+    /// The last host's `start()`.
+    pub start_ms: f64,
+    /// Records written to the registry and runtimes topics per second, all hosts together (heartbeats).
+    pub registry_records_per_s: f64,
+    /// Broker CPU, % of one CPU.
+    pub broker_cpu_percent: Option<f64>,
+    /// CPU of all host processes together, per second.
+    pub hosts_cpu_ms_per_s: f64,
+}
+
 /// A least-squares line through the memory points.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fit {
@@ -162,6 +181,8 @@ pub struct ScaleReport {
     pub ids: Vec<IdsSeries>,
     /// The types series.
     pub types: Vec<TypesPoint>,
+    /// The runtimes series.
+    pub runtimes: Vec<RuntimesPoint>,
     /// Per-agent memory, fitted.
     pub fit: Fit,
     /// What failed or was skipped.
@@ -194,11 +215,16 @@ pub async fn run(broker: &TestBroker, plan: &ScalePlan, env: &ScaleEnvironment) 
     };
     let mut notes = Vec::new();
     let mut ids = Vec::new();
-    for (idle_ms, allocator) in [
-        (0, Allocator::Glibc),
-        (plan.idle_timeout_ms, Allocator::Glibc),
-        (plan.idle_timeout_ms, Allocator::Jemalloc),
-    ] {
+    let ids_runs = if plan.checkpoints.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            (0, Allocator::Glibc),
+            (plan.idle_timeout_ms, Allocator::Glibc),
+            (plan.idle_timeout_ms, Allocator::Jemalloc),
+        ]
+    };
+    for (idle_ms, allocator) in ids_runs {
         match scale.ids_series(idle_ms, allocator).await {
             Ok(series) => ids.push(series),
             Err(error) => notes.push(format!(
@@ -217,6 +243,20 @@ pub async fn run(broker: &TestBroker, plan: &ScalePlan, env: &ScaleEnvironment) 
             )),
         }
     }
+    let runtimes = if plan.runtimes == 0 {
+        Vec::new()
+    } else {
+        match scale.runtimes_series().await {
+            Ok(points) => points,
+            Err((points, error)) => {
+                notes.push(format!(
+                    "runtimes series stopped: {}",
+                    crate::suite::chain(&error)
+                ));
+                points
+            }
+        }
+    };
     let slope_of = |passivation: bool| {
         ids.iter()
             .find(|s| s.passivation == passivation && s.allocator == Allocator::Jemalloc)
@@ -244,6 +284,7 @@ pub async fn run(broker: &TestBroker, plan: &ScalePlan, env: &ScaleEnvironment) 
         plan: plan.clone(),
         ids,
         types,
+        runtimes,
         fit,
         notes,
     }
@@ -325,31 +366,7 @@ impl Scale<'_> {
                     source: Box::new(source),
                 })?;
         }
-        let settings_json =
-            serde_json::to_string(&self.settings).map_err(|source| BenchError::Json {
-                what: "settings",
-                source,
-            })?;
-        let (exe, mut args) = match allocator {
-            Allocator::Glibc => (self.env.worker_exe.clone(), vec!["host".to_owned()]),
-            Allocator::Jemalloc => (
-                self.env.worker_exe.with_file_name("bench-host-jemalloc"),
-                Vec::new(),
-            ),
-        };
-        args.extend([
-            settings_json,
-            fleet.clone(),
-            group.clone(),
-            "host".to_owned(),
-            types.to_string(),
-            idle_ms.to_string(),
-        ]);
-        let log = self
-            .env
-            .log_dir
-            .join(format!("{}-{name}.log", self.settings.broker));
-        let host = WorkerProcess::spawn(&exe, &args, name, &log)?;
+        let host = self.spawn_host(&fleet, &group, name, "host", types, idle_ms, allocator)?;
         let caller = self
             .settings
             .runtime(&fleet, &group, &format!("{fleet}-caller"))?;
@@ -365,6 +382,165 @@ impl Scale<'_> {
             caller,
             start_ms,
         })
+    }
+
+    /// Starts a host process of `fleet` named `instance`, logging as `log_name`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every part of the host's command line"
+    )]
+    fn spawn_host(
+        &self,
+        fleet: &str,
+        group: &str,
+        log_name: &str,
+        instance: &str,
+        types: u64,
+        idle_ms: u64,
+        allocator: Allocator,
+    ) -> Result<WorkerProcess> {
+        let settings_json =
+            serde_json::to_string(&self.settings).map_err(|source| BenchError::Json {
+                what: "settings",
+                source,
+            })?;
+        let (exe, mut args) = match allocator {
+            Allocator::Glibc => (self.env.worker_exe.clone(), vec!["host".to_owned()]),
+            Allocator::Jemalloc => (
+                self.env.worker_exe.with_file_name("bench-host-jemalloc"),
+                Vec::new(),
+            ),
+        };
+        args.extend([
+            settings_json,
+            fleet.to_owned(),
+            group.to_owned(),
+            instance.to_owned(),
+            types.to_string(),
+            idle_ms.to_string(),
+        ]);
+        let log = self
+            .env
+            .log_dir
+            .join(format!("{}-{log_name}.log", self.settings.broker));
+        WorkerProcess::spawn(&exe, &args, log_name, &log)
+    }
+
+    /// Records in `topics` so far (sum of the partitions' high watermarks).
+    async fn records_in(&self, topics: Vec<String>) -> Result<i64> {
+        let properties = self
+            .settings
+            .consumer_properties(&format!("{}-watermarks", self.id))?;
+        let partitions = self.settings.partitions;
+        tokio::task::spawn_blocking(move || {
+            let mut config = rdkafka::ClientConfig::new();
+            for (key, value) in &properties {
+                config.set(key, value);
+            }
+            let consumer: rdkafka::consumer::BaseConsumer =
+                config.create().map_err(|source| BenchError::Raw {
+                    operation: "create watermark reader",
+                    source: Box::new(source),
+                })?;
+            let mut total = 0;
+            for topic in &topics {
+                for partition in 0..partitions {
+                    let (_, high) = rdkafka::consumer::Consumer::fetch_watermarks(
+                        &consumer,
+                        topic,
+                        partition,
+                        Duration::from_secs(10),
+                    )
+                    .map_err(|source| BenchError::Raw {
+                        operation: "fetch watermarks",
+                        source: Box::new(source),
+                    })?;
+                    total += high;
+                }
+            }
+            Ok(total)
+        })
+        .await
+        .map_err(|error| BenchError::Worker {
+            name: "watermarks".to_owned(),
+            operation: "join",
+            source: std::io::Error::other(error.to_string()),
+        })?
+    }
+
+    /// Starts host processes of one fleet one after the other and measures the idle fleet after each.
+    async fn runtimes_series(
+        &self,
+    ) -> std::result::Result<Vec<RuntimesPoint>, (Vec<RuntimesPoint>, BenchError)> {
+        let fleet = format!("{}-runtimes", self.id);
+        let group = format!("{fleet}-group");
+        let mut points = Vec::new();
+        for topic in Settings::fleet_topics(&fleet) {
+            if let Err(source) = self
+                .broker
+                .create_topic(&topic, self.settings.partitions)
+                .await
+            {
+                let error = BenchError::CreateTopic {
+                    topic: topic.clone(),
+                    partitions: self.settings.partitions,
+                    source: Box::new(source),
+                };
+                return Err((points, error));
+            }
+        }
+        let counted = vec![format!("{fleet}.registry"), format!("{fleet}.runtimes")];
+        let mut hosts: Vec<WorkerProcess> = Vec::new();
+        for n in 1..=self.plan.runtimes {
+            tracing::info!(runtimes = n, "runtimes point");
+            let name = format!("runtimes-{n}");
+            let host = match self.spawn_host(&fleet, &group, &name, &name, 1, 0, Allocator::Glibc) {
+                Ok(host) => host,
+                Err(error) => return Err((points, error)),
+            };
+            let ready = host.wait_ready(READY_TIMEOUT).await;
+            hosts.push(host);
+            let start_ms = match ready {
+                Ok((fields, _)) => fields
+                    .get("start_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0),
+                Err(error) => return Err((points, error)),
+            };
+            // Let the group settle, then watch the idle fleet.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let window = Duration::from_secs(5);
+            let pids: Vec<u32> = hosts.iter().map(WorkerProcess::pid).collect();
+            let hosts_cpu = || pids.iter().map(|&pid| cpu(pid)).sum::<Duration>();
+            let before = match self.records_in(counted.clone()).await {
+                Ok(records) => records,
+                Err(error) => return Err((points, error)),
+            };
+            let (cpu_before, broker_before, began) =
+                (hosts_cpu(), self.broker_cpu(), Instant::now());
+            tokio::time::sleep(window).await;
+            let elapsed = began.elapsed();
+            let hosts_cpu_ms_per_s =
+                round3(millis(hosts_cpu().saturating_sub(cpu_before)) / elapsed.as_secs_f64());
+            let broker_cpu_percent = broker_before
+                .zip(self.broker_cpu())
+                .map(|(b, a)| round3(millis(a.saturating_sub(b)) / millis(elapsed) * 100.0));
+            let after = match self.records_in(counted.clone()).await {
+                Ok(records) => records,
+                Err(error) => return Err((points, error)),
+            };
+            points.push(RuntimesPoint {
+                runtimes: n,
+                start_ms: round3(start_ms),
+                registry_records_per_s: round3((after - before) as f64 / elapsed.as_secs_f64()),
+                broker_cpu_percent,
+                hosts_cpu_ms_per_s,
+            });
+        }
+        for host in hosts {
+            let _ = host.finish(STOP_TIMEOUT).await;
+        }
+        Ok(points)
     }
 
     /// `count` RPCs to `counter/k<first + n>`, `in_flight` at a time.
@@ -569,7 +745,9 @@ pub fn series_label(series: &IdsSeries) -> String {
 #[must_use]
 pub fn markdown(report: &ScaleReport) -> String {
     let mut md = format!("### Scale on {}\n\n", report.broker);
-    md.push_str("| host | ids | RSS MiB | allocated MiB | active agents | first-message p50 ms | p99 ms | RPC/s |\n|---|---|---|---|---|---|---|---|\n");
+    if !report.ids.is_empty() {
+        md.push_str("| host | ids | RSS MiB | allocated MiB | active agents | first-message p50 ms | p99 ms | RPC/s |\n|---|---|---|---|---|---|---|---|\n");
+    }
     for series in &report.ids {
         let label = series_label(series);
         let mib = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
@@ -600,7 +778,9 @@ pub fn markdown(report: &ScaleReport) -> String {
             series.revisit.p99_ms,
         ));
     }
-    md.push_str("\n| types | start ms | idle host CPU ms/s | idle broker CPU % | host CPU ms per 1k RPCs | load broker CPU % | RPC p50 ms | RPC/s |\n|---|---|---|---|---|---|---|---|\n");
+    if !report.types.is_empty() {
+        md.push_str("\n| types | start ms | idle host CPU ms/s | idle broker CPU % | host CPU ms per 1k RPCs | load broker CPU % | RPC p50 ms | RPC/s |\n|---|---|---|---|---|---|---|---|\n");
+    }
     for t in &report.types {
         let pct = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
         md.push_str(&format!(
@@ -613,6 +793,20 @@ pub fn markdown(report: &ScaleReport) -> String {
             pct(t.load_broker_cpu_percent),
             t.rpc.p50_ms,
             t.ops_per_second
+        ));
+    }
+    if !report.runtimes.is_empty() {
+        md.push_str("\n| runtimes | start ms (last) | registry records/s | broker CPU % | hosts CPU ms/s |\n|---|---|---|---|---|\n");
+    }
+    for r in &report.runtimes {
+        md.push_str(&format!(
+            "| {} | {:.0} | {:.1} | {} | {:.1} |\n",
+            r.runtimes,
+            r.start_ms,
+            r.registry_records_per_s,
+            r.broker_cpu_percent
+                .map_or_else(|| "–".to_owned(), |v| format!("{v:.1}")),
+            r.hosts_cpu_ms_per_s
         ));
     }
     md.push_str(&format!(

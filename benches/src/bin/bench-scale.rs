@@ -33,6 +33,12 @@ struct Args {
     /// Skip the agent types series.
     #[arg(long)]
     skip_types: bool,
+    /// Skip the agent ids series.
+    #[arg(long)]
+    skip_ids: bool,
+    /// Skip the runtimes series.
+    #[arg(long)]
+    skip_runtimes: bool,
 }
 
 #[tokio::main]
@@ -76,6 +82,12 @@ async fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
     }
     if args.skip_types {
         plan.types.clear();
+    }
+    if args.skip_ids {
+        plan.checkpoints.clear();
+    }
+    if args.skip_runtimes {
+        plan.runtimes = 0;
     }
     let mut report = scale::run(&broker, &plan, &env).await;
     if let Err(error) = broker.shutdown().await {
@@ -154,6 +166,35 @@ fn draw_charts(report: &mut ScaleReport, out: &Path) {
                 series("broker CPU % under load", &|t| t.load_broker_cpu_percent),
                 series("broker CPU % idle", &|t| t.idle_broker_cpu_percent),
                 series("RPC p50 (ms) x 10", &|t| Some(t.rpc.p50_ms * 10.0)),
+            ],
+        });
+    }
+    if !report.runtimes.is_empty() {
+        let points = |value: &dyn Fn(&scale::RuntimesPoint) -> f64| {
+            report
+                .runtimes
+                .iter()
+                .map(|r| (r.runtimes as f64, value(r)))
+                .collect()
+        };
+        charts.push(Chart {
+            file: "scale-runtimes.png".to_owned(),
+            title: format!("Idle fleet vs runtime processes, one agent type ({broker})"),
+            x_label: "runtime processes".to_owned(),
+            y_label: "see legend".to_owned(),
+            lines: vec![
+                Line {
+                    label: "registry + directory records/s".to_owned(),
+                    points: points(&|r| r.registry_records_per_s),
+                },
+                Line {
+                    label: "start() of the last one (s) x 10".to_owned(),
+                    points: points(&|r| r.start_ms / 100.0),
+                },
+                Line {
+                    label: "broker CPU %".to_owned(),
+                    points: points(&|r| r.broker_cpu_percent.unwrap_or(0.0)),
+                },
             ],
         });
     }
