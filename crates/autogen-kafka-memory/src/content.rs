@@ -91,8 +91,8 @@ impl From<&[u8]> for Content {
 
 /// One memory entry: content, its mime type and metadata (autogen-core's `MemoryContent`).
 ///
-/// An empty [`metadata`](Self::metadata) map stands for "no metadata" (the wire writes `null`
-/// for both, as upstream does).
+/// An empty [`metadata`](Self::metadata) map stands for "no metadata" (the wire writes `"{}"`,
+/// which every Python reader accepts; upstream writes `null`, which its own reader cannot read).
 ///
 /// # On the wire
 ///
@@ -106,7 +106,7 @@ impl From<&[u8]> for Content {
 /// | `image/*`, `application/octet-stream` | bytes as base64, or base64 text as-is | [`Content::Bytes`] (base64-decoded) |
 /// | anything else | refused ([`MemoryError::UnsupportedMimeType`]): Python readers stop on it | [`Content::Text`], kept as-is |
 ///
-/// Metadata is written as `json.dumps` text, or `null` when empty; a `null` or missing metadata
+/// Metadata is written as `json.dumps` text (`"{}"` when empty); a `null` or missing metadata
 /// reads as an empty map (upstream cannot read its own `null`).
 ///
 /// # Examples
@@ -122,7 +122,7 @@ impl From<&[u8]> for Content {
 ///
 /// let blob = MemoryContent::binary(vec![0_u8, 1, 0xfe]);
 /// let event = blob.to_event("instance-1")?;
-/// assert_eq!((event.content.as_str(), event.metadata.as_deref()), ("AAH+", None));
+/// assert_eq!((event.content.as_str(), event.metadata.as_deref()), ("AAH+", Some("{}")));
 /// assert_eq!(MemoryContent::from_event(&event)?.content, Content::Bytes(vec![0, 1, 0xfe]));
 /// assert_eq!(blob.mime_type, MemoryMimeType::Binary);
 /// # Ok::<(), autogen_kafka_memory::MemoryError>(())

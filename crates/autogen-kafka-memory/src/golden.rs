@@ -27,6 +27,17 @@ fn read(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
+/// What our writer writes for a golden record: the same bytes, except `"metadata":"{}"` where
+/// upstream wrote `"metadata":null` (upstream's readers stop on that null).
+pub(crate) fn as_we_write(value: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(value) {
+        Ok(text) => text
+            .replace(r#""metadata":null"#, r#""metadata":"{}""#)
+            .into_bytes(),
+        Err(_) => value.to_vec(),
+    }
+}
+
 /// Every `memory_add_*` vector, in a fixed order.
 pub(crate) fn vectors() -> Vec<Vector> {
     let cases = [
@@ -73,13 +84,13 @@ mod tests {
         for vector in vectors() {
             let event = vector.content.to_event(SENDER).unwrap();
             let written = codec.encode(&event).unwrap();
+            // Where upstream writes null metadata, we write "{}": its readers crash on the null.
             assert_eq!(
                 String::from_utf8_lossy(&written),
-                String::from_utf8_lossy(&vector.value),
+                String::from_utf8_lossy(&as_we_write(&vector.value)),
                 "{}",
                 vector.name
             );
-            assert_eq!(written, vector.value, "{}", vector.name);
 
             // Read back, including `memory_add_text_no_metadata`, which upstream cannot read.
             let read: MemoryEvent = codec.decode(&vector.value).unwrap();

@@ -97,8 +97,9 @@ impl<'de> Deserialize<'de> for MemoryMimeType {
 /// `{"sender", "mime_type", "content", "metadata"}` on a memory topic, keyed by the session id
 /// (see [`crate::keys::memory_key`]).
 ///
-/// `metadata` is the JSON *text* of the metadata object, or null when there is none. Our
-/// reader accepts a null or missing `metadata` (upstream cannot: D4).
+/// `metadata` is the JSON *text* of the metadata object; we write `"{}"` when there is none,
+/// because upstream's reader stops its stream for good on a null (D4). Our reader accepts a
+/// null or missing `metadata` too.
 ///
 /// # Examples
 ///
@@ -183,20 +184,16 @@ impl MemoryEvent {
         Self::new(sender, MemoryMimeType::Image, encode_base64(content))
     }
 
-    /// Sets the metadata, written as Python's `json.dumps` writes it; an empty map gives
-    /// `None` (null on the wire), as upstream.
+    /// Sets the metadata, written as Python's `json.dumps` writes it; an empty map gives `"{}"`
+    /// (upstream writes null for no metadata, and its readers crash on that null).
     ///
     /// # Errors
     ///
     /// [`EventsError::InvalidJson`] only if `serde_json` cannot write the map.
     pub fn with_metadata(mut self, metadata: &Metadata) -> Result<Self> {
-        self.metadata = if metadata.is_empty() {
-            None
-        } else {
-            Some(python_json_dumps(&serde_json::Value::Object(
-                metadata.clone(),
-            ))?)
-        };
+        self.metadata = Some(python_json_dumps(&serde_json::Value::Object(
+            metadata.clone(),
+        ))?);
         Ok(self)
     }
 
@@ -308,7 +305,7 @@ mod tests {
         let empty = MemoryEvent::text("s", "x")
             .with_metadata(&Metadata::new())
             .unwrap();
-        assert_eq!(empty.metadata, None);
+        assert_eq!(empty.metadata.as_deref(), Some("{}"));
     }
 
     #[test]

@@ -231,19 +231,21 @@ async fn golden_records_are_read_and_written_byte_for_byte() {
         assert_eq!(memory.skipped_records(), 0);
         assert_eq!(registry.subjects(), [format!("{topic}-value")]);
 
-        // Our writer, given the same inputs, writes the same bytes.
+        // Our writer, given the same inputs, writes the same bytes (with "{}" for no metadata, where
+        // upstream writes the null its own readers crash on).
         for vector in &vectors {
             memory.add(vector.content.clone()).await.unwrap();
         }
         let values = raw_values(&broker, &topic, 2 * vectors.len()).await;
         for (vector, written) in vectors.iter().zip(&values[vectors.len()..]) {
+            let expected = golden::as_we_write(&vector.value);
             assert_eq!(
                 String::from_utf8_lossy(written),
-                String::from_utf8_lossy(&vector.value),
+                String::from_utf8_lossy(&expected),
                 "{}",
                 vector.name
             );
-            assert_eq!(written, &vector.value, "{}", vector.name);
+            assert_eq!(written, &expected, "{}", vector.name);
         }
         assert_eq!(memory.len(), 2 * vectors.len());
         memory.close().await.unwrap();
