@@ -44,8 +44,8 @@ type Positions = BTreeMap<TopicPartition, i64>;
 ///   there.
 /// * [`query`](Memory::query) returns the local list, oldest first (autogen-core's `ListMemory`
 ///   semantics: the query text is ignored).
-/// * [`clear`](Self::clear) writes a tombstone (null value, key = the session id); every instance
-///   clears its list when its reader reaches it. The topic and its history stay; an instance
+/// * [`clear`](Self::clear) writes a tombstone (null value, empty key, in the partition of the
+///   session's entries); every instance clears its list when its reader reaches it. The topic and its history stay; an instance
 ///   started later replays the additions and the clear, and ends up in the same state.
 /// * [`close`](Self::close) stops the reader; later additions and clears fail with
 ///   [`MemoryError::Closed`], queries return the last state.
@@ -61,14 +61,14 @@ type Positions = BTreeMap<TopicPartition, i64>;
 /// # Interoperability with the Python original (WIRE §4, defect D4)
 ///
 /// Records are those of the Python writer, byte for byte for the same inputs (see
-/// [`MemoryContent`] for each mime type). Our reader also accepts what upstream's reader cannot:
+/// [`MemoryContent`] for each mime type), except that no metadata is written as `"{}"`, not null. Our reader also accepts what upstream's reader cannot:
 /// `null` metadata, base64 binary content (decoded), unknown mime types (kept as text). A record
 /// that does not decode at all is logged and skipped
 /// ([`skipped_records`](Self::skipped_records)); it never stops the reader.
 ///
 /// A Python reader treats our tombstone as a clear too: upstream clears on every tombstone whose
-/// key does not start with its session id, and it tests the text of the *key bytes* (`"b'...'"`),
-/// which never starts with a session id. The Python original's own `clear` deletes and
+/// key (as text) does not start with its session id, and ours is empty. The Python original's own
+/// `clear` deletes and
 /// re-creates the topic; a Rust reader that then reads the new topic from offset 0 notices the
 /// offsets going back and clears too (records written before the deletion that it had not read
 /// yet are lost, as they are for every reader).
@@ -296,7 +296,11 @@ impl KafkaMemoryBuilder {
             create_topic(config, spec, self.create_mode, left()).await?;
         }
         let codecs = Arc::new(register_schema(config, &topic).await?);
-        let view = Arc::new(SessionView::new(topic.clone(), Arc::clone(&codecs)));
+        let view = Arc::new(SessionView::new(
+            topic.clone(),
+            Arc::clone(&codecs),
+            keys::memory_key(&self.session_id).to_owned(),
+        ));
         let token = self.token.unwrap_or_default();
         let tail = start_reader(config, &topic, &view, &token, left()).await?;
         tail.catch_up(left())
@@ -526,8 +530,12 @@ impl KafkaMemory {
         self.wait_applied(delivered).await
     }
 
-    /// Clears the session's memory on every instance: writes a tombstone (key = the session id)
-    /// and returns once the broker acknowledged it and this instance applied it.
+    /// Clears the session's memory on every instance: writes a tombstone and returns once the broker
+    /// acknowledged it and this instance applied it.
+    ///
+    /// The tombstone's key is empty: the Python original's reader ignores tombstones whose key
+    /// starts with its session id, and the entries' key is the session id. It goes to the partition
+    /// the session's entries were last seen in (partition 0 before any), so it is ordered after them.
     ///
     /// # Errors
     ///
@@ -537,10 +545,8 @@ impl KafkaMemory {
     pub async fn clear(&self) -> Result<()> {
         self.ensure_open()?;
         let inner = &self.inner;
-        let record = OutboundRecord::tombstone(
-            inner.topic.clone(),
-            keys::memory_key(&inner.session_id).as_bytes().to_vec(),
-        );
+        let record = OutboundRecord::tombstone(inner.topic.clone(), Vec::new())
+            .with_partition(inner.view.session_partition().unwrap_or(0));
         let delivered = inner
             .producer
             .send(record)

@@ -366,3 +366,78 @@ async fn invalid_sessions_and_configurations_fail_before_any_broker_call() {
     .await
     .unwrap();
 }
+
+/// One record as the raw reader saw it: partition, key, whether it is a tombstone.
+type RawRecord = (i32, Vec<u8>, bool);
+
+/// Every record of `topic` so far, in each partition's order.
+async fn raw_records(broker: &TestBroker, topic: &str) -> Vec<RawRecord> {
+    let seen: Arc<Mutex<Vec<RawRecord>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let handler = move |record: InboundRecord| {
+        sink.lock().unwrap().push((
+            record.partition,
+            record.key.clone().unwrap_or_default(),
+            record.value.is_none(),
+        ));
+    };
+    let spec = TailSpec::new("raw", vec![topic.to_owned()])
+        .property("bootstrap.servers", broker.bootstrap_servers())
+        .property("fetch.wait.max.ms", "5");
+    let reader = TailReader::start(spec, Arc::new(handler), &CancellationToken::new())
+        .await
+        .unwrap();
+    reader.catch_up(WAIT).await.unwrap();
+    reader.shutdown().await;
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clear_has_a_key_python_readers_obey_and_follows_the_entries_in_their_partition() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let config = config_builder(&broker, "memory_clear_key")
+            .set("memory.num_partitions", 3)
+            .build()
+            .unwrap();
+        let session = "session-7";
+        let topic = config.memory.topic(session);
+        broker.create_topic(&topic, 3).await.unwrap();
+        let memory = start(&broker, &config, session).await;
+        for i in 0..3 {
+            memory
+                .add(MemoryContent::text(format!("entry {i}")))
+                .await
+                .unwrap();
+        }
+        memory.clear().await.unwrap();
+        assert!(memory.is_empty());
+
+        let records = raw_records(&broker, &topic).await;
+        let entries: Vec<&RawRecord> = records.iter().filter(|r| !r.2).collect();
+        let clears: Vec<&RawRecord> = records.iter().filter(|r| r.2).collect();
+        assert_eq!((entries.len(), clears.len()), (3, 1), "{records:?}");
+        let (partition, key, _) = clears[0];
+        assert!(
+            entries
+                .iter()
+                .all(|(p, k, _)| p == partition && k == session.as_bytes())
+        );
+        // The Python reader's rule: a tombstone whose key (as text) starts with its session id is
+        // not a clear.
+        assert!(
+            !String::from_utf8_lossy(key).starts_with(session),
+            "{key:?}"
+        );
+
+        // Ordered after the entries: a later instance replays them and the clear.
+        let later = start(&broker, &config, session).await;
+        assert!(later.is_empty(), "{:?}", later.contents());
+        later.add(MemoryContent::text("after")).await.unwrap();
+        wait_len(&memory, 1).await;
+        memory.close().await.unwrap();
+        later.close().await.unwrap();
+    })
+    .await
+    .unwrap();
+}

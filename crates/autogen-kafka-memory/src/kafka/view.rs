@@ -1,7 +1,7 @@
 //! The local view of a session's memory, fed by the topic reader in log order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use autogen_kafka_events::MemoryEvent;
@@ -23,11 +23,17 @@ pub(crate) struct SessionView {
     applied: AtomicU64,
     skipped: AtomicU64,
     clears: AtomicU64,
+    /// The key of the session's entries (its id).
+    session_key: String,
+    /// The partition the last entry keyed with the session id was in (-1: none seen yet).
+    session_partition: AtomicI32,
 }
 
 impl SessionView {
-    pub(crate) fn new(topic: String, codecs: Arc<EventCodecs>) -> Self {
+    pub(crate) fn new(topic: String, codecs: Arc<EventCodecs>, session_key: String) -> Self {
         Self {
+            session_key,
+            session_partition: AtomicI32::new(-1),
             entries: ListMemory::with_name(topic.clone()),
             topic,
             codecs,
@@ -36,6 +42,13 @@ impl SessionView {
             skipped: AtomicU64::new(0),
             clears: AtomicU64::new(0),
         }
+    }
+
+    /// The partition the session's entries go to (every writer keys them with the session id), as
+    /// last seen; `None` before any was read.
+    pub(crate) fn session_partition(&self) -> Option<i32> {
+        let partition = self.session_partition.load(Ordering::Relaxed);
+        (partition >= 0).then_some(partition)
     }
 
     pub(crate) fn contents(&self) -> Vec<MemoryContent> {
@@ -67,6 +80,10 @@ impl SessionView {
             self.clear(record, "clear marker");
             return;
         };
+        if record.key_str() == Some(self.session_key.as_str()) {
+            self.session_partition
+                .store(record.partition, Ordering::Relaxed);
+        }
         let event = match self
             .codecs
             .decode_blocking::<MemoryEvent>(&self.topic, value)
@@ -153,7 +170,11 @@ mod tests {
     }
 
     fn view() -> SessionView {
-        SessionView::new("memory_s".into(), Arc::new(EventCodecs::new(Format::Json)))
+        SessionView::new(
+            "memory_s".into(),
+            Arc::new(EventCodecs::new(Format::Json)),
+            "s".into(),
+        )
     }
 
     #[test]
