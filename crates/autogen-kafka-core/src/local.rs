@@ -513,7 +513,7 @@ impl LocalRuntime {
     /// # Examples
     ///
     /// ```
-    /// use autogen_kafka_core::{AgentId, LocalRuntime, RoutedAgent};
+    /// use autogen_kafka_core::{AgentId, AgentRuntimeExt, LocalRuntime, RoutedAgent};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), autogen_kafka_core::CoreError> {
