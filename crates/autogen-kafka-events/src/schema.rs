@@ -102,7 +102,8 @@ pub fn python_json_text(json: &str) -> Result<String> {
 
 /// Writes `value` as Python's `json.dumps` would (see [`python_json_text`]).
 ///
-/// Object keys come out in the map's order (sorted, with `serde_json`'s default map).
+/// Object keys come out in the map's order: insertion order (the workspace enables `serde_json`'s `preserve_order`),
+/// as `json.dumps` keeps a dict's order.
 ///
 /// # Errors
 ///

@@ -73,15 +73,17 @@ impl StateStore {
         serde_json::from_str(&text).ok()
     }
 
-    /// Whether the latest state saved for `id` is `state`; `None` when nothing is saved for it.
+    /// Whether the latest state saved for `id` equals `state` (as JSON values: key order does not
+    /// matter); `None` when nothing is saved for it.
     #[must_use]
     pub fn holds(&self, id: &AgentId, state: &Value) -> Option<bool> {
-        let text = state.to_string();
-        self.states
+        let text = self
+            .states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(id.to_string().as_str())
-            .map(|saved| *saved.state == *text)
+            .map(|saved| saved.state.clone())?;
+        Some(serde_json::from_str::<Value>(&text).is_ok_and(|saved| saved == *state))
     }
 
     /// The request record whose effect the latest state saved for `id` holds.
@@ -184,5 +186,7 @@ mod tests {
         assert_eq!(store.applied(&id), Some((1, 7)));
         assert_eq!(store.holds(&id, &state), Some(true));
         assert_eq!(store.holds(&id, &json!({ "count": 4 })), Some(false));
+        let reordered = json!({ "ratio": 0.1, "names": ["a", "b"], "count": 3 });
+        assert_eq!(store.holds(&id, &reordered), Some(true), "key order does not matter");
     }
 }
