@@ -41,7 +41,10 @@ type Positions = BTreeMap<TopicPartition, i64>;
 /// * [`add`](Self::add) writes a `MemoryEvent` (the Python original's encoding, key = the session
 ///   id) and returns once the broker acknowledged it **and** this instance applied it, so a
 ///   [`query`](Memory::query) right after sees it. Other instances apply it as their reader gets
-///   there.
+///   there. Waiting for the own reader costs about one fetch wait (`streaming.fetch_wait_max_ms`)
+///   on brokers that do not answer a waiting fetch early (the mock cluster, Tansu).
+/// * Python instances read the topic in consumer group `<group_id>_KafkaMemory`: in a mixed fleet
+///   each Python instance needs a `group_id` of its own, or they split the entries between them.
 /// * [`query`](Memory::query) returns the local list, oldest first (autogen-core's `ListMemory`
 ///   semantics: the query text is ignored).
 /// * [`clear`](Self::clear) writes a tombstone (null value, empty key, in the partition of the
@@ -61,7 +64,8 @@ type Positions = BTreeMap<TopicPartition, i64>;
 /// # Interoperability with the Python original (WIRE §4, defect D4)
 ///
 /// Records are those of the Python writer, byte for byte for the same inputs (see
-/// [`MemoryContent`] for each mime type), except that no metadata is written as `"{}"`, not null. Our reader also accepts what upstream's reader cannot:
+/// [`MemoryContent`] for each mime type), except that no metadata is written as `"{}"`, not
+/// null. Our reader also accepts what upstream's reader cannot:
 /// `null` metadata, base64 binary content (decoded), unknown mime types (kept as text). A record
 /// that does not decode at all is logged and skipped
 /// ([`skipped_records`](Self::skipped_records)); it never stops the reader.
@@ -72,6 +76,14 @@ type Positions = BTreeMap<TopicPartition, i64>;
 /// re-creates the topic; a Rust reader that then reads the new topic from offset 0 notices the
 /// offsets going back and clears too (records written before the deletion that it had not read
 /// yet are lost, as they are for every reader).
+///
+/// **Known risk: a deleted topic on Tansu.** When the topic is deleted under a live instance (the
+/// Python original's `clear`), Tansu answers the reader's next fetch with error 3 and leader
+/// hints for a topic without name or id, and librdkafka 2.12.1's leader discovery looks the
+/// topic up by a null name and crashes the process (SIGSEGV in `rd_kafka_metadata_cache_find`,
+/// from `rd_kafka_handle_Fetch_metadata_update`; no client setting avoids Fetch v16). Apache
+/// Kafka sends leader hints only with leadership errors; it could not be tried here. In mixed
+/// fleets, clear from a Rust instance: Python readers obey its tombstone.
 ///
 /// # Examples
 ///

@@ -187,6 +187,10 @@ mod tests {
         assert_eq!(store.holds(&id, &state), Some(true));
         assert_eq!(store.holds(&id, &json!({ "count": 4 })), Some(false));
         let reordered = json!({ "ratio": 0.1, "names": ["a", "b"], "count": 3 });
-        assert_eq!(store.holds(&id, &reordered), Some(true), "key order does not matter");
+        assert_eq!(
+            store.holds(&id, &reordered),
+            Some(true),
+            "key order does not matter"
+        );
     }
 }
