@@ -224,7 +224,9 @@ enum Command {
         done: Answer<Value>,
     },
     LoadState {
-        state: Value,
+        /// Boxed: a JSON value is several times the size of the other commands, and every mailbox holds
+        /// room for a block of commands.
+        state: Box<Value>,
         done: Answer<()>,
     },
     Describe {
@@ -1159,7 +1161,7 @@ impl LocalRuntime {
                 continue;
             }
             self.request(&id, |done| Command::LoadState {
-                state: agent_state,
+                state: Box::new(agent_state),
                 done,
             })
             .await?;
@@ -1343,7 +1345,7 @@ async fn execute(id: &AgentId, agent: &mut dyn Agent, command: Command) {
             let _unused = done.send(save_agent(id, agent).await);
         }
         Command::LoadState { state, done } => {
-            let result = match catch_panic(async { agent.load_state(state).await }).await {
+            let result = match catch_panic(async { agent.load_state(*state).await }).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(source)) => Err(CoreError::AgentLoadState {
                     agent_id: id.clone(),
@@ -1438,7 +1440,10 @@ impl AgentRuntime for LocalRuntime {
     }
 
     fn agent_load_state<'a>(&'a self, id: &'a AgentId, state: Value) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.request(id, |done| Command::LoadState { state, done }))
+        Box::pin(self.request(id, |done| Command::LoadState {
+            state: Box::new(state),
+            done,
+        }))
     }
 
     fn save_state(&self) -> BoxFuture<'_, Result<Value>> {

@@ -2007,3 +2007,13 @@ async fn an_agent_without_state_hooks_is_known_as_stateless_while_it_exists() {
     })
     .await;
 }
+
+#[test]
+fn a_command_is_small_so_an_idle_mailbox_is_too() {
+    // A mailbox allocates a block of 32 commands up front; large payloads travel boxed.
+    assert!(
+        std::mem::size_of::<super::Command>() <= 32,
+        "{} bytes",
+        std::mem::size_of::<super::Command>()
+    );
+}
