@@ -37,7 +37,7 @@ pub struct Chart {
     pub lines: Vec<Line>,
 }
 
-/// Registers the first font of [`FONTS`] found as `sans-serif`; whether one was.
+/// Registers the first DejaVu Sans found in the usual system font paths as `sans-serif`; whether one was.
 #[must_use]
 pub fn load_font() -> bool {
     FONTS.iter().any(|path| {
