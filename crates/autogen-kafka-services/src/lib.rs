@@ -36,7 +36,7 @@ mod subscriptions;
 #[cfg(test)]
 mod test_support;
 
-pub use agents::AgentManager;
+pub use agents::{Activation, AgentManager};
 pub use codecs::{DEFAULT_SCHEMA_LOOKUP_WAIT, EventCodecs};
 pub use error::{Result, ServicesError};
 pub use pending::{PendingRequests, RemoteError, RpcOutcome};
