@@ -199,6 +199,8 @@ pub struct ScaleEnvironment {
 }
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The jemalloc host's allocator settings (`_RJEM_MALLOC_CONF`).
+pub const JEMALLOC_CONF: &str = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Waited beyond the idle time before reading the memory left: jemalloc returns freed pages after its 10 s decay.
 const AFTER_IDLE_WAIT: Duration = Duration::from_secs(15);
@@ -406,9 +408,19 @@ impl Scale<'_> {
             })?;
         let (exe, mut args) = match allocator {
             Allocator::Glibc => (self.env.worker_exe.clone(), vec!["host".to_owned()]),
+            // Through env(1), to hand jemalloc its settings (it reads them before `main`): background
+            // threads, freed pages returned after 1 s and at once to the system (no lazy MADV_FREE, which
+            // the RSS would still count).
             Allocator::Jemalloc => (
-                self.env.worker_exe.with_file_name("bench-host-jemalloc"),
-                Vec::new(),
+                PathBuf::from("/usr/bin/env"),
+                vec![
+                    format!("_RJEM_MALLOC_CONF={JEMALLOC_CONF}"),
+                    self.env
+                        .worker_exe
+                        .with_file_name("bench-host-jemalloc")
+                        .to_string_lossy()
+                        .into_owned(),
+                ],
             ),
         };
         args.extend([
