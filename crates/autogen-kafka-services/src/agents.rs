@@ -777,4 +777,68 @@ mod tests {
             "the instance and its state stayed"
         );
     }
+
+    /// Counts its `close` calls; keeps no state.
+    struct Closer {
+        closed: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl autogen_kafka_core::Agent for Closer {
+        fn on_message(
+            &mut self,
+            _message: autogen_kafka_core::AnyMessage,
+            _ctx: MessageContext,
+        ) -> futures::future::BoxFuture<
+            '_,
+            Result<Option<autogen_kafka_core::AnyMessage>, HandlerError>,
+        > {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn has_state(&self) -> bool {
+            false
+        }
+
+        fn close(&mut self) -> futures::future::BoxFuture<'_, Result<(), HandlerError>> {
+            self.closed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_passivated_agent_is_closed_and_an_agent_without_state_writes_nothing() {
+        let local = LocalRuntime::builder().build().unwrap();
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&closed);
+        local
+            .register("closer", move |_| Closer {
+                closed: Arc::clone(&counter),
+            })
+            .await
+            .unwrap();
+        // Nothing listens there: a write would fail, so passivating must not write.
+        let properties = BTreeMap::from([
+            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
+            ("message.timeout.ms".to_owned(), "200".to_owned()),
+        ]);
+        let producer = EventProducer::new(&properties, Duration::from_millis(200)).unwrap();
+        let manager = AgentManager::new(
+            local.clone(),
+            Arc::new(StateStore::new("state")),
+            producer,
+            Duration::from_secs(2),
+        );
+        let id = AgentId::new("closer", "a").unwrap();
+        let activation = manager.activate(&id, partition()).await.unwrap();
+        local
+            .with_agent(&id, |_agent: &mut Closer| ())
+            .await
+            .unwrap();
+        drop(activation);
+        assert_eq!(manager.passivate_idle(Some(Duration::ZERO), None).await, 1);
+        assert_eq!(closed.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(manager.save_failures(), 0);
+        assert!(!local.is_active(&id));
+    }
 }
