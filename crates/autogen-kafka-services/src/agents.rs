@@ -107,6 +107,16 @@ impl Drop for Leaving<'_> {
     }
 }
 
+/// How one passivation ended.
+enum Passivation {
+    /// Saved and evicted.
+    Done,
+    /// Not evicted: its state could not be saved.
+    Kept(crate::ServicesError),
+    /// Saved, but the eviction failed (timed out): the instance may or may not go.
+    Unsure(crate::ServicesError),
+}
+
 /// How often a hand-over write is tried before the agent is given up as unsaved.
 const SAVE_ATTEMPTS: u32 = 4;
 
@@ -433,8 +443,8 @@ impl AgentManager {
     /// Passivates one agent; puts it back among the active ones when that fails. Whether it was passivated.
     async fn passivate_leaving(&self, leaving: Leaving<'_>) -> bool {
         match self.passivate(&leaving.id).await {
-            Ok(()) => true,
-            Err(error) => {
+            Passivation::Done => true,
+            Passivation::Kept(error) => {
                 self.save_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(agent_id = %leaving.id, error = &error as &dyn std::error::Error, "state not saved at passivation: the agent stays active");
                 self.agents().active.insert(
@@ -447,32 +457,43 @@ impl AgentManager {
                 );
                 false
             }
+            Passivation::Unsure(error) => {
+                // The eviction may still complete: the agent is forgotten (not active here), so its next record
+                // loads the state written just before, into whichever instance it finds.
+                self.save_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(agent_id = %leaving.id, error = &error as &dyn std::error::Error, "evicting an idle agent failed after its state was saved: it is reloaded on its next record");
+                false
+            }
         }
     }
 
     /// Writes the agent's state if it changed, then evicts it. A failed write leaves it as it was; a change made
     /// between the write and the eviction (a local message) is written after it.
-    async fn passivate(&self, id: &AgentId) -> Result<()> {
+    async fn passivate(&self, id: &AgentId) -> Passivation {
         if !self.local.is_active(id) {
-            return Ok(());
+            return Passivation::Done;
         }
         let stateless = self.local.is_stateless(id);
         if !stateless {
-            let state = self.current_state(id).await?;
-            self.write_if_changed(id, state, None).await?;
+            let saved = match self.current_state(id).await {
+                Ok(state) => self.write_if_changed(id, state, None).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = saved {
+                return Passivation::Kept(error);
+            }
         }
-        let last = self.local.evict_agent(id, self.evict_timeout).await;
-        match last {
+        match self.local.evict_agent(id, self.evict_timeout).await {
             Ok(Some(last)) if !stateless => {
                 if let Err(error) = self.write_if_changed(id, last, None).await {
                     // Evicted already: only the change since the write above is lost. Said, never silent.
                     self.save_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(agent_id = %id, error = &error as &dyn std::error::Error, "the last change of a passivated agent was not saved");
                 }
-                Ok(())
+                Passivation::Done
             }
-            Ok(_) => Ok(()),
-            Err(error) => Err(error.into()),
+            Ok(_) => Passivation::Done,
+            Err(error) => Passivation::Unsure(error.into()),
         }
     }
 
@@ -778,9 +799,10 @@ mod tests {
         );
     }
 
-    /// Counts its `close` calls; keeps no state.
+    /// Counts its `close` calls, each taking `delay`; keeps no state.
     struct Closer {
         closed: Arc<std::sync::atomic::AtomicUsize>,
+        delay: Duration,
     }
 
     impl autogen_kafka_core::Agent for Closer {
@@ -802,7 +824,11 @@ mod tests {
         fn close(&mut self) -> futures::future::BoxFuture<'_, Result<(), HandlerError>> {
             self.closed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Box::pin(async { Ok(()) })
+            let delay = self.delay;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            })
         }
     }
 
@@ -814,6 +840,7 @@ mod tests {
         local
             .register("closer", move |_| Closer {
                 closed: Arc::clone(&counter),
+                delay: Duration::ZERO,
             })
             .await
             .unwrap();
@@ -840,5 +867,49 @@ mod tests {
         assert_eq!(closed.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(manager.save_failures(), 0);
         assert!(!local.is_active(&id));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_agent_whose_eviction_times_out_is_forgotten_and_comes_back_on_its_next_record() {
+        let local = LocalRuntime::builder().build().unwrap();
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&closed);
+        local
+            .register("slow", move |_| Closer {
+                closed: Arc::clone(&counter),
+                delay: Duration::from_millis(800),
+            })
+            .await
+            .unwrap();
+        let properties = BTreeMap::from([
+            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
+            ("message.timeout.ms".to_owned(), "200".to_owned()),
+        ]);
+        let producer = EventProducer::new(&properties, Duration::from_millis(200)).unwrap();
+        let manager = AgentManager::new(
+            local.clone(),
+            Arc::new(StateStore::new("state")),
+            producer,
+            Duration::from_millis(200),
+        );
+        let id = AgentId::new("slow", "a").unwrap();
+        let activation = manager.activate(&id, partition()).await.unwrap();
+        local
+            .with_agent(&id, |_agent: &mut Closer| ())
+            .await
+            .unwrap();
+        drop(activation);
+        assert_eq!(manager.passivate_idle(Some(Duration::ZERO), None).await, 0);
+        assert_eq!(manager.save_failures(), 1);
+        assert!(manager.active().is_empty(), "not taken for active any more");
+        // The eviction completes meanwhile; the next record finds (or creates) the agent again.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _activation = manager.activate(&id, partition()).await.unwrap();
+        local
+            .with_agent(&id, |_agent: &mut Closer| ())
+            .await
+            .unwrap();
+        assert_eq!(manager.active(), std::slice::from_ref(&id));
+        assert_eq!(closed.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }
