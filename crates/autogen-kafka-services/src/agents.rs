@@ -602,17 +602,8 @@ mod tests {
             .await
             .unwrap();
         // Nothing listens there: every write fails after its timeout.
-        let properties = BTreeMap::from([
-            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
-            ("message.timeout.ms".to_owned(), "200".to_owned()),
-        ]);
-        let producer = EventProducer::new(&properties, Duration::from_millis(200)).unwrap();
-        let manager = AgentManager::new(
-            local.clone(),
-            Arc::new(StateStore::new("state")),
-            producer,
-            Duration::from_secs(2),
-        );
+        let manager =
+            unreachable_manager(&local, Duration::from_millis(200), Duration::from_secs(2));
         let id = AgentId::new("tally", "a").unwrap();
         let partition = TopicPartition {
             topic: "requests".to_owned(),
@@ -660,6 +651,46 @@ mod tests {
             topic: "requests".to_owned(),
             partition: 0,
         }
+    }
+
+    /// A manager whose producer reaches no broker: every state write fails after `write_timeout`.
+    fn unreachable_manager(
+        local: &LocalRuntime,
+        write_timeout: Duration,
+        evict_timeout: Duration,
+    ) -> AgentManager {
+        let properties = BTreeMap::from([
+            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
+            (
+                "message.timeout.ms".to_owned(),
+                write_timeout.as_millis().to_string(),
+            ),
+        ]);
+        let producer = EventProducer::new(&properties, write_timeout).unwrap();
+        AgentManager::new(
+            local.clone(),
+            Arc::new(StateStore::new("state")),
+            producer,
+            evict_timeout,
+        )
+    }
+
+    /// A local runtime hosting `agent_type` as [`Closer`]s whose `close` takes `delay`, and their close count.
+    async fn closer_runtime(
+        agent_type: &str,
+        delay: Duration,
+    ) -> (LocalRuntime, Arc<std::sync::atomic::AtomicUsize>) {
+        let local = LocalRuntime::builder().build().unwrap();
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&closed);
+        local
+            .register(agent_type, move |_| Closer {
+                closed: Arc::clone(&counter),
+                delay,
+            })
+            .await
+            .unwrap();
+        (local, closed)
     }
 
     /// A manager whose state topic is on a running broker.
@@ -757,17 +788,8 @@ mod tests {
     async fn a_passivation_that_cannot_save_keeps_the_agent_and_a_record_waits_for_it() {
         let local = tally_runtime().await;
         // Nothing listens there: every write fails after its timeout.
-        let properties = BTreeMap::from([
-            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
-            ("message.timeout.ms".to_owned(), "300".to_owned()),
-        ]);
-        let producer = EventProducer::new(&properties, Duration::from_millis(300)).unwrap();
-        let manager = AgentManager::new(
-            local.clone(),
-            Arc::new(StateStore::new("state")),
-            producer,
-            Duration::from_secs(2),
-        );
+        let manager =
+            unreachable_manager(&local, Duration::from_millis(300), Duration::from_secs(2));
         let id = AgentId::new("tally", "a").unwrap();
         drop(manager.activate(&id, partition()).await.unwrap());
         bump(&local, &id, 2).await;
@@ -834,28 +856,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_passivated_agent_is_closed_and_an_agent_without_state_writes_nothing() {
-        let local = LocalRuntime::builder().build().unwrap();
-        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&closed);
-        local
-            .register("closer", move |_| Closer {
-                closed: Arc::clone(&counter),
-                delay: Duration::ZERO,
-            })
-            .await
-            .unwrap();
+        let (local, closed) = closer_runtime("closer", Duration::ZERO).await;
         // Nothing listens there: a write would fail, so passivating must not write.
-        let properties = BTreeMap::from([
-            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
-            ("message.timeout.ms".to_owned(), "200".to_owned()),
-        ]);
-        let producer = EventProducer::new(&properties, Duration::from_millis(200)).unwrap();
-        let manager = AgentManager::new(
-            local.clone(),
-            Arc::new(StateStore::new("state")),
-            producer,
-            Duration::from_secs(2),
-        );
+        let manager =
+            unreachable_manager(&local, Duration::from_millis(200), Duration::from_secs(2));
         let id = AgentId::new("closer", "a").unwrap();
         let activation = manager.activate(&id, partition()).await.unwrap();
         local
@@ -871,25 +875,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_agent_whose_eviction_times_out_is_forgotten_and_comes_back_on_its_next_record() {
-        let local = LocalRuntime::builder().build().unwrap();
-        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&closed);
-        local
-            .register("slow", move |_| Closer {
-                closed: Arc::clone(&counter),
-                delay: Duration::from_millis(800),
-            })
-            .await
-            .unwrap();
-        let properties = BTreeMap::from([
-            ("bootstrap.servers".to_owned(), "127.0.0.1:9".to_owned()),
-            ("message.timeout.ms".to_owned(), "200".to_owned()),
-        ]);
-        let producer = EventProducer::new(&properties, Duration::from_millis(200)).unwrap();
-        let manager = AgentManager::new(
-            local.clone(),
-            Arc::new(StateStore::new("state")),
-            producer,
+        let (local, closed) = closer_runtime("slow", Duration::from_millis(800)).await;
+        let manager = unreachable_manager(
+            &local,
+            Duration::from_millis(200),
             Duration::from_millis(200),
         );
         let id = AgentId::new("slow", "a").unwrap();

@@ -60,29 +60,27 @@ impl StateStore {
         }
     }
 
-    /// The latest state saved for `id`.
-    #[must_use]
-    pub fn get(&self, id: &AgentId) -> Option<Value> {
-        let text = self
-            .states
+    /// The latest state saved for `id`, as JSON text.
+    fn saved_text(&self, id: &AgentId) -> Option<Box<str>> {
+        self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(id.to_string().as_str())
-            .map(|saved| saved.state.clone())?;
+            .map(|saved| saved.state.clone())
+    }
+
+    /// The latest state saved for `id`.
+    #[must_use]
+    pub fn get(&self, id: &AgentId) -> Option<Value> {
         // Only JSON that parsed goes in.
-        serde_json::from_str(&text).ok()
+        serde_json::from_str(&self.saved_text(id)?).ok()
     }
 
     /// Whether the latest state saved for `id` equals `state` (as JSON values: key order does not
     /// matter); `None` when nothing is saved for it.
     #[must_use]
     pub fn holds(&self, id: &AgentId, state: &Value) -> Option<bool> {
-        let text = self
-            .states
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id.to_string().as_str())
-            .map(|saved| saved.state.clone())?;
+        let text = self.saved_text(id)?;
         Some(serde_json::from_str::<Value>(&text).is_ok_and(|saved| saved == *state))
     }
 

@@ -179,10 +179,21 @@ async fn later_instances_replay_the_history_and_clear_propagates() {
 
 /// Every record value of `topic` (one partition), read from the beginning.
 async fn raw_values(broker: &TestBroker, topic: &str, count: usize) -> Vec<Vec<u8>> {
-    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let values = raw(broker, topic, |record| record.value.unwrap_or_default()).await;
+    assert_eq!(values.len(), count);
+    values
+}
+
+/// What `pick` takes of every record of `topic` so far, in each partition's order.
+async fn raw<T: Clone + Send + 'static>(
+    broker: &TestBroker,
+    topic: &str,
+    pick: fn(InboundRecord) -> T,
+) -> Vec<T> {
+    let seen: Arc<Mutex<Vec<T>>> = Arc::default();
     let sink = Arc::clone(&seen);
     let handler = move |record: InboundRecord| {
-        sink.lock().unwrap().push(record.value.unwrap_or_default());
+        sink.lock().unwrap().push(pick(record));
     };
     let spec = TailSpec::new("raw", vec![topic.to_owned()])
         .property("bootstrap.servers", broker.bootstrap_servers())
@@ -192,9 +203,7 @@ async fn raw_values(broker: &TestBroker, topic: &str, count: usize) -> Vec<Vec<u
         .unwrap();
     reader.catch_up(WAIT).await.unwrap();
     reader.shutdown().await;
-    let values = seen.lock().unwrap().clone();
-    assert_eq!(values.len(), count);
-    values
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,24 +381,11 @@ type RawRecord = (i32, Vec<u8>, bool);
 
 /// Every record of `topic` so far, in each partition's order.
 async fn raw_records(broker: &TestBroker, topic: &str) -> Vec<RawRecord> {
-    let seen: Arc<Mutex<Vec<RawRecord>>> = Arc::default();
-    let sink = Arc::clone(&seen);
-    let handler = move |record: InboundRecord| {
-        sink.lock().unwrap().push((
-            record.partition,
-            record.key.clone().unwrap_or_default(),
-            record.value.is_none(),
-        ));
-    };
-    let spec = TailSpec::new("raw", vec![topic.to_owned()])
-        .property("bootstrap.servers", broker.bootstrap_servers())
-        .property("fetch.wait.max.ms", "5");
-    let reader = TailReader::start(spec, Arc::new(handler), &CancellationToken::new())
-        .await
-        .unwrap();
-    reader.catch_up(WAIT).await.unwrap();
-    reader.shutdown().await;
-    seen.lock().unwrap().clone()
+    raw(broker, topic, |record| {
+        let tombstone = record.value.is_none();
+        (record.partition, record.key.unwrap_or_default(), tombstone)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
