@@ -17,13 +17,7 @@ fn allocated() -> Option<u64> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    autogen_kafka_bench::host::init_logging();
     // Freed memory goes back to the system after jemalloc's decay time even while the host idles.
     if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
         tracing::warn!(%error, "jemalloc background threads not enabled");

@@ -18,26 +18,20 @@
     reason = "the driver reads the worker's stdout lines"
 )]
 
-use std::io::Read as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autogen_kafka::AgentRuntimeExt as _;
+use autogen_kafka_bench::host::{init_logging, parse_settings, start_and_announce, stdin_closed};
 use autogen_kafka_bench::suite::chain;
 use autogen_kafka_bench::{
-    BenchError, ECHO_TYPE, RELAY_TYPE, RawEcho, Result, Settings, echo_agent, relay_agent,
+    BenchError, ECHO_TYPE, RELAY_TYPE, RawEcho, Result, echo_agent, relay_agent,
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("callee") => callee(&args[1..]).await,
@@ -56,23 +50,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn settings(json: &str) -> Result<Settings> {
-    serde_json::from_str(json).map_err(|source| BenchError::Json {
-        what: "settings",
-        source,
-    })
-}
-
-/// Resolves when standard input reaches its end.
-async fn stdin_closed() {
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = [0_u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-    })
-    .await;
 }
 
 /// Prints an `assigned` line when the partitions changed since `last`.
@@ -98,7 +75,7 @@ async fn callee(args: &[String]) -> Result<()> {
             });
         }
     };
-    let settings = settings(settings_json)?;
+    let settings = parse_settings(settings_json)?;
     let begun = Instant::now();
     let instance = format!("{fleet}-{name}");
     let runtime = settings.runtime(fleet, group, &instance)?;
@@ -112,19 +89,7 @@ async fn callee(args: &[String]) -> Result<()> {
             .await
             .map_err(|e| BenchError::runtime("register", e))?;
     }
-    let build = begun.elapsed();
-    let starting = Instant::now();
-    runtime
-        .start()
-        .await
-        .map_err(|e| BenchError::runtime("start", e))?;
-    let start = starting.elapsed();
-    println!(
-        "ready start_ms={:.3} build_ms={:.3} instance={}",
-        start.as_secs_f64() * 1000.0,
-        build.as_secs_f64() * 1000.0,
-        runtime.instance_id()
-    );
+    start_and_announce(&runtime, begun).await?;
     let watcher = {
         let runtime = runtime.clone();
         tokio::spawn(async move {
@@ -153,7 +118,7 @@ async fn raw_echo(args: &[String]) -> Result<()> {
             detail: format!("raw-echo needs <settings> <topic> <group>, got {args:?}"),
         });
     };
-    let settings = settings(settings_json)?;
+    let settings = parse_settings(settings_json)?;
     let echo = Arc::new(RawEcho::start(&settings, topic, group)?);
     let join = echo.wait_assigned(Duration::from_secs(90)).await?;
     println!("ready join_ms={:.3}", join.as_secs_f64() * 1000.0);
