@@ -592,15 +592,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hand_over_whose_state_cannot_be_written_reports_its_partition_and_counts_a_failure()
     {
-        let local = LocalRuntime::builder().build().unwrap();
-        local
-            .register("tally", |_| {
-                RoutedAgent::new(Tally::default())
-                    .with_handler::<Bump>()
-                    .with_state_hooks(save, load)
-            })
-            .await
-            .unwrap();
+        let local = tally_runtime().await;
         // Nothing listens there: every write fails after its timeout.
         let manager =
             unreachable_manager(&local, Duration::from_millis(200), Duration::from_secs(2));
