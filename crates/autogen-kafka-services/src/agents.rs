@@ -846,6 +846,16 @@ mod tests {
         }
     }
 
+    /// As the processor does for one record: activates the [`Closer`] `id`, creates its instance, then lets it idle.
+    async fn handle_a_record(manager: &AgentManager, local: &LocalRuntime, id: &AgentId) {
+        let activation = manager.activate(id, partition()).await.unwrap();
+        local
+            .with_agent(id, |_agent: &mut Closer| ())
+            .await
+            .unwrap();
+        drop(activation);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_passivated_agent_is_closed_and_an_agent_without_state_writes_nothing() {
         let (local, closed) = closer_runtime("closer", Duration::ZERO).await;
@@ -853,12 +863,7 @@ mod tests {
         let manager =
             unreachable_manager(&local, Duration::from_millis(200), Duration::from_secs(2));
         let id = AgentId::new("closer", "a").unwrap();
-        let activation = manager.activate(&id, partition()).await.unwrap();
-        local
-            .with_agent(&id, |_agent: &mut Closer| ())
-            .await
-            .unwrap();
-        drop(activation);
+        handle_a_record(&manager, &local, &id).await;
         assert_eq!(manager.passivate_idle(Some(Duration::ZERO), None).await, 1);
         assert_eq!(closed.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(manager.save_failures(), 0);
@@ -874,12 +879,7 @@ mod tests {
             Duration::from_millis(200),
         );
         let id = AgentId::new("slow", "a").unwrap();
-        let activation = manager.activate(&id, partition()).await.unwrap();
-        local
-            .with_agent(&id, |_agent: &mut Closer| ())
-            .await
-            .unwrap();
-        drop(activation);
+        handle_a_record(&manager, &local, &id).await;
         assert_eq!(manager.passivate_idle(Some(Duration::ZERO), None).await, 0);
         assert_eq!(manager.save_failures(), 1);
         assert!(manager.active().is_empty(), "not taken for active any more");
