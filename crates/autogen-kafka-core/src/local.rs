@@ -211,6 +211,8 @@ struct Delivery {
     message: AnyMessage,
     ctx: MessageContext,
     reply: Option<Answer<Option<AnyMessage>>>,
+    /// The sender's span: the parent of the handler's span, so a trace crosses the mailbox.
+    caller: tracing::Span,
 }
 
 enum Command {
@@ -646,7 +648,8 @@ impl LocalRuntime {
             registry.stateless.insert(id.clone());
         }
         let (mailbox, inbox) = mpsc::channel(self.inner.mailbox_capacity);
-        let span = info_span!("agent_mailbox", agent_id = %id);
+        // A root: the agent outlives the request that created it, and its handlers' spans follow their senders'.
+        let span = tracing::debug_span!(parent: None, "agent_mailbox", agent_id = %id);
         let link = Link {
             runtime: Arc::downgrade(&self.inner),
             own: mailbox.downgrade(),
@@ -850,6 +853,7 @@ impl LocalRuntime {
                     message,
                     ctx,
                     reply: Some(reply),
+                    caller: tracing::Span::current(),
                 })));
                 answer.await.map_err(|_closed| CoreError::RuntimeStopped)?
             };
@@ -1024,6 +1028,7 @@ impl LocalRuntime {
                     message,
                     ctx,
                     reply: Some(reply),
+                    caller: tracing::Span::current(),
                 })));
                 answer.await.map_err(|_closed| CoreError::RuntimeStopped)?
             };
@@ -1061,6 +1066,7 @@ impl LocalRuntime {
             message,
             ctx,
             reply: None,
+            caller: tracing::Span::current(),
         })));
         Ok(())
     }
@@ -1306,8 +1312,10 @@ async fn execute(id: &AgentId, agent: &mut dyn Agent, command: Command) {
                 message,
                 ctx,
                 reply,
+                caller,
             } = *delivery;
             let span = info_span!(
+                parent: &caller,
                 "handle",
                 agent_id = %id,
                 message_type = %message.type_name(),

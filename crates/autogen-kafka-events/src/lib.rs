@@ -98,7 +98,8 @@ pub use event::agent::AgentEvent;
 pub use event::memory::{MemoryEvent, MemoryMimeType};
 pub use event::publish::{
     DATA_SCHEMA_EXTENSION, MESSAGE_KIND_EXTENSION, MessageKind, PublishEvent, PublishEventBuilder,
-    RPC_REQUEST_SUFFIX, SENDER_KEY_EXTENSION, SENDER_TYPE_EXTENSION, parse_time, python_isoformat,
+    RPC_REQUEST_SUFFIX, SENDER_KEY_EXTENSION, SENDER_TYPE_EXTENSION, TRACEPARENT_EXTENSION,
+    TRACESTATE_EXTENSION, parse_time, python_isoformat,
 };
 pub use event::registration::{RegistrationEvent, RegistrationKind};
 pub use event::rpc::{

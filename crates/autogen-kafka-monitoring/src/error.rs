@@ -58,7 +58,6 @@ pub enum MonitoringError {
     },
 
     /// Flushing and stopping the OpenTelemetry tracer provider failed.
-    #[cfg(feature = "otlp")]
     #[error("shutting down the OpenTelemetry tracer provider failed")]
     ShutdownTelemetry {
         /// The SDK's error.

@@ -18,12 +18,10 @@
 //!
 //! ## Cargo features
 //!
-//! * `otlp` (off by default): spans get OpenTelemetry contexts, are exported over
-//!   OTLP/HTTP (binary protobuf, reqwest's blocking client on a background thread, TLS
-//!   through rustls with the ring provider) and the trace-context helpers use
-//!   OpenTelemetry's W3C propagator. It builds with Cargo alone (no `protoc`, no `cmake`).
-//!   Without it, the trace-context helpers validate and pass contexts through but never
-//!   read or write spans.
+//! * `otlp` (off by default): spans are exported over OTLP/HTTP (binary protobuf,
+//!   reqwest's blocking client on a background thread, TLS through rustls with the ring
+//!   provider). It builds with Cargo alone (no `protoc`, no `cmake`). Without it, spans
+//!   still get OpenTelemetry contexts and the W3C trace context still propagates.
 //!
 //! ## Example
 //!

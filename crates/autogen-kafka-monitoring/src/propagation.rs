@@ -5,12 +5,10 @@
 //! `metadata` object (WIRE.md §1 and §4). These helpers read and write exactly those
 //! entries, in any [`TraceCarrier`].
 //!
-//! With the `otlp` cargo feature the values come from, and go to, the current `tracing`
-//! span's OpenTelemetry context through OpenTelemetry's `TraceContextPropagator` (the
-//! subscriber must have the OpenTelemetry layer that [`init_tracing`](crate::init_tracing)
-//! installs). Without it there is no span context to read or write: injecting the current
-//! context does nothing, and extracted contexts are validated and passed through as they
-//! came, so the runtime can still forward a caller's trace context by hand.
+//! Values come from, and go to, the current `tracing` span's OpenTelemetry context through
+//! OpenTelemetry's `TraceContextPropagator`. Spans have such a context when the subscriber
+//! has the OpenTelemetry layer, which [`init_tracing`](crate::init_tracing) installs (with
+//! or without the `otlp` export feature).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
@@ -128,10 +126,8 @@ impl TraceContext {
     /// Validates a `traceparent` (and takes the optional `tracestate` along); `None` when
     /// the `traceparent` is malformed or names the all-zero trace or parent id.
     ///
-    /// With the `otlp` feature, OpenTelemetry's propagator decides and the result is its
-    /// normalised form (version `00`, only the `sampled` flag kept, an invalid
-    /// `tracestate` dropped). Without it, the W3C format is checked strictly (lower-case
-    /// hex of the right lengths) and both values are kept as given.
+    /// OpenTelemetry's propagator decides, and the result is its normalised form (version
+    /// `00`, only the `sampled` flag kept, an invalid `tracestate` dropped).
     #[must_use]
     pub fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<Self> {
         backend::parse(traceparent, tracestate)
@@ -181,9 +177,8 @@ impl TraceContext {
     /// the caller's trace; returns whether it did.
     ///
     /// Call it after creating the span and before it is first entered (for example before
-    /// `.instrument(span)`). Returns `false` without the `otlp` feature, when the
-    /// OpenTelemetry layer is not installed, or when the span is disabled or already
-    /// started.
+    /// `.instrument(span)`). Returns `false` when the OpenTelemetry layer is not installed,
+    /// or when the span is disabled or already started.
     pub fn set_parent_of(&self, span: &tracing::Span) -> bool {
         backend::set_parent(self, span)
     }
@@ -208,8 +203,7 @@ impl TraceContext {
 
 /// The current `tracing` span's trace context, if it has a valid one.
 ///
-/// Always `None` without the `otlp` feature, or when the OpenTelemetry layer is not
-/// installed.
+/// `None` when the OpenTelemetry layer is not installed or the span is disabled.
 #[must_use]
 pub fn current_trace_context() -> Option<TraceContext> {
     backend::current()
@@ -218,9 +212,9 @@ pub fn current_trace_context() -> Option<TraceContext> {
 /// Writes the current span's `traceparent`/`tracestate` into `carrier` (an outgoing
 /// event's metadata) and returns whether it wrote anything.
 ///
-/// Does nothing, and returns `false`, when there is no valid current context (always so
-/// without the `otlp` feature); `carrier` is then left as it was, so a context copied into
-/// it by hand with [`TraceContext::inject_into`] survives.
+/// Does nothing, and returns `false`, when there is no valid current context; `carrier` is
+/// then left as it was, so a context copied into it by hand with
+/// [`TraceContext::inject_into`] survives.
 ///
 /// # Examples
 ///
@@ -247,7 +241,6 @@ pub fn extract_trace_context<C: TraceCarrier + ?Sized>(carrier: &C) -> Option<Tr
 }
 
 /// The implementation on OpenTelemetry's propagator.
-#[cfg(feature = "otlp")]
 mod backend {
     use std::collections::HashMap;
 
@@ -299,49 +292,6 @@ mod backend {
                 false
             }
         }
-    }
-}
-
-/// The passthrough used without the `otlp` feature: strict W3C validation, no spans.
-#[cfg(not(feature = "otlp"))]
-mod backend {
-    use super::TraceContext;
-
-    fn is_lower_hex(field: &str, len: usize) -> bool {
-        field.len() == len
-            && field
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    }
-
-    fn is_valid_traceparent(traceparent: &str) -> bool {
-        let fields: Vec<&str> = traceparent.split('-').collect();
-        let [version, trace_id, parent_id, flags, rest @ ..] = fields.as_slice() else {
-            return false;
-        };
-        is_lower_hex(version, 2)
-            && *version != "ff"
-            // Version 00 has exactly four fields; later versions may append more.
-            && (rest.is_empty() || *version != "00")
-            && is_lower_hex(trace_id, 32)
-            && trace_id.bytes().any(|b| b != b'0')
-            && is_lower_hex(parent_id, 16)
-            && parent_id.bytes().any(|b| b != b'0')
-            && is_lower_hex(flags, 2)
-    }
-
-    pub(super) fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<TraceContext> {
-        let traceparent = traceparent.trim();
-        is_valid_traceparent(traceparent)
-            .then(|| TraceContext::from_parts(traceparent.to_owned(), tracestate))
-    }
-
-    pub(super) const fn current() -> Option<TraceContext> {
-        None
-    }
-
-    pub(super) const fn set_parent(_context: &TraceContext, _span: &tracing::Span) -> bool {
-        false
     }
 }
 

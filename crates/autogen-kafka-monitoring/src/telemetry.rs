@@ -96,9 +96,7 @@ impl TelemetryConfig {
 #[non_exhaustive]
 #[must_use = "call `shutdown` on exit to flush exported spans"]
 pub struct TelemetryGuard {
-    #[cfg(feature = "otlp")]
     provider: opentelemetry_sdk::trace::SdkTracerProvider,
-    #[cfg(feature = "otlp")]
     exporting: bool,
 }
 
@@ -106,14 +104,7 @@ impl TelemetryGuard {
     /// Whether spans are exported to an OTLP collector.
     #[must_use]
     pub const fn exports_traces(&self) -> bool {
-        #[cfg(feature = "otlp")]
-        {
-            self.exporting
-        }
-        #[cfg(not(feature = "otlp"))]
-        {
-            false
-        }
+        self.exporting
     }
 
     /// Sends the spans still buffered and stops exporting. This blocks for up to a few
@@ -122,14 +113,10 @@ impl TelemetryGuard {
     ///
     /// # Errors
     ///
-    /// With the `otlp` feature, `MonitoringError::ShutdownTelemetry` if the exporter could
-    /// not flush or stop in time. Without it, this never fails.
+    /// [`MonitoringError::ShutdownTelemetry`] if the exporter could not flush or stop in
+    /// time.
     pub fn shutdown(self) -> Result<()> {
-        #[cfg(feature = "otlp")]
-        {
-            otlp::shutdown(&self.provider)?;
-        }
-        Ok(())
+        spans::shutdown(&self.provider)
     }
 }
 
@@ -137,12 +124,12 @@ impl TelemetryGuard {
 ///
 /// * Logs go to standard error, filtered by [`TelemetryConfig::log_filter`], as text (with
 ///   colours when standard error is a terminal) or as JSON lines.
-/// * With the `otlp` feature, spans at `INFO` level and above also get OpenTelemetry
-///   contexts, whatever the log filter says, so W3C trace context always propagates
-///   (see [`inject_trace_context`](crate::inject_trace_context)). They are exported over
-///   OTLP/HTTP (binary protobuf, batched on a background thread) to
-///   [`TelemetryConfig::otlp_endpoint`] when it is set, and only propagated otherwise. The
-///   W3C propagator is also set as OpenTelemetry's global propagator.
+/// * Spans at `INFO` level and above also get OpenTelemetry contexts, whatever the log
+///   filter says, so W3C trace context always propagates (see
+///   [`inject_trace_context`](crate::inject_trace_context)). With the `otlp` feature they
+///   are exported over OTLP/HTTP (binary protobuf, batched on a background thread) to
+///   [`TelemetryConfig::otlp_endpoint`] when it is set; otherwise they are only
+///   propagated. The W3C propagator is also set as OpenTelemetry's global propagator.
 ///
 /// Call it once, at startup, inside or outside a Tokio runtime.
 ///
@@ -167,49 +154,33 @@ impl TelemetryGuard {
 /// # }
 /// ```
 pub fn init_tracing(config: &TelemetryConfig) -> Result<TelemetryGuard> {
-    let layers = vec![log_layer(
-        config,
-        std::io::stderr,
-        std::io::stderr().is_terminal(),
-    )?];
-
-    #[cfg(feature = "otlp")]
-    let (layers, provider, exporting) = {
-        let mut layers = layers;
-        let (provider, exporting) = otlp::tracer_provider(config)?;
-        layers.push(otlp::layer(&provider));
-        (layers, provider, exporting)
-    };
-
+    let (provider, exporting) = spans::tracer_provider(config)?;
+    let layers = vec![
+        log_layer(config, std::io::stderr, std::io::stderr().is_terminal())?,
+        spans::layer(&provider),
+    ];
     tracing_subscriber::registry()
         .with(layers)
         .try_init()
         .map_err(|source| MonitoringError::InstallSubscriber { source })?;
-
-    #[cfg(feature = "otlp")]
-    {
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
-        opentelemetry::global::set_tracer_provider(provider.clone());
-        if let Some(endpoint) = config.otlp_endpoint.as_deref() {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    match config.otlp_endpoint.as_deref() {
+        Some(endpoint) if exporting => {
             tracing::info!(endpoint, service = %config.service_name, "exporting spans over OTLP/HTTP");
         }
-        Ok(TelemetryGuard {
-            provider,
-            exporting,
-        })
+        Some(endpoint) => tracing::warn!(
+            endpoint,
+            "an OTLP endpoint is configured but this build has no `otlp` feature: spans are not exported"
+        ),
+        None => {}
     }
-    #[cfg(not(feature = "otlp"))]
-    {
-        if let Some(endpoint) = config.otlp_endpoint.as_deref() {
-            tracing::warn!(
-                endpoint,
-                "an OTLP endpoint is configured but this build has no `otlp` feature: spans are not exported"
-            );
-        }
-        Ok(TelemetryGuard {})
-    }
+    Ok(TelemetryGuard {
+        provider,
+        exporting,
+    })
 }
 
 /// The log output: `config.log_filter` applied to a text or JSON formatter on `writer`.
@@ -235,13 +206,11 @@ where
     })
 }
 
-/// The OpenTelemetry pipeline (feature `otlp`).
-#[cfg(feature = "otlp")]
-mod otlp {
+/// The OpenTelemetry pipeline: span contexts always, OTLP export with the `otlp` feature.
+mod spans {
     use std::time::Duration;
 
     use opentelemetry::trace::TracerProvider as _;
-    use opentelemetry_otlp::{Protocol, WithExportConfig};
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use tracing_subscriber::filter::LevelFilter;
@@ -256,48 +225,19 @@ mod otlp {
     /// How long [`shutdown`] waits for the exporter to flush.
     const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// The OTLP/HTTP traces URL for a collector base URL.
-    pub(super) fn traces_url(endpoint: &str) -> String {
-        if endpoint.ends_with("/v1/traces") {
-            endpoint.to_owned()
-        } else {
-            format!("{}/v1/traces", endpoint.trim_end_matches('/'))
-        }
-    }
-
-    /// A tracer provider that exports to the configured endpoint, or only mints span
-    /// contexts when there is none; and whether it exports.
+    /// A tracer provider that exports to the configured endpoint (feature `otlp`), or only
+    /// mints span contexts; and whether it exports.
     pub(super) fn tracer_provider(config: &TelemetryConfig) -> Result<(SdkTracerProvider, bool)> {
         let resource = Resource::builder()
             .with_service_name(config.service_name.clone())
             .build();
         let builder = SdkTracerProvider::builder().with_resource(resource);
-        let Some(endpoint) = config.otlp_endpoint.as_deref() else {
-            return Ok((builder.build(), false));
-        };
-        let url = traces_url(endpoint);
-        install_crypto_provider();
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(url.clone())
-            .build()
-            .map_err(|source| MonitoringError::BuildOtlpExporter {
-                endpoint: url,
-                source,
-            })?;
-        Ok((builder.with_batch_exporter(exporter).build(), true))
-    }
-
-    /// Installs rustls's ring provider as the process default unless one is installed.
-    ///
-    /// reqwest is built with `rustls-no-provider` in this workspace, and building any of
-    /// its clients (the exporter's included) panics when no provider is installed.
-    fn install_crypto_provider() {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Losing a race with another installer is fine: a provider is installed.
-            let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        #[cfg(feature = "otlp")]
+        if let Some(endpoint) = config.otlp_endpoint.as_deref() {
+            let exporter = super::otlp::exporter(endpoint)?;
+            return Ok((builder.with_batch_exporter(exporter).build(), true));
         }
+        Ok((builder.build(), false))
     }
 
     /// The `tracing` layer that gives spans OpenTelemetry contexts.
@@ -313,6 +253,49 @@ mod otlp {
         provider
             .shutdown_with_timeout(SHUTDOWN_TIMEOUT)
             .map_err(|source| MonitoringError::ShutdownTelemetry { source })
+    }
+}
+
+/// The OTLP/HTTP exporter (feature `otlp`).
+#[cfg(feature = "otlp")]
+mod otlp {
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+
+    use crate::error::{MonitoringError, Result};
+
+    /// The OTLP/HTTP traces URL for a collector base URL.
+    pub(super) fn traces_url(endpoint: &str) -> String {
+        if endpoint.ends_with("/v1/traces") {
+            endpoint.to_owned()
+        } else {
+            format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+        }
+    }
+
+    /// The exporter for the collector at `endpoint`.
+    pub(super) fn exporter(endpoint: &str) -> Result<opentelemetry_otlp::SpanExporter> {
+        let url = traces_url(endpoint);
+        install_crypto_provider();
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(url.clone())
+            .build()
+            .map_err(|source| MonitoringError::BuildOtlpExporter {
+                endpoint: url,
+                source,
+            })
+    }
+
+    /// Installs rustls's ring provider as the process default unless one is installed.
+    ///
+    /// reqwest is built with `rustls-no-provider` in this workspace, and building any of
+    /// its clients (the exporter's included) panics when no provider is installed.
+    fn install_crypto_provider() {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: a provider is installed.
+            let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        }
     }
 }
 

@@ -408,6 +408,7 @@ impl KafkaStreamingAgent {
         let timeout = options.timeout.unwrap_or(self.inner.request_timeout);
         let span = tracing::info_span!(
             "bridge.request",
+            otel.kind = "client",
             agent_id = %self.inner.agent_id,
             topic = %self.inner.request_topic,
             message_type = %message.type_name(),
@@ -527,7 +528,11 @@ impl Bridge {
             })?;
         let sender = sender.map(ToString::to_string);
         let key = keys::agent_request_key(sender.as_deref());
-        let record = OutboundRecord::new(self.request_topic.clone(), value).with_key(key.clone());
+        // AgentEvent has no metadata field: the trace context travels in headers only.
+        let record = autogen_kafka_services::headers::with_trace_headers(
+            OutboundRecord::new(self.request_topic.clone(), value).with_key(key.clone()),
+            autogen_kafka_monitoring::current_trace_context().as_ref(),
+        );
         let mut pending = self.correlation.register(&id)?;
         let counters = &self.correlation.counters;
         let exchange = async {
@@ -579,6 +584,7 @@ impl Agent for KafkaStreamingAgent {
     ) -> BoxFuture<'_, Result<Option<AnyMessage>, HandlerError>> {
         let span = tracing::info_span!(
             "bridge.on_message",
+            otel.kind = "client",
             agent_id = %ctx.agent_id(),
             topic = %self.inner.request_topic,
             message_type = %message.type_name(),

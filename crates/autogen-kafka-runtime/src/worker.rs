@@ -501,6 +501,7 @@ impl KafkaWorkerAgentRuntime {
         if let Some(sender) = &options.sender {
             request = request.with_sender(sender.to_string());
         }
+        let trace = headers::inject_current_trace(&mut request.metadata);
         let topic = &self.inner.config.runtime.runtime_requests;
         let value =
             self.codecs()?
@@ -521,6 +522,7 @@ impl KafkaWorkerAgentRuntime {
         if let Some(chain) = headers::encode_call_chain(&options.call_chain) {
             record = record.with_header(headers::CALL_CHAIN, chain);
         }
+        record = headers::with_trace_headers(record, trace.as_ref());
         let timer = self
             .inner
             .metrics
@@ -549,13 +551,19 @@ impl KafkaWorkerAgentRuntime {
         if outcome.is_err() {
             pending.forget(&request_id);
         }
-        timer.finish(match &outcome {
+        let rpc_outcome = match &outcome {
             Ok(_) => RpcOutcome::Ok,
             Err(CoreError::Timeout { .. }) => RpcOutcome::Timeout,
             Err(CoreError::Cancelled | CoreError::RuntimeStopped) => RpcOutcome::Cancelled,
             Err(CoreError::Undeliverable { .. }) => RpcOutcome::Undeliverable,
             Err(_) => RpcOutcome::Error,
-        });
+        };
+        let span = tracing::Span::current();
+        span.record("outcome", rpc_outcome.as_str());
+        if outcome.is_err() {
+            span.record("otel.status_code", "error");
+        }
+        timer.finish(rpc_outcome);
         outcome
     }
 
@@ -608,6 +616,9 @@ impl KafkaWorkerAgentRuntime {
             .payload(serialized.type_name.clone(), serialized.bytes.clone());
         if let Some(sender) = &options.sender {
             builder = builder.sender(sender.agent_type().as_str(), sender.key());
+        }
+        if let Some(trace) = autogen_kafka_monitoring::current_trace_context() {
+            builder = builder.trace_context(trace.traceparent(), trace.tracestate());
         }
         let event = builder.build().map_err(|error| CoreError::Serialize {
             type_name: serialized.type_name.clone(),
@@ -689,13 +700,15 @@ impl KafkaWorkerAgentRuntime {
             if let Some(sender) = sender {
                 request = request.with_sender(sender.to_string());
             }
+            let trace = headers::inject_current_trace(&mut request.metadata);
             let value = codecs.encode(requests_topic, &request)?;
-            records.push(
+            records.push(headers::with_trace_headers(
                 OutboundRecord::new(requests_topic.clone(), value)
                     .with_key(recipient.to_string())
                     .with_header(headers::KIND, headers::KIND_PUBLISH)
                     .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
-            );
+                trace.as_ref(),
+            ));
         }
         Ok(records)
     }
@@ -784,12 +797,16 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
         recipient: AgentId,
         options: SendOptions,
     ) -> BoxFuture<'_, Result<Option<AnyMessage>, CoreError>> {
-        let span = tracing::info_span!(
-            "kafka.send",
-            agent_id = %recipient,
-            message_type = %message.type_name(),
-        );
-        Box::pin(
+        // Spans are made on the first poll, so a future built first and instrumented after is their parent.
+        Box::pin(async move {
+            let span = tracing::info_span!(
+                "kafka.send",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                agent_id = %recipient,
+                message_type = %message.type_name(),
+                outcome = tracing::field::Empty,
+            );
             async move {
                 if self.is_local_type(recipient.agent_type().as_str()) {
                     return self
@@ -800,8 +817,9 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
                 }
                 self.send_remote(message, recipient, options).await
             }
-            .instrument(span),
-        )
+            .instrument(span)
+            .await
+        })
     }
 
     fn publish_message(
@@ -810,11 +828,17 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
         topic: TopicId,
         options: PublishOptions,
     ) -> BoxFuture<'_, Result<(), CoreError>> {
-        let span = tracing::info_span!("kafka.publish", topic = %topic, message_type = %message.type_name());
-        Box::pin(
+        Box::pin(async move {
+            let span = tracing::info_span!(
+                "kafka.publish",
+                otel.kind = "producer",
+                topic = %topic,
+                message_type = %message.type_name(),
+            );
             self.publish_remote(message, topic, options)
-                .instrument(span),
-        )
+                .instrument(span)
+                .await
+        })
     }
 
     fn register_factory(

@@ -3,6 +3,8 @@
 //! The Python original writes no headers and ignores the ones it reads, so these extensions travel beside its
 //! events without changing them (see `docs/wire-format.md`).
 
+use autogen_kafka_monitoring::TraceContext;
+
 /// On a request: the topic the response must go to. Absent on requests from Python runtimes, which read
 /// responses from the shared response topic.
 pub const REPLY_TO: &str = "ak_reply_to";
@@ -25,6 +27,12 @@ pub const FANNED_OUT: &str = "ak_fanned_out";
 /// On a request sent from inside a handler: the agents waiting for its answer, outermost first, as a JSON array of
 /// agent ids (`["a/1","b/2"]`). A request whose recipient is in it fails at once as a call cycle.
 pub const CALL_CHAIN: &str = "ak_call_chain";
+
+/// On a request, a publication delivery and an answer: the W3C trace context of the span that wrote it, as in the
+/// event's `metadata` (where the Python original reads it), so tools see it without decoding the value.
+pub const TRACEPARENT: &str = autogen_kafka_monitoring::TRACEPARENT;
+/// The W3C `tracestate` that goes with [`TRACEPARENT`], when there is one.
+pub const TRACESTATE: &str = autogen_kafka_monitoring::TRACESTATE;
 
 /// `ak_kind` value of an RPC request.
 pub const KIND_RPC: &str = "rpc";
@@ -64,6 +72,44 @@ pub fn decode_call_chain(value: Option<&str>) -> Vec<autogen_kafka_core::AgentId
     })
 }
 
+/// Writes the current span's trace context into an outgoing event's `metadata` and returns it, for
+/// [`with_trace_headers`]; `None` (and `metadata` untouched) when the span has no trace context.
+pub fn inject_current_trace(metadata: &mut autogen_kafka_events::Metadata) -> Option<TraceContext> {
+    let context = autogen_kafka_monitoring::current_trace_context()?;
+    context.inject_into(metadata);
+    Some(context)
+}
+
+/// `record` with the [`TRACEPARENT`] and [`TRACESTATE`] headers of `context` (none without a context).
+#[must_use]
+pub fn with_trace_headers(
+    mut record: autogen_kafka_streaming::OutboundRecord,
+    context: Option<&TraceContext>,
+) -> autogen_kafka_streaming::OutboundRecord {
+    if let Some(context) = context {
+        record = record.with_header(TRACEPARENT, context.traceparent());
+        if let Some(state) = context.tracestate() {
+            record = record.with_header(TRACESTATE, state);
+        }
+    }
+    record
+}
+
+/// The trace context an incoming event continues: the one in its `metadata` (written by Python runtimes and by
+/// ours), else the one in the record's headers; `None` when neither is valid, and the handler starts a new trace.
+#[must_use]
+pub fn remote_trace(
+    record: &autogen_kafka_streaming::InboundRecord,
+    metadata: &autogen_kafka_events::Metadata,
+) -> Option<TraceContext> {
+    autogen_kafka_monitoring::extract_trace_context(metadata).or_else(|| {
+        TraceContext::parse(
+            record.header_str(TRACEPARENT)?,
+            record.header_str(TRACESTATE),
+        )
+    })
+}
+
 /// Milliseconds since the Unix epoch, now.
 #[must_use]
 pub fn now_ms() -> i64 {
@@ -90,5 +136,51 @@ mod tests {
         assert!(decode_call_chain(None).is_empty());
         assert!(decode_call_chain(Some("not json")).is_empty());
         assert!(decode_call_chain(Some("[\"no slash\"]")).is_empty());
+    }
+
+    #[test]
+    fn the_remote_trace_is_the_metadatas_else_the_headers_and_is_written_to_both() {
+        const PYTHON: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        const HEADER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let record = |headers: Vec<(&str, &str)>| autogen_kafka_streaming::InboundRecord {
+            topic: "requests".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            value: None,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Some(v.as_bytes().to_vec())))
+                .collect(),
+            timestamp_ms: None,
+        };
+        let mut metadata = autogen_kafka_events::Metadata::new();
+        metadata.insert(TRACEPARENT.into(), PYTHON.into());
+        let both = record(vec![(TRACEPARENT, HEADER), (TRACESTATE, "h=1")]);
+        assert_eq!(
+            remote_trace(&both, &metadata).unwrap().traceparent(),
+            PYTHON
+        );
+        let from_header = remote_trace(&both, &autogen_kafka_events::Metadata::new()).unwrap();
+        assert_eq!(from_header.traceparent(), HEADER);
+        assert_eq!(from_header.tracestate(), Some("h=1"));
+        let bad = record(vec![(TRACEPARENT, "garbage")]);
+        assert!(remote_trace(&bad, &autogen_kafka_events::Metadata::new()).is_none());
+
+        let written = with_trace_headers(
+            autogen_kafka_streaming::OutboundRecord::new("responses", b"{}".to_vec()),
+            Some(&from_header),
+        );
+        assert_eq!(written.header_str(TRACEPARENT), Some(HEADER));
+        assert_eq!(written.header_str(TRACESTATE), Some("h=1"));
+        let untraced = with_trace_headers(
+            autogen_kafka_streaming::OutboundRecord::new("responses", b"{}".to_vec()),
+            None,
+        );
+        assert!(untraced.headers.is_empty());
+        // Outside a span with a trace context nothing is written.
+        let mut metadata = autogen_kafka_events::Metadata::new();
+        assert!(inject_current_trace(&mut metadata).is_none());
+        assert!(metadata.is_empty());
     }
 }

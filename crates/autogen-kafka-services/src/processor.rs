@@ -134,23 +134,64 @@ impl MessageProcessor {
         &self.stats
     }
 
-    /// Handles one record up to writing its answer; returns the wait for the answer's acknowledgement, so the
-    /// agent's next record can start meanwhile.
-    async fn process(
-        self: Arc<Self>,
-        record: InboundRecord,
-    ) -> Result<Option<Acknowledgement>, HandleFailure> {
+    /// The request a record carries.
+    async fn decode(&self, record: &InboundRecord) -> Result<RequestEvent, HandleFailure> {
         let Some(value) = record.value.as_deref() else {
             return Err(HandleFailure::new(
                 "decode",
                 "a request record without a value",
             ));
         };
-        let request: RequestEvent = self
-            .codecs
+        self.codecs
             .decode_resolving(&record.topic, value)
             .await
-            .map_err(|error| HandleFailure::new("decode", error_chain(&error)))?;
+            .map_err(|error| HandleFailure::new("decode", error_chain(&error)))
+    }
+
+    /// Decodes one record and handles it in a server span that continues the sender's trace; returns the wait
+    /// for the answer's acknowledgement.
+    async fn decode_and_process(
+        self: Arc<Self>,
+        record: InboundRecord,
+    ) -> Result<Option<Acknowledgement>, HandleFailure> {
+        let request = self.decode(&record).await?;
+        let is_publish = record.header_str(headers::KIND) == Some(headers::KIND_PUBLISH);
+        let span = tracing::info_span!(
+            "kafka.handle",
+            otel.kind = if is_publish { "consumer" } else { "server" },
+            otel.status_code = tracing::field::Empty,
+            agent_id = request.recipient.as_deref().unwrap_or_default(),
+            message_type = request.payload_type.as_deref().unwrap_or_default(),
+            request_id = request.request_id.as_deref().unwrap_or_default(),
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            outcome = tracing::field::Empty,
+        );
+        if let Some(remote) = headers::remote_trace(&record, &request.metadata) {
+            remote.set_parent_of(&span);
+        }
+        let outcome = self
+            .process(record, request, is_publish)
+            .instrument(span.clone())
+            .await;
+        match &outcome {
+            Ok(_) => span.record("outcome", "ok"),
+            Err(failure) => span
+                .record("outcome", failure.kind.as_str())
+                .record("otel.status_code", "error"),
+        };
+        outcome
+    }
+
+    /// Handles one decoded record up to writing its answer; returns the wait for the answer's acknowledgement, so
+    /// the agent's next record can start meanwhile.
+    async fn process(
+        self: Arc<Self>,
+        record: InboundRecord,
+        request: RequestEvent,
+        is_publish: bool,
+    ) -> Result<Option<Acknowledgement>, HandleFailure> {
         let request_id = request.request_id.clone().unwrap_or_default();
         let recipient = request
             .recipient
@@ -166,7 +207,6 @@ impl MessageProcessor {
             tracing::info!(request_id, agent_id = %recipient, offset = record.offset, "record already applied to the saved state: skipped");
             return Ok(None);
         }
-        let is_publish = record.header_str(headers::KIND) == Some(headers::KIND_PUBLISH);
         let now = headers::now_ms();
         let deadline = self.deadline(&record, is_publish);
         if let Some(deadline) = deadline
@@ -388,13 +428,16 @@ impl MessageProcessor {
             }
             None => ResponseEvent::success(request_id.clone(), sender, recipient, "", Vec::new()),
         };
+        let mut response = response;
+        let trace = headers::inject_current_trace(&mut response.metadata);
         let value = self
             .codecs
             .encode(topic, &response)
             .map_err(|error| HandleFailure::new("encode", error_chain(&error)))?;
-        Ok(OutboundRecord::new(topic, value)
+        let record = OutboundRecord::new(topic, value)
             .with_key(request_id)
-            .with_header(headers::RUNTIME, self.settings.runtime_id.as_bytes()))
+            .with_header(headers::RUNTIME, self.settings.runtime_id.as_bytes());
+        Ok(headers::with_trace_headers(record, trace.as_ref()))
     }
 
     fn error_record(
@@ -403,15 +446,17 @@ impl MessageProcessor {
         request_id: &str,
         failure: &HandleFailure,
     ) -> Result<OutboundRecord, HandleFailure> {
-        let response = ResponseEvent::error(request_id, failure.reason.clone());
+        let mut response = ResponseEvent::error(request_id, failure.reason.clone());
+        let trace = headers::inject_current_trace(&mut response.metadata);
         let value = self
             .codecs
             .encode(topic, &response)
             .map_err(|error| HandleFailure::new("encode", error_chain(&error)))?;
-        Ok(OutboundRecord::new(topic, value)
+        let record = OutboundRecord::new(topic, value)
             .with_key(request_id)
             .with_header(headers::ERROR_KIND, failure.kind.as_bytes())
-            .with_header(headers::RUNTIME, self.settings.runtime_id.as_bytes()))
+            .with_header(headers::RUNTIME, self.settings.runtime_id.as_bytes());
+        Ok(headers::with_trace_headers(record, trace.as_ref()))
     }
 
     /// If `request_id` was handled already, re-sends its response (if any) and returns true.
@@ -535,14 +580,7 @@ impl RecordHandler for AgentTypeHandler {
             // Another agent type's record: its own group handles it.
             return Box::pin(async { Ok(None) });
         }
-        let span = tracing::info_span!(
-            "request",
-            agent_type = %self.processor.agent_type,
-            key = record.key_str().unwrap_or_default(),
-            partition = record.partition,
-            offset = record.offset,
-        );
-        Box::pin(Arc::clone(&self.processor).process(record).instrument(span))
+        Box::pin(Arc::clone(&self.processor).decode_and_process(record))
     }
 
     fn on_revoked(

@@ -16,3 +16,4 @@ mod rpc;
 mod schema_evolution;
 mod tail_gaps;
 mod topics;
+mod traces;

@@ -387,6 +387,72 @@ async fn nested_requests_carry_the_handler_as_sender() {
     .await;
 }
 
+/// Records, for each `handle` span, the names of its ancestors (nearest first).
+#[derive(Clone, Default)]
+struct Ancestry(Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+
+impl<S> tracing_subscriber::Layer<S> for Ancestry
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().name() != "handle" {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let names = span
+            .scope()
+            .skip(1)
+            .map(|ancestor| ancestor.name().to_owned())
+            .collect();
+        self.0.lock().unwrap().push(names);
+    }
+}
+
+#[test]
+fn a_handlers_span_is_a_child_of_its_senders_span() {
+    use tracing::Instrument as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let ancestry = Ancestry::default();
+    let subscriber = tracing_subscriber::registry().with(ancestry.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(within(async {
+            let runtime = LocalRuntime::new();
+            runtime.register("echo", plain).await.unwrap();
+            runtime.register("relay", plain).await.unwrap();
+            let pong: Pong = runtime
+                .send(Relay(1), &id("relay", "r"))
+                .instrument(tracing::info_span!("caller"))
+                .await
+                .unwrap();
+            assert_eq!(pong, Pong(2));
+        }));
+    let seen = ancestry.0.lock().unwrap().clone();
+    // relay's handler under the caller's send; echo's under relay's handler and its send.
+    assert_eq!(
+        seen,
+        vec![
+            vec!["send".to_owned(), "caller".to_owned()],
+            vec![
+                "send".to_owned(),
+                "handle".to_owned(),
+                "send".to_owned(),
+                "caller".to_owned()
+            ],
+        ]
+    );
+}
+
 // ------------------------------------------------------------------ publish
 
 #[tokio::test]

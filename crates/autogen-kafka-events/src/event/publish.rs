@@ -41,6 +41,10 @@ pub const SENDER_KEY_EXTENSION: &str = "agagentsenderkey";
 pub const MESSAGE_KIND_EXTENSION: &str = "agmsgkind";
 /// Extension holding the payload type name (see the module docs).
 pub const DATA_SCHEMA_EXTENSION: &str = "dataschema";
+/// Extension holding the W3C `traceparent` (CloudEvents distributed-tracing extension).
+pub const TRACEPARENT_EXTENSION: &str = "traceparent";
+/// Extension holding the W3C `tracestate` (CloudEvents distributed-tracing extension).
+pub const TRACESTATE_EXTENSION: &str = "tracestate";
 /// Topic type suffix that marks an RPC request topic.
 pub const RPC_REQUEST_SUFFIX: &str = ":rpc_request";
 
@@ -141,6 +145,7 @@ pub struct PublishEventBuilder {
     content_type: String,
     sender: Option<(String, String)>,
     kind: MessageKind,
+    trace: Option<(String, Option<String>)>,
 }
 
 impl PublishEventBuilder {
@@ -180,6 +185,17 @@ impl PublishEventBuilder {
         self
     }
 
+    /// Sets the W3C trace context as the CloudEvents distributed-tracing extensions `traceparent` and
+    /// `tracestate` (the schema allows string extensions; upstream ignores them).
+    pub fn trace_context(
+        mut self,
+        traceparent: impl Into<String>,
+        tracestate: Option<impl Into<String>>,
+    ) -> Self {
+        self.trace = Some((traceparent.into(), tracestate.map(Into::into)));
+        self
+    }
+
     /// Builds the event.
     ///
     /// # Errors
@@ -203,6 +219,12 @@ impl PublishEventBuilder {
         };
         if let Some(payload_type) = payload_type {
             extensions.push((DATA_SCHEMA_EXTENSION.to_owned(), payload_type.into()));
+        }
+        if let Some((traceparent, tracestate)) = self.trace {
+            extensions.push((TRACEPARENT_EXTENSION.to_owned(), traceparent.into()));
+            if let Some(tracestate) = tracestate {
+                extensions.push((TRACESTATE_EXTENSION.to_owned(), tracestate.into()));
+            }
         }
         Parts {
             id,
@@ -285,6 +307,7 @@ impl PublishEvent {
             content_type: JSON_CONTENT_TYPE.to_owned(),
             sender: None,
             kind: MessageKind::Publish,
+            trace: None,
         }
     }
 
@@ -388,6 +411,21 @@ impl PublishEvent {
             }
             _ => None,
         }
+    }
+
+    /// The `traceparent` and `tracestate` extensions (CloudEvents distributed tracing), when `traceparent` is a
+    /// string; they are not validated here.
+    #[must_use]
+    pub fn trace_context(&self) -> Option<(&str, Option<&str>)> {
+        let Some(ExtensionValue::String(traceparent)) = self.event.extension(TRACEPARENT_EXTENSION)
+        else {
+            return None;
+        };
+        let tracestate = match self.event.extension(TRACESTATE_EXTENSION) {
+            Some(ExtensionValue::String(state)) => Some(state.as_str()),
+            _ => None,
+        };
+        Some((traceparent, tracestate))
     }
 
     /// The `agmsgkind` extension, when it holds a known value.
@@ -893,6 +931,27 @@ mod tests {
         let mut nested = base;
         nested["ext"] = serde_json::json!([1]);
         assert!(PublishEvent::from_json_value(nested).is_err());
+    }
+
+    #[test]
+    fn the_trace_context_travels_as_the_cloudevents_tracing_extensions() {
+        const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let event = PublishEvent::builder("news", "default")
+            .payload("Ping", b"{}".to_vec())
+            .trace_context(PARENT, Some("a=1"))
+            .build()
+            .unwrap();
+        assert_eq!(event.trace_context(), Some((PARENT, Some("a=1"))));
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json[TRACEPARENT_EXTENSION], PARENT);
+        assert_eq!(json[TRACESTATE_EXTENSION], "a=1");
+        let plain = PublishEvent::builder("news", "default")
+            .trace_context(PARENT, None::<String>)
+            .build()
+            .unwrap();
+        assert_eq!(plain.trace_context(), Some((PARENT, None)));
+        let none = PublishEvent::builder("news", "default").build().unwrap();
+        assert_eq!(none.trace_context(), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Trace-context carriers and parsing in both builds, plus the span round trip with `otlp`.
+//! Trace-context carriers and parsing, and the span round trip.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -135,44 +135,7 @@ fn metadata_without_traceparent_has_no_context() {
     assert_eq!(extract_trace_context(&serde_json::Map::new()), None);
 }
 
-/// Without the `otlp` feature there are no span contexts: the helpers pass through.
-#[cfg(not(feature = "otlp"))]
-mod passthrough {
-    use super::*;
-
-    #[test]
-    fn nothing_is_injected_and_hand_copied_context_survives() {
-        let _span = tracing::info_span!("send").entered();
-        assert_eq!(current_trace_context(), None);
-        let mut metadata = Vec::new();
-        TraceContext::parse(PARENT, None)
-            .unwrap()
-            .inject_into(&mut metadata);
-        assert!(!inject_trace_context(&mut metadata));
-        assert_eq!(TraceCarrier::get(&metadata, TRACEPARENT), Some(PARENT));
-    }
-
-    #[test]
-    fn values_are_kept_as_received() {
-        let context = TraceContext::parse(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09",
-            Some(" not a valid tracestate "),
-        )
-        .unwrap();
-        assert!(context.traceparent().ends_with("-09"));
-        assert!(context.is_sampled());
-        assert_eq!(context.tracestate(), Some("not a valid tracestate"));
-    }
-
-    #[test]
-    fn parenting_a_span_is_a_no_op() {
-        let context = TraceContext::parse(PARENT, None).unwrap();
-        assert!(!context.set_parent_of(&tracing::info_span!("handle")));
-    }
-}
-
-/// With the `otlp` feature the helpers read and write real span contexts.
-#[cfg(feature = "otlp")]
+/// The helpers read and write real span contexts.
 mod opentelemetry_spans {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_sdk::trace::SdkTracerProvider;

@@ -107,8 +107,8 @@ fn an_invalid_filter_is_reported_before_anything_is_installed() {
     );
 }
 
-/// The only test that installs the global subscriber; without `otlp`, a second install
-/// fails and the guard's shutdown is a no-op.
+/// The only test that installs the global subscriber: spans get trace contexts even with
+/// logs off and without export, and a second install fails.
 #[cfg(not(feature = "otlp"))]
 #[test]
 fn init_tracing_installs_the_subscriber_once() {
@@ -118,12 +118,21 @@ fn init_tracing_installs_the_subscriber_once() {
         .with_otlp_endpoint("http://127.0.0.1:4318");
     let guard = init_tracing(&config).unwrap();
     assert!(!guard.exports_traces());
+    let context = tracing::info_span!("send").in_scope(crate::current_trace_context);
+    assert!(context.is_some_and(|context| context.is_sampled()));
     let error = init_tracing(&TelemetryConfig::default()).unwrap_err();
     assert!(
         matches!(error, MonitoringError::InstallSubscriber { .. }),
         "{error:?}"
     );
     guard.shutdown().unwrap();
+}
+
+#[test]
+fn without_an_endpoint_spans_are_only_propagated() {
+    let (provider, exporting) = spans::tracer_provider(&TelemetryConfig::default()).unwrap();
+    assert!(!exporting);
+    provider.shutdown().unwrap();
 }
 
 #[cfg(feature = "otlp")]
@@ -268,23 +277,16 @@ mod otlp_export {
     #[test]
     fn an_https_endpoint_builds_a_tls_client() {
         let config = TelemetryConfig::default().with_otlp_endpoint("https://127.0.0.1:1");
-        let (provider, exporting) = otlp::tracer_provider(&config).unwrap();
+        let (provider, exporting) = spans::tracer_provider(&config).unwrap();
         assert!(exporting);
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
         provider.shutdown().unwrap();
     }
 
     #[test]
-    fn without_an_endpoint_spans_are_only_propagated() {
-        let (provider, exporting) = otlp::tracer_provider(&TelemetryConfig::default()).unwrap();
-        assert!(!exporting);
-        provider.shutdown().unwrap();
-    }
-
-    #[test]
     fn an_invalid_endpoint_is_reported() {
         let config = TelemetryConfig::default().with_otlp_endpoint("not a url at all");
-        let error = otlp::tracer_provider(&config).unwrap_err();
+        let error = spans::tracer_provider(&config).unwrap_err();
         assert!(
             matches!(&error, MonitoringError::BuildOtlpExporter { endpoint, .. } if endpoint.starts_with("not a url")),
             "{error:?}"

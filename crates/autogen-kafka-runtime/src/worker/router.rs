@@ -4,9 +4,11 @@ use std::sync::{Arc, Weak};
 
 use autogen_kafka_core::{AgentId, SerializedMessage, TopicId};
 use autogen_kafka_events::{JSON_CONTENT_TYPE, PublishEvent};
+use autogen_kafka_monitoring::TraceContext;
 use autogen_kafka_services::headers;
 use autogen_kafka_streaming::{HandleFailure, InboundRecord, RecordHandler};
 use futures::future::BoxFuture;
+use tracing::Instrument as _;
 
 use super::{Inner, KafkaWorkerAgentRuntime};
 
@@ -70,16 +72,34 @@ async fn route(
         .sender()
         .and_then(|(agent_type, key)| AgentId::new(agent_type, key).ok());
     let serialized = SerializedMessage::new(type_name, content_type, payload);
-    let records = runtime
-        .delivery_records(&topic, sender.as_ref(), event.id(), &serialized)
-        .map_err(|error| {
-            HandleFailure::new("encode", autogen_kafka_services::error_chain(&error))
-        })?;
-    let sends = records.into_iter().map(|r| runtime.inner.producer.send(r));
-    for result in futures::future::join_all(sends).await {
-        result.map_err(|error| {
-            HandleFailure::new("produce", autogen_kafka_services::error_chain(&error))
-        })?;
+    // The deliveries continue the publisher's trace (the CloudEvents tracing extensions), or start one.
+    let span = tracing::info_span!(
+        "kafka.route",
+        otel.kind = "consumer",
+        topic = %topic,
+        message_type = %serialized.type_name,
+        message_id = event.id(),
+    );
+    if let Some(remote) = event
+        .trace_context()
+        .and_then(|(parent, state)| TraceContext::parse(parent, state))
+    {
+        remote.set_parent_of(&span);
     }
-    Ok(())
+    async {
+        let records = runtime
+            .delivery_records(&topic, sender.as_ref(), event.id(), &serialized)
+            .map_err(|error| {
+                HandleFailure::new("encode", autogen_kafka_services::error_chain(&error))
+            })?;
+        let sends = records.into_iter().map(|r| runtime.inner.producer.send(r));
+        for result in futures::future::join_all(sends).await {
+            result.map_err(|error| {
+                HandleFailure::new("produce", autogen_kafka_services::error_chain(&error))
+            })?;
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
 }
