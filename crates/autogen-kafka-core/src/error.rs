@@ -1,4 +1,4 @@
-//! The one error type of this crate, [`CoreError`], and its coarse classification [`ErrorKind`].
+//! The one error type of this crate, [`CoreError`], and its coarse classification [`CoreErrorKind`].
 
 use std::time::Duration;
 
@@ -20,11 +20,11 @@ pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 /// # Examples
 ///
 /// ```
-/// use autogen_kafka_core::{AgentId, CoreError, ErrorKind};
+/// use autogen_kafka_core::{AgentId, CoreError, CoreErrorKind};
 ///
 /// let err = AgentId::new("has space", "key").unwrap_err();
 /// assert!(matches!(err, CoreError::InvalidAgentId { .. }));
-/// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+/// assert_eq!(err.kind(), CoreErrorKind::InvalidInput);
 /// assert!(!err.is_retriable());
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -280,13 +280,13 @@ fn chain_text(chain: &[AgentId], recipient: &AgentId) -> String {
 /// # Examples
 ///
 /// ```
-/// use autogen_kafka_core::{CoreError, ErrorKind};
+/// use autogen_kafka_core::{CoreError, CoreErrorKind};
 ///
-/// assert_eq!(CoreError::Cancelled.kind(), ErrorKind::Cancelled);
+/// assert_eq!(CoreError::Cancelled.kind(), CoreErrorKind::Cancelled);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorKind {
+pub enum CoreErrorKind {
     /// The caller passed something invalid (ids, settings, duplicate registrations).
     InvalidInput,
     /// A deadline passed.
@@ -308,7 +308,7 @@ pub enum ErrorKind {
 impl CoreError {
     /// The coarse category of this error.
     #[must_use]
-    pub fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> CoreErrorKind {
         match self {
             Self::InvalidAgentId { .. }
             | Self::InvalidTopicId { .. }
@@ -318,13 +318,13 @@ impl CoreError {
             | Self::DuplicateSubscription { .. }
             | Self::SubscriptionNotFound { .. }
             | Self::SubscriptionMismatch { .. }
-            | Self::InvalidState { .. } => ErrorKind::InvalidInput,
-            Self::Timeout { .. } => ErrorKind::Timeout,
-            Self::Cancelled => ErrorKind::Cancelled,
+            | Self::InvalidState { .. } => CoreErrorKind::InvalidInput,
+            Self::Timeout { .. } => CoreErrorKind::Timeout,
+            Self::Cancelled => CoreErrorKind::Cancelled,
             Self::Undeliverable { .. }
             | Self::AgentNotFound { .. }
             | Self::MessageDropped { .. }
-            | Self::MailboxFull { .. } => ErrorKind::Undeliverable,
+            | Self::MailboxFull { .. } => CoreErrorKind::Undeliverable,
             Self::AgentCreation { .. }
             | Self::CallCycle { .. }
             | Self::Handler { .. }
@@ -333,14 +333,14 @@ impl CoreError {
             | Self::NoResponse { .. }
             | Self::AgentTypeMismatch { .. }
             | Self::AgentSaveState { .. }
-            | Self::AgentLoadState { .. } => ErrorKind::Agent,
+            | Self::AgentLoadState { .. } => CoreErrorKind::Agent,
             Self::UnknownMessageType { .. }
             | Self::MessageTypeMismatch { .. }
             | Self::UnsupportedContentType { .. }
             | Self::Serialize { .. }
-            | Self::Deserialize { .. } => ErrorKind::Serialization,
-            Self::RuntimeStopped | Self::StopTimedOut { .. } => ErrorKind::Runtime,
-            Self::Transport { .. } => ErrorKind::Transport,
+            | Self::Deserialize { .. } => CoreErrorKind::Serialization,
+            Self::RuntimeStopped | Self::StopTimedOut { .. } => CoreErrorKind::Runtime,
+            Self::Transport { .. } => CoreErrorKind::Transport,
         }
     }
 
@@ -385,17 +385,17 @@ mod tests {
 
     #[test]
     fn kinds_group_variants() {
-        assert_eq!(CoreError::RuntimeStopped.kind(), ErrorKind::Runtime);
+        assert_eq!(CoreError::RuntimeStopped.kind(), CoreErrorKind::Runtime);
         assert_eq!(
             CoreError::UnknownMessageType {
                 type_name: "X".into()
             }
             .kind(),
-            ErrorKind::Serialization
+            CoreErrorKind::Serialization
         );
         assert_eq!(
             CoreError::NoResponse { agent_id: agent() }.kind(),
-            ErrorKind::Agent
+            CoreErrorKind::Agent
         );
     }
 
@@ -411,7 +411,7 @@ mod tests {
             err.to_string(),
             "call cycle a/1 → b/2 → a/1: a/1 is already waiting for this call's answer"
         );
-        assert_eq!(err.kind(), ErrorKind::Agent);
+        assert_eq!(err.kind(), CoreErrorKind::Agent);
         assert!(!err.is_retriable());
     }
 

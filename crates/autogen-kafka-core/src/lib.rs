@@ -90,7 +90,7 @@ mod subscription;
 // ---------------------------------------------------------------- Re-exports
 
 pub use agent::{Agent, AgentMetadata, HandlerError, MessageContext};
-pub use error::{BoxError, CoreError, ErrorKind, Result};
+pub use error::{BoxError, CoreError, CoreErrorKind, Result};
 pub use id::{AgentId, AgentType, TopicId};
 pub use local::{DEFAULT_MAILBOX_CAPACITY, DEFAULT_RPC_TIMEOUT, LocalRuntime, LocalRuntimeBuilder};
 pub use message::{

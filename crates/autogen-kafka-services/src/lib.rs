@@ -39,7 +39,7 @@ mod test_support;
 pub use agents::{Activation, AgentManager};
 pub use codecs::{DEFAULT_SCHEMA_LOOKUP_WAIT, EventCodecs};
 pub use error::{Result, ServicesError};
-pub use pending::{PendingRequests, RemoteError, RpcOutcome};
+pub use pending::{PendingRequests, RemoteError, RpcResult};
 pub use processor::{
     ActivationHook, AgentTypeHandler, MessageProcessor, ProcessorSettings, ProcessorStats,
     error_chain, error_kind,

@@ -13,7 +13,7 @@ use crate::codecs::EventCodecs;
 use crate::headers;
 
 /// The answer a caller waits for.
-pub type RpcOutcome = Result<Option<AnyMessage>, CoreError>;
+pub type RpcResult = Result<Option<AnyMessage>, CoreError>;
 
 /// An error raised by an agent in another process, as its response described it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,7 +28,7 @@ pub struct RemoteError {
 struct Waiter {
     recipient: AgentId,
     type_name: String,
-    reply: oneshot::Sender<RpcOutcome>,
+    reply: oneshot::Sender<RpcResult>,
 }
 
 /// Requests this runtime sent and still waits for, by request id.
@@ -68,7 +68,7 @@ impl PendingRequests {
         request_id: &str,
         recipient: AgentId,
         type_name: &str,
-    ) -> oneshot::Receiver<RpcOutcome> {
+    ) -> oneshot::Receiver<RpcResult> {
         let (reply, receiver) = oneshot::channel();
         let waiter = Waiter {
             recipient,
@@ -162,7 +162,7 @@ impl PendingRequests {
 }
 
 /// Turns a response into what the caller gets. The error is checked first (unlike upstream, D8).
-fn outcome(response: ResponseEvent, error_kind: Option<&str>, waiter: &Waiter) -> RpcOutcome {
+fn outcome(response: ResponseEvent, error_kind: Option<&str>, waiter: &Waiter) -> RpcResult {
     if let Some(message) = response.error.filter(|e| !e.is_empty()) {
         return Err(match error_kind {
             Some("undeliverable") => CoreError::Undeliverable {

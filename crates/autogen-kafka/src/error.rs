@@ -2,9 +2,10 @@
 
 use autogen_kafka_admin::AdminError;
 use autogen_kafka_config::ConfigError;
-use autogen_kafka_core::{CoreError, ErrorKind as CoreKind};
+use autogen_kafka_core::{CoreError, CoreErrorKind as CoreKind};
 use autogen_kafka_events::EventsError;
 use autogen_kafka_memory::MemoryError;
+use autogen_kafka_monitoring::MonitoringError;
 use autogen_kafka_runtime::RuntimeError;
 use autogen_kafka_services::ServicesError;
 use autogen_kafka_streaming::StreamingError;
@@ -54,6 +55,9 @@ pub enum Error {
     /// A memory operation failed (see [`MemoryError`]).
     #[error(transparent)]
     Memory(Box<MemoryError>),
+    /// Telemetry setup, metrics or the monitoring endpoint failed (see [`MonitoringError`]).
+    #[error(transparent)]
+    Monitoring(Box<MonitoringError>),
 }
 
 impl From<ConfigError> for Error {
@@ -95,6 +99,12 @@ impl From<RuntimeError> for Error {
 impl From<MemoryError> for Error {
     fn from(error: MemoryError) -> Self {
         Self::Memory(Box::new(error))
+    }
+}
+
+impl From<MonitoringError> for Error {
+    fn from(error: MonitoringError) -> Self {
+        Self::Monitoring(Box::new(error))
     }
 }
 
@@ -154,6 +164,7 @@ impl Error {
                 _ => ErrorKind::Runtime,
             },
             Self::Memory(_) => ErrorKind::Memory,
+            Self::Monitoring(error) => monitoring_kind(error),
         }
     }
 
@@ -180,7 +191,22 @@ impl Error {
             Self::Services(error) => error.is_retriable(),
             Self::Runtime(error) => error.is_retriable(),
             Self::Memory(error) => error.is_retriable(),
+            Self::Monitoring(error) => error.is_retriable(),
         }
+    }
+}
+
+fn monitoring_kind(error: &MonitoringError) -> ErrorKind {
+    #[cfg(feature = "otlp")]
+    if matches!(error, MonitoringError::BuildOtlpExporter { .. }) {
+        return ErrorKind::Config;
+    }
+    match error {
+        MonitoringError::BindServer { .. } if error.is_retriable() => ErrorKind::Connection,
+        MonitoringError::ParseLogFilter { .. } | MonitoringError::BindServer { .. } => {
+            ErrorKind::Config
+        }
+        _ => ErrorKind::Runtime,
     }
 }
 
@@ -232,6 +258,18 @@ mod tests {
         .into();
         assert_eq!(error.kind(), ErrorKind::Memory);
         assert!(!error.is_retriable());
+    }
+
+    #[test]
+    fn monitoring_errors_convert_and_are_sorted() {
+        let filter = autogen_kafka_monitoring::init_tracing(
+            &autogen_kafka_monitoring::TelemetryConfig::default().with_log_filter("info,[unclosed"),
+        )
+        .unwrap_err();
+        let error: Error = filter.into();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(!error.is_retriable());
+        assert!(matches!(error, Error::Monitoring(_)));
     }
 
     #[test]

@@ -87,9 +87,18 @@ pub use autogen_kafka_monitoring as monitoring;
 #[doc(inline)]
 pub use autogen_kafka_runtime as runtime;
 #[doc(inline)]
-pub use autogen_kafka_services as services;
-#[doc(inline)]
 pub use autogen_kafka_streaming as streaming;
+
+/// What users of the worker runtime's services need: their error, the remote error an RPC can end with, the
+/// record headers we add to the wire format, and the event codecs (for code that writes or reads fleet records
+/// itself, such as an external service answering the streaming bridge). The services themselves (message
+/// processor, pending requests, agent manager, registry views) are the runtime's internals: use
+/// `autogen-kafka-services` directly to build on them.
+pub mod services {
+    pub use autogen_kafka_services::{
+        DEFAULT_SCHEMA_LOOKUP_WAIT, EventCodecs, RemoteError, Result, ServicesError, headers,
+    };
+}
 
 // ---------------------------------------------------------------- Headline types
 
