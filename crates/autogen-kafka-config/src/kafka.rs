@@ -101,8 +101,10 @@ pub struct KafkaConfig {
     /// Default `autogen-kafka`.
     #[serde(deserialize_with = "de::string")]
     pub name: String,
-    /// Consumer group prefix; services use `<group_id>_<Service>`. Required: every runtime
-    /// instance needs its own, or instances split broadcast topics between them.
+    /// Consumer group prefix. Required. Every Rust runtime of a fleet uses the same one: replicas
+    /// of an agent type share its group `<group_id>.agent.<type>`, and broadcast topics are read
+    /// without a group. A Python runtime (groups `<group_id>_<Service>`) needs its own, or
+    /// Python instances split broadcast topics between them.
     #[serde(deserialize_with = "de::string")]
     pub group_id: String,
     /// Client id prefix (`client.id`). Default `autogen-kafka`.
@@ -232,7 +234,7 @@ impl KafkaConfig {
         if self.group_id.trim().is_empty() {
             issues.push(
                 "kafka.group_id",
-                "must be set; give every runtime instance its own group id",
+                "must be set; every Rust runtime of a fleet uses the same group id (replicas share their agent types' groups), and each Python runtime needs its own",
             );
         }
         issues.non_empty("kafka.client_id", &self.client_id);

@@ -64,6 +64,13 @@ fn defaults_lack_only_the_settings_python_requires() {
     assert_eq!(issues.len(), 2, "{err}");
     assert_eq!(issues[0].key, "kafka.group_id");
     assert_eq!(issues[0].env_var, "AUTOGEN_KAFKA_KAFKA__GROUP_ID");
+    assert!(
+        issues[0]
+            .message
+            .contains("every Rust runtime of a fleet uses the same group id"),
+        "{}",
+        issues[0].message
+    );
     assert_eq!(issues[1].key, "kafka.bootstrap_servers");
     assert_eq!(issues[1].env_var, "AUTOGEN_KAFKA_KAFKA__BOOTSTRAP_SERVERS");
     valid().validate().unwrap();
