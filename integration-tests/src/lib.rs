@@ -426,6 +426,51 @@ pub async fn register_walker(runtime: &KafkaWorkerAgentRuntime, agent_type: &str
         .unwrap_or_else(|error| panic!("registering walker: {error}"));
 }
 
+/// Registers `agent_type` on `runtime` as a [`Reader`] that records its deliveries in `seen`.
+///
+/// # Panics
+///
+/// If the registration fails (the test fails).
+pub async fn register_reader(
+    runtime: &KafkaWorkerAgentRuntime,
+    agent_type: &str,
+    seen: &Deliveries,
+) {
+    let seen = std::sync::Arc::clone(seen);
+    runtime
+        .register(agent_type, move |_| {
+            RoutedAgent::new(Reader {
+                seen: std::sync::Arc::clone(&seen),
+                message_ids: None,
+            })
+            .with_handler::<News>()
+        })
+        .await
+        .unwrap_or_else(|error| panic!("registering reader: {error}"));
+}
+
+/// A plain consumer in a group of its own (named after `name`), subscribed to `topic`, as an outside reader (an
+/// operator, a Python runtime) would read it.
+///
+/// # Panics
+///
+/// If the consumer cannot be created or subscribe (a bug in the test environment).
+pub fn subscribed_consumer(
+    broker: &TestBroker,
+    name: &str,
+    topic: &str,
+) -> autogen_kafka_testing::rdkafka::consumer::StreamConsumer {
+    use autogen_kafka_testing::rdkafka::consumer::Consumer as _;
+    let consumer: autogen_kafka_testing::rdkafka::consumer::StreamConsumer = broker
+        .consumer_config(&unique_group(name))
+        .create()
+        .unwrap_or_else(|error| panic!("consumer: {error}"));
+    consumer
+        .subscribe(&[topic])
+        .unwrap_or_else(|error| panic!("subscribing to {topic}: {error}"));
+    consumer
+}
+
 /// Adds to a running total kept as the agent's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {

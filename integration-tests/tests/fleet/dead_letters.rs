@@ -1,6 +1,7 @@
 //! Bad records go to the dead-letter topic with the reason; good records keep flowing; a restart resumes from
 //! the committed offsets without handling anything twice.
 
+use autogen_kafka_integration_tests::subscribed_consumer;
 use std::time::Duration;
 
 use autogen_kafka::{AgentId, AgentRuntimeExt, Error, ErrorKind, Message};
@@ -9,10 +10,9 @@ use autogen_kafka_integration_tests::{
     metric_value, worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
-use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
 use autogen_kafka_testing::rdkafka::message::Headers;
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
-use autogen_kafka_testing::{TestBroker, eventually, unique_group, unique_topic};
+use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 use serde::{Deserialize, Serialize};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -58,8 +58,7 @@ async fn poison_records_are_dead_lettered_and_good_records_keep_flowing() {
         }
 
         // The dead-letter topic holds the three bad records with their reasons and coordinates.
-        let consumer: StreamConsumer = broker.consumer_config(&unique_group("dlq-reader")).create().unwrap();
-        consumer.subscribe(&[config.runtime.dead_letter_topic.as_str()]).unwrap();
+        let consumer = subscribed_consumer(&broker, "dlq-reader", &config.runtime.dead_letter_topic);
         let mut kinds = Vec::new();
         while kinds.len() < 3 {
             let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.unwrap().unwrap();

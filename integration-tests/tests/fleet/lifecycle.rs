@@ -5,14 +5,14 @@
     reason = "test helpers fail loudly, like the tests that call them"
 )]
 
+use autogen_kafka_integration_tests::register_reader;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autogen_kafka::{AgentRuntime, AgentRuntimeExt, RoutedAgent, TypeSubscription};
+use autogen_kafka::{AgentRuntime, AgentRuntimeExt, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Deliveries, News, Ping, Pong, Reader, create_fleet_topics, fleet_config, publish_news,
-    topic_creation, worker,
+    Deliveries, Ping, Pong, create_fleet_topics, fleet_config, publish_news, topic_creation, worker,
 };
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, unique_topic};
@@ -79,17 +79,7 @@ async fn a_host_killed_with_sigkill_is_replaced_at_once_under_a_new_instance_id_
         // The replacement, with a new instance id, the same type and an equivalent subscription, right away.
         let replacement = worker(&broker, config.clone(), "replacement");
         let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        replacement
-            .register("counter", move |_| {
-                RoutedAgent::new(Reader {
-                    seen: Arc::clone(&sink),
-                    message_ids: None,
-                })
-                .with_handler::<News>()
-            })
-            .await
-            .unwrap();
+        register_reader(&replacement, "counter", &seen).await;
         replacement.start().await.unwrap();
         replacement
             .add_subscription(TypeSubscription::new("news", "counter").unwrap().into())
@@ -191,16 +181,7 @@ async fn the_instance_id_comes_from_the_configuration_and_one_runtime_holds_a_su
             format!("{}.{id}", config.runtime.runtime_responses)
         );
         let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
-        runtime
-            .register("reader", move |_| {
-                RoutedAgent::new(Reader {
-                    seen: Arc::clone(&seen),
-                    message_ids: None,
-                })
-                .with_handler::<News>()
-            })
-            .await
-            .unwrap();
+        register_reader(&runtime, "reader", &seen).await;
         runtime.start().await.unwrap();
         let first = TypeSubscription::new("news", "reader").unwrap();
         runtime.add_subscription(first.into()).await.unwrap();

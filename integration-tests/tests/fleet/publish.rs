@@ -1,15 +1,16 @@
 //! Publish/subscribe across three runtimes: every subscribed agent id gets each publication exactly once.
 
+use autogen_kafka_integration_tests::register_reader;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autogen_kafka::{
-    AgentId, AgentRuntime, AgentRuntimeExt, PublishOptions, RoutedAgent, TopicId,
-    TypePrefixSubscription, TypeSubscription,
+    AgentId, AgentRuntime, AgentRuntimeExt, PublishOptions, TopicId, TypePrefixSubscription,
+    TypeSubscription,
 };
 use autogen_kafka_integration_tests::{
-    Deliveries, News, Reader, create_fleet_topics, publish_news, worker, worker_config,
+    Deliveries, News, create_fleet_topics, publish_news, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -30,17 +31,7 @@ async fn publications_reach_every_subscriber_in_three_runtimes_once() {
             worker(&broker, config.clone(), "three"),
         ];
         for (runtime, agent_type) in runtimes.iter().zip(["reader_a", "reader_b", "reader_c"]) {
-            let seen = Arc::clone(&seen);
-            runtime
-                .register(agent_type, move |_| {
-                    RoutedAgent::new(Reader {
-                        seen: Arc::clone(&seen),
-                        message_ids: None,
-                    })
-                    .with_handler::<News>()
-                })
-                .await
-                .unwrap();
+            register_reader(runtime, agent_type, &seen).await;
         }
         let (a, b, c) = tokio::join!(
             runtimes[0].start(),

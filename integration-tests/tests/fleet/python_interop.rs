@@ -2,6 +2,7 @@
 //! back is what a Python runtime reads. Values use the Confluent JSON Schema framing with schemas registered in a
 //! Schema Registry (the testing crate's stand-in).
 
+use autogen_kafka_integration_tests::subscribed_consumer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,11 +12,10 @@ use autogen_kafka::{AgentId, AgentRuntimeExt, RoutedAgent, TypeSubscription};
 use autogen_kafka_integration_tests::{
     Ping, Pong, Reader, produce_raw, produce_raw_at, register_echo, start_registry_fleet, worker,
 };
+use autogen_kafka_testing::eventually;
 use autogen_kafka_testing::rdkafka::Message as _;
-use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
 use autogen_kafka_testing::rdkafka::message::Headers as _;
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
-use autogen_kafka_testing::{eventually, unique_group};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -46,13 +46,8 @@ async fn a_python_request_is_answered_on_the_shared_topic_in_the_python_format()
             "{subjects:?}"
         );
 
-        let responses: StreamConsumer = broker
-            .consumer_config(&unique_group("py-reader"))
-            .create()
-            .unwrap();
-        responses
-            .subscribe(&[config.runtime.runtime_responses.as_str()])
-            .unwrap();
+        let responses =
+            subscribed_consumer(&broker, "py-reader", &config.runtime.runtime_responses);
         // The Python original's request record, exactly as it wrote it (no headers, schema id 1).
         let request = RequestEvent::from_json_value(
             serde_json::from_slice(&vector("request_send_message")[5..]).unwrap(),
@@ -203,13 +198,7 @@ async fn a_rust_caller_gets_the_answer_of_a_python_agent() {
         assert!(caller.is_hosted("py_echo"));
 
         // ... and answers requests on the shared response topic, ignoring our reply-topic header.
-        let requests: StreamConsumer = broker
-            .consumer_config(&unique_group("py-callee"))
-            .create()
-            .unwrap();
-        requests
-            .subscribe(&[config.runtime.runtime_requests.as_str()])
-            .unwrap();
+        let requests = subscribed_consumer(&broker, "py-callee", &config.runtime.runtime_requests);
         let python = {
             let broker_producer: FutureProducer = broker.producer_config().create().unwrap();
             let responses_topic = config.runtime.runtime_responses.clone();
@@ -277,16 +266,13 @@ async fn a_stale_python_request_is_dead_lettered_as_expired_and_never_executed()
         let host = worker(&broker, config.clone(), "host");
         register_echo(&host, "echo", "rust").await;
         host.start().await.unwrap();
-        let reader = |name: &str, topic: &str| {
-            let consumer: StreamConsumer = broker
-                .consumer_config(&unique_group(name))
-                .create()
-                .unwrap();
-            consumer.subscribe(&[topic]).unwrap();
-            consumer
-        };
-        let responses = reader("py-stale-responses", &config.runtime.runtime_responses);
-        let dead_letters = reader("py-stale-dlq", &config.runtime.dead_letter_topic);
+        let responses = subscribed_consumer(
+            &broker,
+            "py-stale-responses",
+            &config.runtime.runtime_responses,
+        );
+        let dead_letters =
+            subscribed_consumer(&broker, "py-stale-dlq", &config.runtime.dead_letter_topic);
 
         // Written two RPC timeouts ago (20 s each here), as a request that sat in a backlog.
         let written = std::time::SystemTime::now()

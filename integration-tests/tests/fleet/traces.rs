@@ -1,23 +1,22 @@
 //! Distributed tracing: every hop carries the W3C trace context, so a call chain across runtimes, a publication
 //! and a Python-written request each form one trace with the right parents.
 
+use autogen_kafka_integration_tests::{register_reader, subscribed_consumer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use autogen_kafka::events::{RequestEvent, ResponseEvent, WireEvent};
 use autogen_kafka::{
-    AgentId, AgentRuntime, AgentRuntimeExt, AnyMessage, PublishOptions, RoutedAgent, TopicId,
-    TypeSubscription,
+    AgentId, AgentRuntime, AgentRuntimeExt, AnyMessage, PublishOptions, TopicId, TypeSubscription,
 };
 use autogen_kafka_integration_tests::{
-    Deliveries, Hop, News, Reader, Trail, create_fleet_topics, produce_raw, register_echo,
-    register_walker, worker, worker_config,
+    Deliveries, Hop, News, Trail, create_fleet_topics, produce_raw, register_echo, register_walker,
+    worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
-use autogen_kafka_testing::rdkafka::consumer::{Consumer, StreamConsumer};
 use autogen_kafka_testing::rdkafka::message::Headers as _;
-use autogen_kafka_testing::{TestBroker, eventually, unique_group, unique_topic};
+use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 use base64::Engine as _;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -153,17 +152,7 @@ async fn a_call_chain_and_a_publication_across_runtimes_are_each_one_trace() {
         register_walker(&alpha, "walk_a").await;
         register_walker(&beta, "walk_b").await;
         let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
-        let readers = Arc::clone(&seen);
-        alpha
-            .register("reader", move |_| {
-                RoutedAgent::new(Reader {
-                    seen: Arc::clone(&readers),
-                    message_ids: None,
-                })
-                .with_handler::<News>()
-            })
-            .await
-            .unwrap();
+        register_reader(&alpha, "reader", &seen).await;
         let (a, b) = tokio::join!(alpha.start(), beta.start());
         a.unwrap();
         b.unwrap();
@@ -327,26 +316,12 @@ async fn python_requests_and_publications_continue_their_trace_and_one_without_c
         let host = worker(&broker, config.clone(), "host");
         register_echo(&host, "echo", "rust").await;
         let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
-        let readers = Arc::clone(&seen);
-        host.register("reader", move |_| {
-            RoutedAgent::new(Reader {
-                seen: Arc::clone(&readers),
-                message_ids: None,
-            })
-            .with_handler::<News>()
-        })
-        .await
-        .unwrap();
+        register_reader(&host, "reader", &seen).await;
         host.start().await.unwrap();
         let subscription = TypeSubscription::new("news", "reader").unwrap();
         host.add_subscription(subscription.into()).await.unwrap();
-        let responses: StreamConsumer = broker
-            .consumer_config(&unique_group("py-reader"))
-            .create()
-            .unwrap();
-        responses
-            .subscribe(&[config.runtime.runtime_responses.as_str()])
-            .unwrap();
+        let responses =
+            subscribed_consumer(&broker, "py-reader", &config.runtime.runtime_responses);
 
         let traceparent = format!("00-{PYTHON_TRACE_ID}-{PYTHON_SPAN_ID}-01");
         let traced = python_request(
