@@ -29,6 +29,7 @@
 //! ```
 
 mod backoff;
+pub mod client_log;
 mod consumer;
 mod error;
 mod offsets;

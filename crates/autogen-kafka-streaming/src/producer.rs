@@ -38,7 +38,15 @@ type Acknowledgement = std::result::Result<Delivered, KafkaError>;
 /// The producer's context: each delivery report goes to the channel its record carried.
 struct Acknowledgements;
 
-impl ClientContext for Acknowledgements {}
+impl ClientContext for Acknowledgements {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        crate::client_log::log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        crate::client_log::error(&error, reason);
+    }
+}
 
 impl ProducerContext for Acknowledgements {
     type DeliveryOpaque = Box<oneshot::Sender<Acknowledgement>>;

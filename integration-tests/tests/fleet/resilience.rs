@@ -1,4 +1,5 @@
-//! Broker outages, expired requests and the hybrid pattern (local and distributed agents in one process).
+//! Broker outages, an unreachable broker at start, expired requests and the hybrid pattern (local and distributed
+//! agents in one process).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,9 +9,10 @@ use autogen_kafka::{
     RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Ping, Pong, create_fleet_topics, echo_pair, register_echo, worker, worker_config,
+    Ping, Pong, create_fleet_topics, echo_pair, fleet_config, register_echo, worker, worker_config,
+    worker_for,
 };
-use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
+use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_topic};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -265,4 +267,86 @@ async fn local_and_distributed_agents_work_together_in_one_process() {
     })
     .await
     .unwrap();
+}
+
+/// Log output kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_against_a_closed_port_the_runtime_logs_a_few_warnings_and_fails_with_connect() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // nextest runs this test in a process of its own: the global subscriber sees every client thread.
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
+    .unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let fleet = unique_topic("closed");
+    let mut config = fleet_config(
+        &bootstrap,
+        BrokerKind::Mock,
+        &fleet,
+        &autogen_kafka_testing::unique_group(&fleet),
+    );
+    config.runtime.startup_timeout = Duration::from_secs(6);
+    let runtime = worker_for(BrokerKind::Mock, config, "closed");
+    let started = std::time::Instant::now();
+    let error = runtime.start().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(error, autogen_kafka::runtime::RuntimeError::Connect { .. }),
+        "{error:?}"
+    );
+    assert_eq!(Error::from(error).kind(), ErrorKind::Connection);
+    let text = String::from_utf8_lossy(
+        &captured
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    // librdkafka reports the refused connection on every reconnect from every client (hundreds of lines in these
+    // seconds when told as they come); folded, each distinct line is written once.
+    assert!(lines.len() <= 15, "{} lines:\n{text}", lines.len());
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("broker not reachable yet")),
+        "the runtime's own retry warning is there:\n{text}"
+    );
+    assert!(
+        !lines.iter().any(|line| line.contains(" ERROR ")),
+        "a refused connection is retried, so a warning:\n{text}"
+    );
 }

@@ -19,8 +19,9 @@ const METADATA_POLL: Duration = Duration::from_millis(50);
 const EVENT_DRAIN: Duration = Duration::from_millis(5);
 
 /// The client context of every client this module creates: librdkafka's log lines and client
-/// errors go to `tracing` (target `librdkafka`), and the last error event is kept so that a
-/// "broker unreachable" error can say why (connection refused, TLS or SASL failure, ...).
+/// errors go to `tracing` through `autogen_kafka_streaming::client_log` (repeats folded), and the
+/// last error event is kept so that a "broker unreachable" error can say why (connection refused,
+/// TLS or SASL failure, ...).
 #[derive(Debug, Default)]
 pub(crate) struct AdminContext {
     last_error: Mutex<Option<String>>,
@@ -38,23 +39,11 @@ impl AdminContext {
 
 impl ClientContext for AdminContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", facility, "{message}");
-            }
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", facility, "{message}");
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
-        }
+        autogen_kafka_streaming::client_log::log(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(target: "librdkafka", %error, "{reason}");
+        autogen_kafka_streaming::client_log::error(&error, reason);
         let mut last = self
             .last_error
             .lock()

@@ -50,6 +50,14 @@ pub(crate) struct WorkerContext {
 }
 
 impl ClientContext for WorkerContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        crate::client_log::log(level, facility, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        crate::client_log::error(&error, reason);
+    }
+
     /// Keeps the lag of every assigned partition from librdkafka's statistics (only delivered when the spec set
     /// a statistics interval). Partitions no longer assigned drop out; an unknown lag (`-1`) is left out.
     fn stats(&self, statistics: rdkafka::Statistics) {

@@ -5,7 +5,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -18,7 +19,22 @@ use crate::error::{Result, StreamingError, is_transient};
 use crate::record::InboundRecord;
 
 /// The librdkafka consumer a tail owns: assign-only, no group.
-pub(crate) type TailClient = BaseConsumer<DefaultConsumerContext>;
+pub(crate) type TailClient = BaseConsumer<TailContext>;
+
+/// A tail client's context: librdkafka's log lines and errors through [`crate::client_log`].
+pub(crate) struct TailContext;
+
+impl rdkafka::ClientContext for TailContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        crate::client_log::log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        crate::client_log::error(&error, reason);
+    }
+}
+
+impl ConsumerContext for TailContext {}
 
 /// Properties dropped from the spec: a tail never joins a group (it sets a private `group.id` of its own).
 const GROUP_PROPERTIES: [&str; 2] = ["group.id", "group.instance.id"];
@@ -130,7 +146,7 @@ fn create(spec: &TailSpec) -> Result<TailClient> {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
     config
-        .create()
+        .create_with_context(TailContext)
         .map_err(|source| StreamingError::CreateClient {
             role: format!("tail reader {}", spec.name),
             source,
