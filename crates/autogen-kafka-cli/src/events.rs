@@ -101,6 +101,24 @@ pub(crate) fn encode(args: &EncodeArgs, out: &mut impl Write) -> Result<(), CliE
         .map_err(|source| CliError::WriteOutput { source })
 }
 
+/// A record value read from `topic` as JSON: `{"format", "schema_id", "kind", "event"}` as `events decode`
+/// prints it, or `{"undecoded": why, "base64": value}` when it does not decode (framed Avro needs its writer
+/// schema).
+pub(crate) fn describe_value(bytes: &[u8], topic: &str) -> Value {
+    let decoded = decode_value(bytes, Some(topic), None, None)
+        .and_then(|decoded| render(&decoded))
+        .and_then(|text| {
+            serde_json::from_str::<Value>(&text)
+                .map_err(|source| CliError::InvalidJsonInput { source })
+        });
+    decoded.unwrap_or_else(|error| {
+        serde_json::json!({
+            "undecoded": crate::error::one_line(&error),
+            "base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
+    })
+}
+
 /// Decodes a record value: the format from its bytes, the kind from `kind`, the topic, the
 /// Avro schema's record name or the document's keys.
 fn decode_value(

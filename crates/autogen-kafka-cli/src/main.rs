@@ -11,17 +11,30 @@
 //!   behind (their reply topics, registrations, subscriptions), as every runtime does on its heartbeat, and prints
 //!   one line per departed runtime.
 //!
+//! - `autogen-kafka dev-broker [--brokers N] [--config FILE]`: runs librdkafka's mock cluster as a process and
+//!   prints its bootstrap address; Ctrl-C stops it.
+//! - `autogen-kafka send TYPE/KEY --message-type T --json '{...}' [--timeout-ms MS]`: one RPC; prints the
+//!   answer's type and JSON, or the typed error.
+//! - `autogen-kafka tail TOPIC [--from-beginning] [--count N] [--idle-ms MS] [--json]`: follows a topic and
+//!   prints each record decoded.
+//!
+//! Commands that reach a broker take `--config FILE` and `--auto-create-topics` (for a broker without the Admin
+//! API, such as `dev-broker`); `KAFKA_BOOTSTRAP_SERVERS` and `AUTOGEN_KAFKA_*` apply as everywhere.
 //! Both `events` commands work offline. A failure exits with status 1 and one line on stderr.
 #![expect(
     clippy::print_stdout,
     reason = "a command-line tool prints its results"
 )]
 
+mod dev_broker;
 mod error;
 mod events;
 mod kind;
+mod send;
+mod setup;
+mod tail;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         command: FleetCommand,
     },
+    /// Run librdkafka's mock cluster (an embedded development broker) until Ctrl-C; prints its address.
+    DevBroker(dev_broker::DevBrokerArgs),
+    /// Send one message to an agent and print its answer.
+    Send(send::SendArgs),
+    /// Follow a topic and print each record decoded.
+    Tail(tail::TailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,10 +126,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => config_check(file),
+        } => config_check(file.as_deref()),
         Command::Fleet {
             command: FleetCommand::Cleanup { file, dry_run },
-        } => fleet_cleanup(file, dry_run),
+        } => fleet_cleanup(file.as_deref(), dry_run),
+        Command::DevBroker(args) => dev_broker::run(&args),
+        Command::Send(args) => send::run(&args),
+        Command::Tail(args) => tail::run(&args),
         Command::Events { command } => {
             let mut stdout = std::io::stdout().lock();
             let result = match command {
@@ -128,50 +150,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn config_check(file: Option<PathBuf>) -> ExitCode {
-    let mut builder = autogen_kafka::Config::builder();
-    if let Some(path) = file {
-        builder = builder.file(path);
-    }
-    match builder.build() {
+fn config_check(file: Option<&Path>) -> ExitCode {
+    match setup::load(file) {
         Ok(config) => {
             println!("configuration is valid:\n{config:#?}");
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {}", config_error_text(&error));
+            eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn fleet_cleanup(file: Option<PathBuf>, dry_run: bool) -> ExitCode {
-    let mut builder = autogen_kafka::Config::builder();
-    if let Some(path) = file {
-        builder = builder.file(path);
-    }
-    let config = match builder.build() {
+fn fleet_cleanup(file: Option<&Path>, dry_run: bool) -> ExitCode {
+    let config = match setup::load(file) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("error: {}", config_error_text(&error));
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: starting the async runtime: {error}");
+            eprintln!("error: {error}");
             return ExitCode::FAILURE;
         }
     };
     let mode = autogen_kafka::admin::CreateMode::Admin;
-    match runtime.block_on(autogen_kafka::runtime::clean_up_fleet(
+    match setup::block_on(autogen_kafka::runtime::clean_up_fleet(
         &config, mode, dry_run,
     )) {
-        Ok(departed) => {
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+        Ok(Ok(departed)) => {
             let mut failed = false;
             for runtime in &departed {
                 match &runtime.failure {
@@ -198,19 +206,9 @@ fn fleet_cleanup(file: Option<PathBuf>, dry_run: bool) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
-    }
-}
-
-/// A configuration error and its causes: one line, except the validation list, which puts each
-/// problem on a line of its own.
-fn config_error_text(error: &autogen_kafka::config::ConfigError) -> String {
-    if error.issues().is_empty() {
-        one_line(error)
-    } else {
-        error.to_string()
     }
 }

@@ -1,0 +1,303 @@
+//! The broker commands of the `autogen-kafka` binary against librdkafka's mock cluster: `dev-broker` (read back with
+//! `tail`), `send` (with an agent hosted by the test) and `tail`.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
+use autogen_kafka::{
+    AgentRuntimeExt as _, Handler, HandlerError, Message, MessageContext, RoutedAgent,
+};
+use autogen_kafka_testing::rdkafka::ClientConfig;
+use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
+use autogen_kafka_testing::{TestBroker, unique_group, unique_topic};
+use serde::{Deserialize, Serialize};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ping {
+    content: String,
+}
+impl Message for Ping {
+    const TYPE_NAME: &'static str = "Ping";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pong {
+    content: String,
+}
+impl Message for Pong {
+    const TYPE_NAME: &'static str = "Pong";
+}
+
+struct Echo;
+impl Handler<Ping> for Echo {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        if ping.content == "fail" {
+            return Err("asked to fail".into());
+        }
+        Ok(Pong {
+            content: format!("{} from {}", ping.content, ctx.agent_id()),
+        })
+    }
+}
+
+/// A configuration file for a fleet on `bootstrap` whose topics are prefixed with `fleet`.
+fn config_file(bootstrap: &str, fleet: &str) -> std::path::PathBuf {
+    let mut text = format!(
+        "[kafka]\nbootstrap_servers = [\"{bootstrap}\"]\ngroup_id = \"{}\"\n\n[serialization]\nformat = \"json\"\n\n[runtime]\n",
+        unique_group(fleet)
+    );
+    for (key, suffix) in [
+        ("runtime_requests", "requests"),
+        ("runtime_responses", "responses"),
+        ("registry_topic", "registry"),
+        ("subscription_topic", "subscriptions"),
+        ("publish_topic", "publishes"),
+        ("dead_letter_topic", "dead_letters"),
+        ("state_topic", "state"),
+        ("runtimes_topic", "runtimes"),
+    ] {
+        text.push_str(&format!("{key} = \"{fleet}.{suffix}\"\n"));
+    }
+    text.push_str("registry_heartbeat_ms = 500\nregistry_expiry_ms = 3000\n\n[streaming]\nfetch_wait_max_ms = 5\n");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-operations");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join(format!("{fleet}.toml"));
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
+
+/// Runs the binary to its end (it talks to a broker, so it may take seconds), without `AUTOGEN_KAFKA_*` variables.
+async fn cli(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_autogen-kafka"));
+        command
+            .args(&args)
+            .env("RUST_LOG", "error")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AUTOGEN_KAFKA_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .output()
+            .unwrap_or_else(|e| panic!("running autogen-kafka: {e}"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_broker_serves_kafka_clients_until_interrupted() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut broker = Command::new(env!("CARGO_BIN_EXE_autogen-kafka"))
+            .arg("dev-broker")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(broker.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let address = first.trim().to_owned();
+        assert!(address.starts_with("127.0.0.1:"), "{address:?}");
+
+        let topic = unique_topic("dev-broker");
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &address)
+            .create()
+            .unwrap();
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .partition(0)
+                    .key("k")
+                    .payload("hello"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        drop(producer);
+        // The CLI's own tail reads it back from the dev broker.
+        let file = config_file(&address, &topic);
+        let tailed = cli(vec![
+            "tail".to_owned(),
+            topic.clone(),
+            "--from-beginning".to_owned(),
+            "--count".to_owned(),
+            "1".to_owned(),
+            "--json".to_owned(),
+            "--config".to_owned(),
+            file.display().to_string(),
+        ])
+        .await;
+        assert!(tailed.status.success(), "{}", text(&tailed.stderr));
+        let record: serde_json::Value = serde_json::from_str(&text(&tailed.stdout)).unwrap();
+        assert_eq!(record["key"], "k");
+        assert_eq!(record["value"]["base64"], "aGVsbG8=", "{record}");
+
+        // Ctrl-C (SIGINT) stops it cleanly.
+        let interrupted = Command::new("kill")
+            .args(["-INT", &broker.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(interrupted.success());
+        let status = tokio::task::spawn_blocking(move || broker.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_prints_the_answer_or_the_typed_error() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("cli-send");
+        let file = config_file(broker.bootstrap_servers(), &fleet);
+        let config = autogen_kafka::Config::builder()
+            .without_env()
+            .file(&file)
+            .build()
+            .unwrap();
+        let host = KafkaWorkerAgentRuntime::builder(config)
+            .topic_creation(autogen_kafka::admin::CreateMode::AutoCreate)
+            .build()
+            .unwrap();
+        host.register("echo", |_| RoutedAgent::new(Echo).with_handler::<Ping>())
+            .await
+            .unwrap();
+        host.start().await.unwrap();
+
+        let send = |recipient: &str, json: &str| {
+            vec![
+                "send".to_owned(),
+                recipient.to_owned(),
+                "--message-type".to_owned(),
+                "Ping".to_owned(),
+                "--json".to_owned(),
+                json.to_owned(),
+                "--timeout-ms".to_owned(),
+                "20000".to_owned(),
+                "--config".to_owned(),
+                file.display().to_string(),
+                "--auto-create-topics".to_owned(),
+            ]
+        };
+        let answered = cli(send("echo/k1", r#"{"content": "hi"}"#)).await;
+        assert!(answered.status.success(), "{}", text(&answered.stderr));
+        assert_eq!(
+            text(&answered.stdout),
+            r#"Pong {"content":"hi from echo/k1"}"#
+        );
+
+        let failed = cli(send("echo/k1", r#"{"content": "fail"}"#)).await;
+        assert!(!failed.status.success());
+        let error = text(&failed.stderr);
+        assert!(
+            error.starts_with("error: agent:") && error.contains("asked to fail"),
+            "{error}"
+        );
+
+        let nobody = cli(send("nobody/k", r#"{"content": "hi"}"#)).await;
+        assert!(!nobody.status.success());
+        let error = text(&nobody.stderr);
+        assert!(error.starts_with("error: undeliverable:"), "{error}");
+
+        let bad = cli(send("echo/k1", "{not json")).await;
+        assert!(!bad.status.success());
+        assert!(text(&bad.stderr).contains("--json is not a JSON document"));
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_each_record_decoded() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("cli-tail");
+        let file = config_file(broker.bootstrap_servers(), &fleet);
+        let topic = format!("{fleet}.requests");
+        broker
+            .mock_cluster()
+            .unwrap()
+            .create_topic(&topic, 1)
+            .await
+            .unwrap();
+        let request = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../autogen-kafka-events/tests/vectors/request_send_message.json"
+        ))
+        .unwrap();
+        let producer: FutureProducer = broker.producer_config().create().unwrap();
+        for value in [&request[..], b"not an event"] {
+            producer
+                .send(
+                    FutureRecord::to(&topic).key("echo/default").payload(value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+        }
+        let args = |format: &str| {
+            let mut args = vec![
+                "tail".to_owned(),
+                topic.clone(),
+                "--from-beginning".to_owned(),
+                "--count".to_owned(),
+                "2".to_owned(),
+                "--config".to_owned(),
+                file.display().to_string(),
+            ];
+            if format == "json" {
+                args.push("--json".to_owned());
+            }
+            args
+        };
+        let json = cli(args("json")).await;
+        assert!(json.status.success(), "{}", text(&json.stderr));
+        let lines: Vec<serde_json::Value> = text(&json.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0]["key"], "echo/default");
+        assert_eq!(lines[0]["offset"], 0);
+        assert_eq!(lines[0]["value"]["kind"], "request");
+        assert_eq!(lines[0]["value"]["event"]["recipient"], "echo/default");
+        assert!(
+            lines[1]["value"]["undecoded"].is_string(),
+            "a record that does not decode is shown, not fatal: {}",
+            lines[1]
+        );
+
+        let human = cli(args("human")).await;
+        assert!(human.status.success());
+        let first = text(&human.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            first.starts_with(&format!("{topic}/0@0 key=echo/default ")),
+            "{first}"
+        );
+    })
+    .await
+    .unwrap();
+}
