@@ -17,6 +17,8 @@
 //!   answer's type and JSON, or the typed error.
 //! - `autogen-kafka tail TOPIC [--from-beginning] [--count N] [--idle-ms MS] [--json]`: follows a topic and
 //!   prints each record decoded.
+//! - `autogen-kafka dlq list|show|replay`: the dead letters with their kind, reason and source; one decoded; and
+//!   a replay to their source topic and partition (a dry run unless `--execute`).
 //!
 //! Commands that reach a broker take `--config FILE` and `--auto-create-topics` (for a broker without the Admin
 //! API, such as `dev-broker`); `KAFKA_BOOTSTRAP_SERVERS` and `AUTOGEN_KAFKA_*` apply as everywhere.
@@ -27,6 +29,7 @@
 )]
 
 mod dev_broker;
+mod dlq;
 mod error;
 mod events;
 mod kind;
@@ -72,6 +75,11 @@ enum Command {
     Send(send::SendArgs),
     /// Follow a topic and print each record decoded.
     Tail(tail::TailArgs),
+    /// Inspect and replay the dead-letter topic.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +141,7 @@ fn main() -> ExitCode {
         Command::DevBroker(args) => dev_broker::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),
+        Command::Dlq { command } => dlq::run(&command),
         Command::Events { command } => {
             let mut stdout = std::io::stdout().lock();
             let result = match command {

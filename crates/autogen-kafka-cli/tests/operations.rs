@@ -1,5 +1,5 @@
 //! The broker commands of the `autogen-kafka` binary against librdkafka's mock cluster: `dev-broker` (read back with
-//! `tail`), `send` (with an agent hosted by the test) and `tail`.
+//! `tail`), `send` (with an agent hosted by the test), `tail`, and `dlq list|show|replay`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -168,19 +168,7 @@ async fn send_prints_the_answer_or_the_typed_error() {
         let broker = TestBroker::mock().await.unwrap();
         let fleet = unique_topic("cli-send");
         let file = config_file(broker.bootstrap_servers(), &fleet);
-        let config = autogen_kafka::Config::builder()
-            .without_env()
-            .file(&file)
-            .build()
-            .unwrap();
-        let host = KafkaWorkerAgentRuntime::builder(config)
-            .topic_creation(autogen_kafka::admin::CreateMode::AutoCreate)
-            .build()
-            .unwrap();
-        host.register("echo", |_| RoutedAgent::new(Echo).with_handler::<Ping>())
-            .await
-            .unwrap();
-        host.start().await.unwrap();
+        let host = echo_host(&file).await;
 
         let send = |recipient: &str, json: &str| {
             vec![
@@ -297,6 +285,106 @@ async fn tail_prints_each_record_decoded() {
             first.starts_with(&format!("{topic}/0@0 key=echo/default ")),
             "{first}"
         );
+    })
+    .await
+    .unwrap();
+}
+
+/// Starts a runtime hosting `echo` on the fleet of `file`.
+async fn echo_host(file: &std::path::Path) -> KafkaWorkerAgentRuntime {
+    let config = autogen_kafka::Config::builder()
+        .without_env()
+        .file(file)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let host = KafkaWorkerAgentRuntime::builder(config)
+        .topic_creation(autogen_kafka::admin::CreateMode::AutoCreate)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.register("echo", |_| RoutedAgent::new(Echo).with_handler::<Ping>())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.start().await.unwrap_or_else(|e| panic!("{e}"));
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_lists_shows_and_replays_dead_letters() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("cli-dlq");
+        let file = config_file(broker.bootstrap_servers(), &fleet);
+        let host = echo_host(&file).await;
+        // A record the callee cannot decode is dead-lettered with kind `decode`.
+        let producer: FutureProducer = broker.producer_config().create().unwrap();
+        producer
+            .send(
+                FutureRecord::to(&format!("{fleet}.requests"))
+                    .key("echo/poison")
+                    .payload("not an event"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        let dlq = |args: &[&str]| {
+            let mut all = vec!["dlq".to_owned()];
+            all.extend(args.iter().map(|a| (*a).to_owned()));
+            all.extend(["--config".to_owned(), file.display().to_string()]);
+            cli(all)
+        };
+        let listed = |count: usize| {
+            let dlq = &dlq;
+            async move {
+                for _ in 0..60 {
+                    let out = dlq(&["list", "--json"]).await;
+                    assert!(out.status.success(), "{}", text(&out.stderr));
+                    let lines: Vec<serde_json::Value> = text(&out.stdout)
+                        .lines()
+                        .map(|l| serde_json::from_str(l).unwrap())
+                        .collect();
+                    if lines.len() >= count {
+                        return lines;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                panic!("fewer than {count} dead letters");
+            }
+        };
+        let first = listed(1).await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0]["kind"], "decode");
+        assert_eq!(first[0]["key"], "echo/poison");
+        assert_eq!(first[0]["source_topic"], format!("{fleet}.requests"));
+        let position = first[0]["position"].as_str().unwrap().to_owned();
+
+        let shown = dlq(&["show", &position]).await;
+        assert!(shown.status.success(), "{}", text(&shown.stderr));
+        let shown: serde_json::Value = serde_json::from_str(&text(&shown.stdout)).unwrap();
+        assert_eq!(shown["record"]["key"], "echo/poison");
+        assert_eq!(shown["record"]["headers"]["ak_dlq_kind"], "decode");
+        assert!(shown["reason"].as_str().is_some_and(|r| !r.is_empty()));
+
+        let filtered = dlq(&["list", "--kind", "handler"]).await;
+        assert!(text(&filtered.stdout).ends_with("0 dead letter(s)"));
+
+        // A dry run writes nothing; --execute writes it back, and the callee dead-letters it again.
+        let dry = dlq(&["replay"]).await;
+        assert!(dry.status.success(), "{}", text(&dry.stderr));
+        assert!(text(&dry.stdout).contains("dry run: 1 dead letter(s) would be replayed"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(listed(1).await.len(), 1, "the dry run replayed nothing");
+        let executed = dlq(&["replay", "--execute"]).await;
+        assert!(executed.status.success(), "{}", text(&executed.stderr));
+        assert!(text(&executed.stdout).contains("replayed 1 dead letter(s)"));
+        let again = listed(2).await;
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[1]["key"], "echo/poison");
+        assert_eq!(again[1]["source_partition"], first[0]["source_partition"]);
+        assert_ne!(
+            again[1]["source_offset"], first[0]["source_offset"],
+            "a new record of the source topic"
+        );
+        host.stop().await.unwrap();
     })
     .await
     .unwrap();
