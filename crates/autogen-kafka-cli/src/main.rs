@@ -7,6 +7,8 @@
 //! - `autogen-kafka events encode [--kind K] [--format F] [--schema-id N] [FILE|-]`: reads an
 //!   event as JSON (or a `decode` output) and writes the record value bytes to stdout.
 //!
+//! - `autogen-kafka fleet status [--json]`: live runtimes with their agent types and expiry, registrations,
+//!   subscriptions, and each agent type's consumer-group lag on the request topic.
 //! - `autogen-kafka fleet cleanup [FILE] [--dry-run]`: removes what runtimes that died without stopping left
 //!   behind (their reply topics, registrations, subscriptions), as every runtime does on its heartbeat, and prints
 //!   one line per departed runtime.
@@ -32,6 +34,7 @@ mod dev_broker;
 mod dlq;
 mod error;
 mod events;
+mod fleet;
 mod kind;
 mod send;
 mod setup;
@@ -84,6 +87,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum FleetCommand {
+    /// The fleet's runtimes (with their agent types and expiry), registrations, subscriptions, and how far each
+    /// agent type's consumer group is behind on the request topic.
+    Status {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        broker: setup::BrokerArgs,
+    },
     /// Remove what runtimes dead for longer than `runtime.cleanup_grace_ms` left behind: their reply topics, and
     /// (tombstoned) their registrations, subscriptions and directory entries.
     Cleanup {
@@ -137,7 +149,10 @@ fn main() -> ExitCode {
         } => config_check(file.as_deref()),
         Command::Fleet {
             command: FleetCommand::Cleanup { file, dry_run },
-        } => fleet_cleanup(file.as_deref(), dry_run),
+        } => fleet::cleanup(file.as_deref(), dry_run),
+        Command::Fleet {
+            command: FleetCommand::Status { json, broker },
+        } => fleet::status(&broker, json),
         Command::DevBroker(args) => dev_broker::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),
@@ -167,56 +182,6 @@ fn config_check(file: Option<&Path>) -> ExitCode {
         }
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn fleet_cleanup(file: Option<&Path>, dry_run: bool) -> ExitCode {
-    let config = match setup::load(file) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mode = autogen_kafka::admin::CreateMode::Admin;
-    match setup::block_on(autogen_kafka::runtime::clean_up_fleet(
-        &config, mode, dry_run,
-    )) {
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-        Ok(Ok(departed)) => {
-            let mut failed = false;
-            for runtime in &departed {
-                match &runtime.failure {
-                    None if dry_run && runtime.orphan => {
-                        println!("orphan {} {}", runtime.runtime_id, runtime.reply_topic);
-                    }
-                    None if dry_run => {
-                        println!("departed {} {}", runtime.runtime_id, runtime.reply_topic);
-                    }
-                    None => println!("cleaned {} {}", runtime.runtime_id, runtime.reply_topic),
-                    Some(why) => {
-                        failed = true;
-                        println!(
-                            "failed {} {}: {why}",
-                            runtime.runtime_id, runtime.reply_topic
-                        );
-                    }
-                }
-            }
-            println!("{} departed runtime(s)", departed.len());
-            if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Ok(Err(error)) => {
-            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }

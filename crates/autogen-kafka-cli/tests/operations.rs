@@ -1,5 +1,5 @@
 //! The broker commands of the `autogen-kafka` binary against librdkafka's mock cluster: `dev-broker` (read back with
-//! `tail`), `send` (with an agent hosted by the test), `tail`, and `dlq list|show|replay`.
+//! `tail`), `send` (with an agent hosted by the test), `tail`, `dlq list|show|replay` and `fleet status`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -384,6 +384,110 @@ async fn dlq_lists_shows_and_replays_dead_letters() {
             again[1]["source_offset"], first[0]["source_offset"],
             "a new record of the source topic"
         );
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_status_shows_runtimes_registrations_subscriptions_and_lag() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("cli-status");
+        let file = config_file(broker.bootstrap_servers(), &fleet);
+        let host = echo_host(&file).await;
+        let subscription = autogen_kafka::TypeSubscription::new("news", "echo").unwrap();
+        let subscription_id = subscription.id().to_owned();
+        autogen_kafka::AgentRuntime::add_subscription(&host, subscription.into())
+            .await
+            .unwrap();
+        let pong: Pong = host
+            .send(
+                Ping {
+                    content: "hi".into(),
+                },
+                &autogen_kafka::AgentId::new("echo", "k").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "hi from echo/k");
+        let status = || {
+            cli(vec![
+                "fleet".to_owned(),
+                "status".to_owned(),
+                "--json".to_owned(),
+                "--config".to_owned(),
+                file.display().to_string(),
+            ])
+        };
+        // The request's offset is committed within the commit interval.
+        let mut last = serde_json::Value::Null;
+        for _ in 0..40 {
+            let out = status().await;
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            last = serde_json::from_str(&text(&out.stdout)).unwrap();
+            let echo_lag = last["lag"]
+                .as_array()
+                .and_then(|lags| lags.iter().find(|l| l["agent_type"] == "echo"))
+                .cloned();
+            let committed = echo_lag.as_ref().is_some_and(|lag| {
+                lag["total"] == 0
+                    && lag["partitions"].as_array().is_some_and(|ps| {
+                        ps.iter()
+                            .any(|p| p["committed"].as_i64().is_some_and(|c| c > 0))
+                    })
+            });
+            if committed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let runtimes = last["runtimes"].as_array().unwrap();
+        let me = runtimes
+            .iter()
+            .find(|r| r["runtime_id"] == host.instance_id())
+            .unwrap_or_else(|| panic!("{last:#}"));
+        assert_eq!(me["live"], true);
+        assert_eq!(me["agent_types"], serde_json::json!(["echo"]));
+        assert!(
+            last["registrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["agent_type"] == "echo" && r["runtime_id"] == host.instance_id()),
+            "{last:#}"
+        );
+        let subscription = last["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == subscription_id.as_str())
+            .unwrap_or_else(|| panic!("{last:#}"));
+        assert_eq!(subscription["mapping"], "type news -> echo");
+        let echo = last["lag"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["agent_type"] == "echo")
+            .unwrap_or_else(|| panic!("{last:#}"));
+        assert_eq!(echo["total"], 0, "{last:#}");
+        assert!(echo["group"].as_str().unwrap().ends_with(".agent.echo"));
+
+        let human = cli(vec![
+            "fleet".to_owned(),
+            "status".to_owned(),
+            "--config".to_owned(),
+            file.display().to_string(),
+        ])
+        .await;
+        assert!(human.status.success());
+        let human = text(&human.stdout);
+        assert!(
+            human.contains(&format!("  {} (live", host.instance_id())),
+            "{human}"
+        );
+        assert!(human.contains("lag per agent type:\n  echo 0 "), "{human}");
         host.stop().await.unwrap();
     })
     .await

@@ -139,12 +139,13 @@ impl Fleet<'_> {
 }
 
 /// Feeds the three tables of a one-off clean-up.
-struct Views {
+/// The fleet's runtimes, registrations and subscriptions, read once from their topics.
+pub(crate) struct Views {
     registry_topic: String,
     subscription_topic: String,
-    directory: Arc<RuntimeDirectory>,
-    registry: Arc<AgentRegistry>,
-    subscriptions: Arc<SubscriptionService>,
+    pub(crate) directory: Arc<RuntimeDirectory>,
+    pub(crate) registry: Arc<AgentRegistry>,
+    pub(crate) subscriptions: Arc<SubscriptionService>,
 }
 
 impl TailHandler for Views {
@@ -157,6 +158,55 @@ impl TailHandler for Views {
             self.directory.apply(&record);
         }
     }
+}
+
+/// Reads the runtimes, registry and subscription topics from their beginning to their current ends.
+pub(crate) async fn read_views(
+    config: &Config,
+    name: &str,
+    timeout: Duration,
+) -> Result<Arc<Views>> {
+    let format = crate::setup::wire_format(config);
+    let mut codecs = EventCodecs::new(format);
+    if format != Format::Json {
+        codecs = codecs.with_schema_lookup(Arc::new(crate::setup::registry_client(config)?));
+    }
+    let codecs = Arc::new(codecs);
+    let topics = &config.runtime;
+    let views = Arc::new(Views {
+        registry_topic: topics.registry_topic.clone(),
+        subscription_topic: topics.subscription_topic.clone(),
+        directory: Arc::new(RuntimeDirectory::new(topics.runtimes_topic.clone())),
+        registry: Arc::new(AgentRegistry::new(
+            topics.registry_topic.clone(),
+            Arc::clone(&codecs),
+        )),
+        subscriptions: Arc::new(SubscriptionService::new(
+            topics.subscription_topic.clone(),
+            Arc::clone(&codecs),
+        )),
+    });
+    let token = CancellationToken::new();
+    let reader = TailReader::start(
+        TailSpec::new(
+            name,
+            vec![
+                topics.runtimes_topic.clone(),
+                topics.registry_topic.clone(),
+                topics.subscription_topic.clone(),
+            ],
+        )
+        .properties(config.kafka.client_properties().into_map())
+        .start(TailStart::Beginning)
+        .metadata_timeout(timeout),
+        Arc::clone(&views) as Arc<dyn TailHandler>,
+        &token,
+    )
+    .await?;
+    let caught_up = reader.catch_up(timeout).await;
+    reader.shutdown().await;
+    caught_up?;
+    Ok(views)
 }
 
 /// Cleans up after the fleet's runtimes that died without stopping, once, as every runtime does on its heartbeat:
@@ -189,50 +239,12 @@ pub async fn clean_up_fleet(
     dry_run: bool,
 ) -> Result<Vec<Departed>> {
     config.validate()?;
-    let format = crate::setup::wire_format(config);
-    let mut codecs = EventCodecs::new(format);
-    if format != Format::Json {
-        codecs = codecs.with_schema_lookup(Arc::new(crate::setup::registry_client(config)?));
-    }
-    let codecs = Arc::new(codecs);
     let topics = &config.runtime;
-    let views = Arc::new(Views {
-        registry_topic: topics.registry_topic.clone(),
-        subscription_topic: topics.subscription_topic.clone(),
-        directory: Arc::new(RuntimeDirectory::new(topics.runtimes_topic.clone())),
-        registry: Arc::new(AgentRegistry::new(
-            topics.registry_topic.clone(),
-            Arc::clone(&codecs),
-        )),
-        subscriptions: Arc::new(SubscriptionService::new(
-            topics.subscription_topic.clone(),
-            Arc::clone(&codecs),
-        )),
-    });
     let timeout = crate::worker::step_timeout(config);
     // Listed before the directory is read: a runtime writes its entry before it creates its reply topic, so every
     // topic listed here whose runtime is alive has its entry in the view read next.
     let listed = crate::setup::topic_names(config, mode, timeout).await?;
-    let token = CancellationToken::new();
-    let reader = TailReader::start(
-        TailSpec::new(
-            "cleanup",
-            vec![
-                topics.runtimes_topic.clone(),
-                topics.registry_topic.clone(),
-                topics.subscription_topic.clone(),
-            ],
-        )
-        .properties(config.kafka.client_properties().into_map())
-        .start(TailStart::Beginning)
-        .metadata_timeout(timeout),
-        Arc::clone(&views) as Arc<dyn TailHandler>,
-        &token,
-    )
-    .await?;
-    let caught_up = reader.catch_up(timeout).await;
-    reader.shutdown().await;
-    caught_up?;
+    let views = read_views(config, "cleanup", timeout).await?;
     let producer = EventProducer::new(
         config.producer_properties().as_map(),
         config.kafka.request_timeout,

@@ -34,10 +34,14 @@ mod cleanup;
 mod client;
 mod error;
 mod setup;
+mod status;
 mod worker;
 
 pub use bridge::{BridgeStats, KafkaStreamingAgent, KafkaStreamingAgentBuilder};
 pub use cleanup::{Departed, clean_up_fleet};
 pub use client::MessagingClient;
 pub use error::{Result, RuntimeError};
+pub use status::{
+    FleetStatus, RegistrationStatus, RuntimeStatus, SubscriptionStatus, TypeLag, fleet_status,
+};
 pub use worker::{KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntimeBuilder};

@@ -95,6 +95,27 @@ impl AgentRegistry {
         types
     }
 
+    /// Every registration known, sorted by type then registrant: `(agent type, runtime id or None for a Python
+    /// runtime, expiry in ms since the epoch or None for never)`; expired ones included (an operator's view).
+    #[must_use]
+    pub fn registrations(&self) -> Vec<(String, Option<String>, Option<i64>)> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<(String, Option<String>, Option<i64>)> = entries
+            .iter()
+            .flat_map(|(agent_type, by)| {
+                by.iter().map(move |(registrant, expiry)| {
+                    let runtime = match registrant {
+                        Registrant::Runtime(id) => Some(id.clone()),
+                        Registrant::Python => None,
+                    };
+                    (agent_type.clone(), runtime, *expiry)
+                })
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     /// The tombstone that removes `runtime_id`'s registration of `agent_type` from the compacted topic for good.
     #[must_use]
     pub fn tombstone(&self, agent_type: &str, runtime_id: &str) -> OutboundRecord {

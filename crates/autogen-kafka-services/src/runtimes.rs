@@ -204,6 +204,20 @@ impl RuntimeDirectory {
             .contains_key(runtime_id)
     }
 
+    /// Every entry read, live or expired, sorted by instance id (an operator's view).
+    #[must_use]
+    pub fn entries(&self) -> Vec<(String, RuntimeEntry)> {
+        let mut all: Vec<(String, RuntimeEntry)> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, entry)| (id.clone(), entry.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// The live runtimes' ids, sorted.
     #[must_use]
     pub fn live(&self) -> Vec<String> {

@@ -116,6 +116,20 @@ impl SubscriptionService {
             .contains_key(id)
     }
 
+    /// Every subscription known and the Rust runtime that added it (`None`: a Python runtime), sorted by id.
+    #[must_use]
+    pub fn subscriptions(&self) -> Vec<(Subscription, Option<String>)> {
+        let mut all: Vec<(Subscription, Option<String>)> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|entry| (entry.subscription.clone(), entry.runtime.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.id().cmp(b.0.id()));
+        all
+    }
+
     /// The ids of the subscriptions `runtime_id` added, sorted: what a survivor tombstones once that runtime died.
     #[must_use]
     pub fn added_by(&self, runtime_id: &str) -> Vec<String> {

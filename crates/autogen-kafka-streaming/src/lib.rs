@@ -32,6 +32,7 @@ mod backoff;
 pub mod client_log;
 mod consumer;
 mod error;
+mod lag;
 mod offsets;
 mod producer;
 mod record;
@@ -43,6 +44,7 @@ pub use consumer::{
     RecordHandler, TopicPartition, dead_letter_headers,
 };
 pub use error::{Result, StreamingError};
+pub use lag::{PartitionLag, group_lag};
 pub use offsets::PartitionOffsets;
 pub use producer::{Delivered, EventProducer, PendingDelivery};
 pub use record::{InboundRecord, OutboundRecord};

@@ -8,7 +8,7 @@
 //! records acknowledged before the call.
 
 pub(crate) mod gaps;
-mod reader;
+pub(crate) mod reader;
 #[cfg(test)]
 mod tests;
 
