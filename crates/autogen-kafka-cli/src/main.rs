@@ -19,6 +19,8 @@
 //!   answer's type and JSON, or the typed error.
 //! - `autogen-kafka tail TOPIC [--from-beginning] [--count N] [--idle-ms MS] [--json]`: follows a topic and
 //!   prints each record decoded.
+//! - `autogen-kafka topics ensure|check [--mixed-fleet] [--json]`: creates or checks the fleet's shared topics
+//!   (partitions, cleanup policy; with `--mixed-fleet` the Python-compatible subscription topic).
 //! - `autogen-kafka dlq list|show|replay`: the dead letters with their kind, reason and source; one decoded; and
 //!   a replay to their source topic and partition (a dry run unless `--execute`).
 //!
@@ -39,6 +41,7 @@ mod kind;
 mod send;
 mod setup;
 mod tail;
+mod topics;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,6 +85,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: dlq::DlqCommand,
+    },
+    /// Create or check the fleet's shared topics.
+    Topics {
+        #[command(subcommand)]
+        command: topics::TopicsCommand,
     },
 }
 
@@ -157,6 +165,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),
         Command::Dlq { command } => dlq::run(&command),
+        Command::Topics { command } => topics::run(&command),
         Command::Events { command } => {
             let mut stdout = std::io::stdout().lock();
             let result = match command {

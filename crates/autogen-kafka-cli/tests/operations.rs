@@ -1,5 +1,5 @@
 //! The broker commands of the `autogen-kafka` binary against librdkafka's mock cluster: `dev-broker` (read back with
-//! `tail`), `send` (with an agent hosted by the test), `tail`, `dlq list|show|replay` and `fleet status`.
+//! `tail`), `send` (with an agent hosted by the test), `tail`, `dlq list|show|replay`, `fleet status` and `topics ensure|check`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -489,6 +489,68 @@ async fn fleet_status_shows_runtimes_registrations_subscriptions_and_lag() {
         );
         assert!(human.contains("lag per agent type:\n  echo 0 "), "{human}");
         host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_check_finds_what_is_missing_and_ensure_creates_it() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("cli-topics");
+        let file = config_file(broker.bootstrap_servers(), &fleet);
+        let topics = |command: &str, file: &std::path::Path| {
+            cli(vec![
+                "topics".to_owned(),
+                command.to_owned(),
+                "--config".to_owned(),
+                file.display().to_string(),
+                // The mock cluster has no CreateTopics: it creates topics when a client first asks for them.
+                "--auto-create-topics".to_owned(),
+            ])
+        };
+        let before = topics("check", &file).await;
+        assert!(!before.status.success());
+        let report = text(&before.stdout);
+        assert!(
+            report.contains(&format!("PROBLEM {fleet}.requests: missing")),
+            "{report}"
+        );
+        assert_eq!(report.lines().count(), 8, "{report}");
+
+        let ensured = topics("ensure", &file).await;
+        assert!(ensured.status.success(), "{}", text(&ensured.stderr));
+        let report = text(&ensured.stdout);
+        assert_eq!(report.lines().count(), 8, "{report}");
+        assert!(
+            report.contains(&format!("auto-created {fleet}.subscriptions")),
+            "{report}"
+        );
+
+        let after = topics("check", &file).await;
+        assert!(after.status.success(), "{}", text(&after.stdout));
+        assert!(
+            text(&after.stdout)
+                .lines()
+                .all(|line| line.starts_with("ok "))
+        );
+
+        // A configuration that wants more partitions than the topics have.
+        let wider = file.with_file_name(format!("{fleet}-wider.toml"));
+        let original = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &wider,
+            original.replacen("[kafka]\n", "[kafka]\nnum_partitions = 8\n", 1),
+        )
+        .unwrap();
+        let narrow = topics("check", &wider).await;
+        assert!(!narrow.status.success());
+        assert!(
+            text(&narrow.stdout).contains("fewer than kafka.num_partitions = 8"),
+            "{}",
+            text(&narrow.stdout)
+        );
     })
     .await
     .unwrap();

@@ -35,6 +35,7 @@ mod client;
 mod error;
 mod setup;
 mod status;
+mod topics;
 mod worker;
 
 pub use bridge::{BridgeStats, KafkaStreamingAgent, KafkaStreamingAgentBuilder};
@@ -44,4 +45,5 @@ pub use error::{Result, RuntimeError};
 pub use status::{
     FleetStatus, RegistrationStatus, RuntimeStatus, SubscriptionStatus, TypeLag, fleet_status,
 };
+pub use topics::{TopicCheck, check_fleet_topics, ensure_fleet_topics, fleet_topic_specs};
 pub use worker::{KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntimeBuilder};

@@ -151,29 +151,8 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
 async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let inner = &runtime.inner;
     let config = &inner.config;
-    let partitions = config.kafka.num_partitions.max(1);
     let replication = config.kafka.replication_factor.max(1);
-    let shared = |name: &str| {
-        TopicSpec::new(name)
-            .partitions(partitions)
-            .replication_factor(replication)
-    };
-    let compacted = |name: &str| {
-        TopicSpec::compacted(name)
-            .partitions(partitions)
-            .replication_factor(replication)
-    };
-    let topics = &config.runtime;
-    let specs = vec![
-        shared(&topics.runtime_requests),
-        shared(&topics.runtime_responses),
-        shared(&topics.publish_topic),
-        shared(&topics.dead_letter_topic),
-        compacted(&topics.registry_topic),
-        compacted(&topics.subscription_topic),
-        compacted(&topics.state_topic),
-        compacted(&topics.runtimes_topic),
-    ];
+    let specs = crate::fleet_topic_specs(config, false);
     crate::setup::ensure_topics(config, inner.create_mode, &specs, step_timeout(config)).await?;
     // The directory entry names the reply topic before the topic exists: a runtime that dies from here on leaves
     // nothing the fleet does not know of, and clean up after the grace.
