@@ -119,6 +119,8 @@ mod kafka;
 mod load;
 mod memory;
 mod properties;
+#[cfg(test)]
+mod reference;
 mod secret;
 mod serialization;
 mod service;
