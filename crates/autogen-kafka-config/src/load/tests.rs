@@ -820,3 +820,128 @@ fn the_deployment_example_is_valid() {
         assert_eq!(config.streaming.fetch_wait_max, Duration::from_millis(100));
     });
 }
+
+/// The YAML documents of a file under `deploy/` (Kubernetes manifests hold several, split by `---`).
+fn deploy_yaml(relative: &str) -> Vec<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.split("\n---\n")
+        .filter(|document| !document.trim().is_empty())
+        .map(|document| {
+            figment::Figment::from(
+                <figment::providers::Yaml as figment::providers::Format>::string(document),
+            )
+            .extract::<serde_json::Value>()
+            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn every_deploy_manifest_parses() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(files.len() >= 7, "{files:?}");
+    for file in files {
+        let documents = deploy_yaml(&file);
+        assert!(!documents.is_empty(), "{file}");
+        for document in documents {
+            assert!(document.is_object(), "{file}: {document}");
+        }
+    }
+    let kinds: Vec<String> = [
+        "k8s/deployment.yaml",
+        "k8s/pdb.yaml",
+        "k8s/servicemonitor.yaml",
+        "k8s/configmap.yaml",
+    ]
+    .iter()
+    .flat_map(|file| deploy_yaml(file))
+    .map(|document| document["kind"].as_str().unwrap_or_default().to_owned())
+    .collect();
+    for kind in [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "ServiceMonitor",
+        "ConfigMap",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing: {kinds:?}");
+    }
+}
+
+#[test]
+fn the_kubernetes_configmap_holds_a_valid_worker_configuration() {
+    let configmap = deploy_yaml("k8s/configmap.yaml").remove(0);
+    let text = configmap["data"]["worker.toml"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    jailed(|jail| {
+        jail.create_file("worker.toml", &text).unwrap();
+        let config = Config::from_file("worker.toml").unwrap();
+        assert_eq!(config.kafka.group_id, "agents-prod");
+        assert_eq!(config.kafka.num_partitions, 12);
+    });
+    // The probes use the monitoring endpoint the worker serves.
+    let deployment = deploy_yaml("k8s/deployment.yaml").remove(0);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"],
+        "/health/live"
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"],
+        "/health/ready"
+    );
+    assert_eq!(container["ports"][0]["containerPort"], 9464);
+}
+
+#[test]
+fn the_compose_workers_environment_is_a_valid_configuration() {
+    let compose = deploy_yaml("compose.yaml").remove(0);
+    for worker in ["worker-1", "worker-2"] {
+        let environment = compose["services"][worker]["environment"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{worker} has no environment"))
+            .clone();
+        jailed(|jail| {
+            for (name, value) in &environment {
+                jail.set_env(name, value.as_str().unwrap_or_default());
+            }
+            let config = Config::load().unwrap();
+            assert_eq!(config.kafka.bootstrap_servers, ["kafka:9092"]);
+            assert_eq!(config.kafka.group_id, "agents");
+            assert_eq!(config.runtime.instance_id.as_deref(), Some(worker));
+        });
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_an_example_that_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).unwrap();
+    let example = dockerfile
+        .split("--example ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the Dockerfile builds no example"));
+    assert!(
+        root.join(format!("examples/{example}.rs")).is_file(),
+        "examples/{example}.rs"
+    );
+    assert!(dockerfile.contains("EXPOSE 9464"), "the monitoring port");
+}

@@ -347,3 +347,59 @@ fn active_agents_and_passivations_are_exposed() {
     assert_eq!(sample(&metrics, ACTIVE_AGENTS, &[]), Some(2.0));
     assert_eq!(sample(&metrics, PASSIVATIONS_TOTAL, &[]), Some(5.0));
 }
+
+#[test]
+fn every_metric_the_deployed_dashboard_queries_exists() {
+    // deploy/grafana/dashboards/autogen-kafka.json is what operators see: each series it queries must be one the
+    // runtime exports.
+    let metrics = Metrics::new().unwrap();
+    metrics.message_consumed("t");
+    metrics.observe_handler("a", Duration::from_millis(1));
+    metrics.record_rpc("a", RpcOutcome::Ok, Duration::from_millis(1));
+    metrics.unmatched_response(UnmatchedResponse::Late);
+    metrics.dead_lettered("t", "decode");
+    metrics.error("c", "k");
+    metrics.set_consumer_lag("t", 0, 1);
+    metrics.rebalance(RebalanceEvent::Assigned);
+    metrics.set_connection_state("producer", ConnectionState::Connected);
+    metrics.set_active_agents(1);
+    metrics.agents_passivated(1);
+    let mut exported: Vec<String> = Vec::new();
+    for family in metrics.registry().gather() {
+        let name = family.name().to_owned();
+        if family.get_field_type() == prometheus::proto::MetricType::HISTOGRAM {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                exported.push(format!("{name}{suffix}"));
+            }
+        }
+        exported.push(name);
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/dashboards/autogen-kafka.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(start) = rest.find("autogen_kafka_") {
+                let tail = &rest[start..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                queried.push(tail[..end].to_owned());
+                rest = &tail[end..];
+            }
+        }
+    }
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        assert!(
+            exported.contains(name),
+            "the dashboard queries {name}, which the runtime does not export"
+        );
+    }
+}
