@@ -18,15 +18,19 @@ else
   runner=(cargo test --no-fail-fast)
 fi
 
-# The integration tests again on Tansu. After a workspace run ("all") the filter reuses the workspace's test
+# The integration tests (and the CLI commands that read a fleet) again on Tansu. After a workspace run ("all") the filter reuses the workspace's test
 # binaries: `-p` alone would resolve features for that one package and build every dependency a second time.
 on_tansu() {
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     return 0
   fi
   echo "== integration tests on the Tansu broker" >&2
+  # The CLI's broker commands that read a fleet (fleet status, dlq) run on Tansu too.
+  local filter='package(autogen-kafka-integration-tests) | (package(autogen-kafka-cli) & binary(operations) & test(/fleet_status|dlq_/))'
   if [ "$1" = workspace ] && [ "${runner[1]}" = nextest ]; then
-    AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" --workspace -E 'package(autogen-kafka-integration-tests)'
+    AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" --workspace -E "$filter"
+  elif [ "${runner[1]}" = nextest ]; then
+    AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" -p autogen-kafka-integration-tests -p autogen-kafka-cli -E "$filter"
   else
     AUTOGEN_KAFKA_TEST_BROKER=tansu "${runner[@]}" -p autogen-kafka-integration-tests
   fi

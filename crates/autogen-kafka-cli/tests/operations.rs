@@ -11,7 +11,7 @@ use autogen_kafka::{
 };
 use autogen_kafka_testing::rdkafka::ClientConfig;
 use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
-use autogen_kafka_testing::{TestBroker, unique_group, unique_topic};
+use autogen_kafka_testing::{BrokerKind, TestBroker, unique_group, unique_topic};
 use serde::{Deserialize, Serialize};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -48,6 +48,11 @@ impl Handler<Ping> for Echo {
 
 /// A configuration file for a fleet on `bootstrap` whose topics are prefixed with `fleet`.
 fn config_file(bootstrap: &str, fleet: &str) -> std::path::PathBuf {
+    config_file_for(bootstrap, fleet, BrokerKind::Mock)
+}
+
+/// [`config_file`] with the group timings a broker of `kind` needs (Tansu: a 2 s session).
+fn config_file_for(bootstrap: &str, fleet: &str, kind: BrokerKind) -> std::path::PathBuf {
     let mut text = format!(
         "[kafka]\nbootstrap_servers = [\"{bootstrap}\"]\ngroup_id = \"{}\"\n\n[serialization]\nformat = \"json\"\n\n[runtime]\n",
         unique_group(fleet)
@@ -65,6 +70,9 @@ fn config_file(bootstrap: &str, fleet: &str) -> std::path::PathBuf {
         text.push_str(&format!("{key} = \"{fleet}.{suffix}\"\n"));
     }
     text.push_str("registry_heartbeat_ms = 500\nregistry_expiry_ms = 3000\n\n[streaming]\nfetch_wait_max_ms = 5\n");
+    if kind == BrokerKind::Tansu {
+        text.push_str("session_timeout_ms = 2000\nheartbeat_interval_ms = 300\n");
+    }
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-operations");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let path = dir.join(format!("{fleet}.toml"));
@@ -168,7 +176,7 @@ async fn send_prints_the_answer_or_the_typed_error() {
         let broker = TestBroker::mock().await.unwrap();
         let fleet = unique_topic("cli-send");
         let file = config_file(broker.bootstrap_servers(), &fleet);
-        let host = echo_host(&file).await;
+        let host = echo_host(&file, BrokerKind::Mock).await;
 
         let send = |recipient: &str, json: &str| {
             vec![
@@ -291,14 +299,18 @@ async fn tail_prints_each_record_decoded() {
 }
 
 /// Starts a runtime hosting `echo` on the fleet of `file`.
-async fn echo_host(file: &std::path::Path) -> KafkaWorkerAgentRuntime {
+async fn echo_host(file: &std::path::Path, kind: BrokerKind) -> KafkaWorkerAgentRuntime {
     let config = autogen_kafka::Config::builder()
         .without_env()
         .file(file)
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let host = KafkaWorkerAgentRuntime::builder(config)
-        .topic_creation(autogen_kafka::admin::CreateMode::AutoCreate)
+        .topic_creation(if kind == BrokerKind::Mock {
+            autogen_kafka::admin::CreateMode::AutoCreate
+        } else {
+            autogen_kafka::admin::CreateMode::Admin
+        })
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     host.register("echo", |_| RoutedAgent::new(Echo).with_handler::<Ping>())
@@ -311,10 +323,11 @@ async fn echo_host(file: &std::path::Path) -> KafkaWorkerAgentRuntime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dlq_lists_shows_and_replays_dead_letters() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let broker = TestBroker::mock().await.unwrap();
+        // The mock cluster, or Tansu with AUTOGEN_KAFKA_TEST_BROKER=tansu (scripts/test.sh runs both).
+        let broker = TestBroker::start().await.unwrap();
         let fleet = unique_topic("cli-dlq");
-        let file = config_file(broker.bootstrap_servers(), &fleet);
-        let host = echo_host(&file).await;
+        let file = config_file_for(broker.bootstrap_servers(), &fleet, broker.kind());
+        let host = echo_host(&file, broker.kind()).await;
         // A record the callee cannot decode is dead-lettered with kind `decode`.
         let producer: FutureProducer = broker.producer_config().create().unwrap();
         producer
@@ -393,10 +406,11 @@ async fn dlq_lists_shows_and_replays_dead_letters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_status_shows_runtimes_registrations_subscriptions_and_lag() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let broker = TestBroker::mock().await.unwrap();
+        // The mock cluster, or Tansu with AUTOGEN_KAFKA_TEST_BROKER=tansu (scripts/test.sh runs both).
+        let broker = TestBroker::start().await.unwrap();
         let fleet = unique_topic("cli-status");
-        let file = config_file(broker.bootstrap_servers(), &fleet);
-        let host = echo_host(&file).await;
+        let file = config_file_for(broker.bootstrap_servers(), &fleet, broker.kind());
+        let host = echo_host(&file, broker.kind()).await;
         let subscription = autogen_kafka::TypeSubscription::new("news", "echo").unwrap();
         let subscription_id = subscription.id().to_owned();
         autogen_kafka::AgentRuntime::add_subscription(&host, subscription.into())
