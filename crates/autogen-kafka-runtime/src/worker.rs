@@ -503,6 +503,7 @@ impl KafkaWorkerAgentRuntime {
         }
         let trace = headers::inject_current_trace(&mut request.metadata);
         let topic = &self.inner.config.runtime.runtime_requests;
+        tracing::Span::current().record("topic", topic.as_str());
         let value =
             self.codecs()?
                 .encode(topic, &request)
@@ -531,17 +532,19 @@ impl KafkaWorkerAgentRuntime {
         // The reply reader fetches while this RPC waits (it is paused while none does).
         let _waiting = self.inner.reply_demand.acquire(&tails);
         let reply = pending.register(&request_id, recipient.clone(), &serialized.type_name);
-        let exchange = async {
-            self.inner
-                .producer
-                .send(record)
-                .await
-                .map_err(|error| CoreError::Transport {
-                    operation: "sending the request",
-                    source: Box::new(error),
+        let exchange =
+            async {
+                let delivered = self.inner.producer.send(record).await.map_err(|error| {
+                    CoreError::Transport {
+                        operation: "sending the request",
+                        source: Box::new(error),
+                    }
                 })?;
-            reply.await.map_err(|_| CoreError::RuntimeStopped)?
-        };
+                tracing::Span::current()
+                    .record("partition", delivered.partition)
+                    .record("offset", delivered.offset);
+                reply.await.map_err(|_| CoreError::RuntimeStopped)?
+            };
         let outcome = tokio::select! {
             biased;
             () = token.cancelled() => Err(CoreError::Cancelled),
@@ -805,6 +808,9 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
                 otel.status_code = tracing::field::Empty,
                 agent_id = %recipient,
                 message_type = %message.type_name(),
+                topic = tracing::field::Empty,
+                partition = tracing::field::Empty,
+                offset = tracing::field::Empty,
                 outcome = tracing::field::Empty,
             );
             async move {

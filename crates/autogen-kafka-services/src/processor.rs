@@ -413,7 +413,7 @@ impl MessageProcessor {
         let request_id = request.request_id.clone().unwrap_or_default();
         let sender = request.recipient.clone().unwrap_or_default();
         let recipient = request.agent_id.clone().unwrap_or_default();
-        let response = match answer {
+        let mut response = match answer {
             Some(answer) => {
                 let serialized = answer
                     .to_serialized()
@@ -428,7 +428,6 @@ impl MessageProcessor {
             }
             None => ResponseEvent::success(request_id.clone(), sender, recipient, "", Vec::new()),
         };
-        let mut response = response;
         let trace = headers::inject_current_trace(&mut response.metadata);
         let value = self
             .codecs

@@ -266,6 +266,13 @@ async fn a_call_chain_and_a_publication_across_runtimes_are_each_one_trace() {
         );
         assert_eq!(attribute(&handle_b, "outcome").as_deref(), Some("ok"));
         assert_eq!(attribute(&send_a, "outcome").as_deref(), Some("ok"));
+        assert!(
+            attribute(&send_a, "topic").is_some_and(|topic| topic.ends_with(".requests"))
+                && attribute(&send_a, "partition").is_some()
+                && attribute(&send_a, "offset").is_some(),
+            "the client span names where its request went: {:?}",
+            send_a.attributes
+        );
 
         let publish_root = spans.iter().find(|s| s.name == "test.publish").unwrap();
         let delivered = span_of(&spans, publish_trace, "kafka.handle", "reader/s");
