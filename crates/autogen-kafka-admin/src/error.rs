@@ -64,6 +64,26 @@ pub enum AdminError {
         source: std::io::Error,
     },
 
+    /// The client certificate or key file for mutual TLS with the registry could not be read.
+    #[error("cannot read the schema registry client identity file {}", path.display())]
+    ReadIdentityFile {
+        /// The file that was configured.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The client certificate and key do not make a usable TLS identity (PEM certificate and private key).
+    #[error("the schema registry client certificate {} and its key do not make a TLS identity", path.display())]
+    InvalidIdentity {
+        /// The certificate file that was configured.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: reqwest::Error,
+    },
+
     /// The CA certificate file does not hold valid PEM certificates.
     #[error("the schema registry CA file {} holds no valid PEM certificate", path.display())]
     InvalidCaFile {

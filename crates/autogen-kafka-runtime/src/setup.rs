@@ -18,13 +18,28 @@ pub(crate) fn wire_format(config: &Config) -> Format {
     }
 }
 
-/// A Schema Registry client for the configured registry (URL, basic auth, timeout).
+/// A Schema Registry client for the configured registry (URL, basic auth, timeout, TLS trust and client
+/// certificate).
 pub(crate) fn registry_client(config: &Config) -> Result<SchemaRegistryClient> {
     let registry = &config.kafka.schema_registry;
     let mut builder = SchemaRegistryClient::builder(registry.url.clone())
         .request_timeout(registry.request_timeout);
     if let (Some(user), Some(secret)) = (&registry.username, &registry.password) {
         builder = builder.basic_auth(user.clone(), secret.expose().to_owned());
+    }
+    // `probe` means the system's trust store, which the client always uses.
+    if let Some(ca) = registry
+        .ssl_ca_location
+        .as_ref()
+        .filter(|ca| ca.as_path() != std::path::Path::new("probe"))
+    {
+        builder = builder.tls_ca_file(ca.clone());
+    }
+    if let (Some(certificate), Some(key)) = (
+        &registry.ssl_certificate_location,
+        &registry.ssl_key_location,
+    ) {
+        builder = builder.tls_client_identity(certificate.clone(), key.clone());
     }
     Ok(builder.build()?)
 }

@@ -55,6 +55,14 @@ pub enum TestingError {
         source: KafkaError,
     },
 
+    /// A test certificate or key could not be made or written.
+    #[error("test PKI: {what}: {message}")]
+    Pki {
+        /// What was being made.
+        what: &'static str,
+        /// The cause.
+        message: String,
+    },
     /// A mock-cluster-only operation was called on another kind of broker.
     #[error("{operation} needs {needs} broker, but this one is {kind}")]
     Unsupported {

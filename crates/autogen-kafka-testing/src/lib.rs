@@ -71,6 +71,7 @@ mod broker;
 mod error;
 mod eventually;
 mod names;
+mod pki;
 pub mod schema_registry;
 
 pub use broker::{
@@ -79,6 +80,7 @@ pub use broker::{
 pub use error::{Result, TestingError};
 pub use eventually::eventually;
 pub use names::{unique_group, unique_topic};
+pub use pki::TestPki;
 #[doc(no_inline)]
 pub use rdkafka;
 pub use schema_registry::{SchemaRegistryStandIn, SchemaRegistryStandInBuilder};

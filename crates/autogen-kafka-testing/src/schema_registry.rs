@@ -90,6 +90,7 @@ pub struct SchemaRegistryStandIn {
 #[must_use]
 pub struct SchemaRegistryStandInBuilder {
     basic_auth: Option<(String, String)>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl SchemaRegistryStandInBuilder {
@@ -98,6 +99,22 @@ impl SchemaRegistryStandInBuilder {
     pub fn with_basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.basic_auth = Some((user.into(), password.into()));
         self
+    }
+
+    /// Serves HTTPS with `pki`'s server certificate (the URL becomes `https://localhost:<port>`); with
+    /// `require_client_certificate`, a client must present a certificate `pki`'s CA signed, or its TLS handshake
+    /// fails.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::TestingError::Pki`] when the TLS configuration cannot be built.
+    pub fn with_tls(
+        mut self,
+        pki: &crate::TestPki,
+        require_client_certificate: bool,
+    ) -> crate::Result<Self> {
+        self.tls = Some(pki.server_config(require_client_certificate)?);
+        Ok(self)
     }
 
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
@@ -123,23 +140,74 @@ impl SchemaRegistryStandInBuilder {
         let address = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(Arc::clone(&shared));
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                // A dropped sender also means "stop".
-                let _stop_or_dropped = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "schema registry stand-in stopped with an error");
-            }
-        });
+        // A dropped sender also means "stop".
+        let stopped = async move {
+            let _stop_or_dropped = stopped.await;
+        };
+        let url = if self.tls.is_some() {
+            format!("https://localhost:{}", address.port())
+        } else {
+            format!("http://{address}")
+        };
+        let server = match self.tls {
+            None => tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                if let Err(error) = serve.await {
+                    tracing::warn!(%error, "schema registry stand-in stopped with an error");
+                }
+            }),
+            Some(config) => tokio::spawn(async move {
+                let listener = TlsListener {
+                    tcp: listener,
+                    acceptor: tokio_rustls::TlsAcceptor::from(config),
+                };
+                let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                if let Err(error) = serve.await {
+                    tracing::warn!(%error, "schema registry stand-in stopped with an error");
+                }
+            }),
+        };
         tracing::debug!(%address, "schema registry stand-in listening");
 
         Ok(SchemaRegistryStandIn {
-            url: format!("http://{address}"),
+            url,
             shared,
             stop: Some(stop),
             server: Some(server),
         })
+    }
+}
+
+/// A TCP listener that completes a TLS handshake before handing a connection to the server; a failed handshake
+/// (an untrusted or missing client certificate, a client that does not trust us) is logged and dropped.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, address) = match self.tcp.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::debug!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            match self.acceptor.accept(stream).await {
+                Ok(tls) => return (tls, address),
+                Err(error) => tracing::debug!(%error, %address, "TLS handshake failed"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
@@ -158,7 +226,7 @@ impl SchemaRegistryStandIn {
         SchemaRegistryStandInBuilder::default()
     }
 
-    /// The base URL, `http://127.0.0.1:<port>`.
+    /// The base URL: `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS.
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url

@@ -14,6 +14,7 @@ mod replicas;
 mod resilience;
 mod rpc;
 mod schema_evolution;
+mod security;
 mod tail_gaps;
 mod topics;
 mod traces;

@@ -154,6 +154,7 @@ pub struct SchemaRegistryClientBuilder {
     connect_timeout: Option<Duration>,
     retry: RetryPolicy,
     ca_file: Option<PathBuf>,
+    identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl SchemaRegistryClientBuilder {
@@ -190,6 +191,16 @@ impl SchemaRegistryClientBuilder {
     /// when the registry URL is `https` (for a registry with a private CA).
     pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate and private key (PEM files) to a registry that requires mutual TLS.
+    pub fn tls_client_identity(
+        mut self,
+        certificate: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.identity = Some((certificate.into(), key.into()));
         self
     }
 
@@ -233,6 +244,9 @@ impl SchemaRegistryClientBuilder {
                 http = http.add_root_certificate(certificate);
             }
         }
+        if let Some((certificate, key)) = &self.identity {
+            http = http.identity(read_identity(certificate, key)?);
+        }
         let http = http
             .build()
             .map_err(|source| AdminError::BuildRegistryClient { source })?;
@@ -248,6 +262,22 @@ impl SchemaRegistryClientBuilder {
             }),
         })
     }
+}
+
+fn read_identity(certificate: &PathBuf, key: &PathBuf) -> Result<reqwest::Identity> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| AdminError::ReadIdentityFile {
+            path: path.clone(),
+            source,
+        })
+    };
+    let mut pem = read(certificate)?;
+    pem.push(b'\n');
+    pem.extend(read(key)?);
+    reqwest::Identity::from_pem(&pem).map_err(|source| AdminError::InvalidIdentity {
+        path: certificate.clone(),
+        source,
+    })
 }
 
 fn read_ca_file(path: &PathBuf) -> Result<Vec<reqwest::Certificate>> {
@@ -295,6 +325,7 @@ impl SchemaRegistryClient {
             connect_timeout: None,
             retry: RetryPolicy::default(),
             ca_file: None,
+            identity: None,
         }
     }
 

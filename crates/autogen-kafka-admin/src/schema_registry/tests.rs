@@ -700,3 +700,128 @@ fn base_url_path_prefix_is_kept() {
         "http://host:8081/schemas/ids/7"
     );
 }
+
+#[tokio::test]
+async fn over_https_the_client_verifies_the_registry_and_sends_its_credentials() {
+    within_timeout(async {
+        let pki = autogen_kafka_testing::TestPki::new().unwrap();
+        let registry = SchemaRegistryStandIn::builder()
+            .with_basic_auth("api-key", "api-secret")
+            .with_tls(&pki, false)
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        assert!(registry.url().starts_with("https://localhost:"));
+
+        // Trusting the test CA, with the right credentials: registered over TLS.
+        let trusted = SchemaRegistryClient::builder(registry.url())
+            .basic_auth("api-key", "api-secret")
+            .tls_ca_file(pki.ca_file())
+            .build()
+            .unwrap();
+        trusted
+            .register("x-value", &registration_schema())
+            .await
+            .unwrap();
+        assert_eq!(trusted.subjects().await.unwrap(), vec!["x-value"]);
+
+        // Wrong credentials over TLS: a typed 401, not retried.
+        let before = registry.request_count();
+        let wrong = SchemaRegistryClient::builder(registry.url())
+            .basic_auth("api-key", "wrong")
+            .tls_ca_file(pki.ca_file())
+            .build()
+            .unwrap();
+        let error = wrong.subjects().await.unwrap_err();
+        assert!(
+            matches!(error, AdminError::RegistryUnauthorized { status: 401, .. }),
+            "{error:?}"
+        );
+        assert_eq!(registry.request_count(), before + 1);
+
+        // A client that trusts another CA refuses the server: a clear error naming the certificate problem, after
+        // the bounded retries.
+        let untrusting = SchemaRegistryClient::builder(registry.url())
+            .basic_auth("api-key", "api-secret")
+            .tls_ca_file(pki.other_ca_file())
+            .retry_policy(RetryPolicy::default().max_attempts(2))
+            .build()
+            .unwrap();
+        let error = untrusting.subjects().await.unwrap_err();
+        let text = {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        };
+        assert!(
+            matches!(error, AdminError::RegistryUnavailable { .. }),
+            "{error:?}"
+        );
+        assert!(text.to_lowercase().contains("certificate"), "{text}");
+        assert_eq!(
+            registry.request_count(),
+            before + 1,
+            "no request got through"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registry_that_requires_a_client_certificate_accepts_ours_and_refuses_none() {
+    within_timeout(async {
+        let pki = autogen_kafka_testing::TestPki::new().unwrap();
+        let registry = SchemaRegistryStandIn::builder()
+            .with_tls(&pki, true)
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        let with_certificate = SchemaRegistryClient::builder(registry.url())
+            .tls_ca_file(pki.ca_file())
+            .tls_client_identity(pki.client_cert_file(), pki.client_key_file())
+            .build()
+            .unwrap();
+        assert!(with_certificate.subjects().await.unwrap().is_empty());
+
+        let without = SchemaRegistryClient::builder(registry.url())
+            .tls_ca_file(pki.ca_file())
+            .retry_policy(RetryPolicy::default().max_attempts(1))
+            .build()
+            .unwrap();
+        let error = without.subjects().await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                AdminError::RegistryUnavailable { .. } | AdminError::RegistryRequest { .. }
+            ),
+            "{error:?}"
+        );
+
+        let missing = SchemaRegistryClient::builder(registry.url())
+            .tls_client_identity(pki.dir().join("nope.pem"), pki.client_key_file())
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(missing, AdminError::ReadIdentityFile { .. }),
+            "{missing:?}"
+        );
+        let garbage = pki.dir().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        let invalid = SchemaRegistryClient::builder(registry.url())
+            .tls_client_identity(&garbage, &garbage)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(invalid, AdminError::InvalidIdentity { .. }),
+            "{invalid:?}"
+        );
+    })
+    .await;
+}
