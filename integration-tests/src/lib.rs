@@ -578,3 +578,56 @@ pub fn metric_series(
         .filter_map(|line| Some((line.to_owned(), line.rsplit(' ').next()?.parse().ok()?)))
         .collect()
 }
+
+/// Log output of the whole test process, kept in memory.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Installs the process's global `tracing` subscriber, writing events up to `level` (without colours) here.
+    /// Every thread's events are captured, librdkafka's included; nextest runs each test in a process of its own.
+    ///
+    /// # Panics
+    ///
+    /// If a global subscriber is installed already (a bug in the test).
+    #[must_use]
+    pub fn install(level: tracing::Level) -> Self {
+        let captured = Self::default();
+        let writer = captured.clone();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish(),
+        )
+        .unwrap_or_else(|error| panic!("installing the log capture: {error}"));
+        captured
+    }
+
+    /// Everything written so far.
+    #[must_use]
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

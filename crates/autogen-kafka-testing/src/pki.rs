@@ -34,17 +34,11 @@ pub struct TestPki {
     server: Pair,
 }
 
-fn pki_error(what: &'static str) -> impl FnOnce(rcgen::Error) -> TestingError {
-    move |source| TestingError::Pki {
+/// The [`TestingError::Pki`] of a step that failed with `cause`.
+fn failed<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> TestingError {
+    move |cause| TestingError::Pki {
         what,
-        message: source.to_string(),
-    }
-}
-
-fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> TestingError {
-    move |source| TestingError::Pki {
-        what,
-        message: source.to_string(),
+        message: cause.to_string(),
     }
 }
 
@@ -56,25 +50,22 @@ impl TestPki {
     ///
     /// [`TestingError::Pki`] when a key or certificate cannot be made or written.
     pub fn new() -> Result<Self> {
-        let ca_key = KeyPair::generate().map_err(pki_error("CA key"))?;
-        let mut ca_params =
-            CertificateParams::new(Vec::<String>::new()).map_err(pki_error("CA"))?;
+        let ca_key = KeyPair::generate().map_err(failed("CA key"))?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed("CA"))?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
             .push(DnType::CommonName, "autogen-kafka test CA");
         let ca =
-            CertifiedIssuer::self_signed(ca_params, ca_key).map_err(pki_error("CA certificate"))?;
+            CertifiedIssuer::self_signed(ca_params, ca_key).map_err(failed("CA certificate"))?;
 
         let leaf = |names: Vec<String>, common_name: &str| -> Result<Pair> {
-            let key = KeyPair::generate().map_err(pki_error("key"))?;
-            let mut params = CertificateParams::new(names).map_err(pki_error("certificate"))?;
+            let key = KeyPair::generate().map_err(failed("key"))?;
+            let mut params = CertificateParams::new(names).map_err(failed("certificate"))?;
             params
                 .distinguished_name
                 .push(DnType::CommonName, common_name);
-            let cert = params
-                .signed_by(&key, &ca)
-                .map_err(pki_error("certificate"))?;
+            let cert = params.signed_by(&key, &ca).map_err(failed("certificate"))?;
             Ok(Pair {
                 cert: cert.der().clone(),
                 key: key.serialize_der(),
@@ -86,19 +77,19 @@ impl TestPki {
         )?;
         let client = leaf(Vec::new(), "autogen-kafka test client")?;
 
-        let other_key = KeyPair::generate().map_err(pki_error("other CA key"))?;
+        let other_key = KeyPair::generate().map_err(failed("other CA key"))?;
         let mut other_params =
-            CertificateParams::new(Vec::<String>::new()).map_err(pki_error("other CA"))?;
+            CertificateParams::new(Vec::<String>::new()).map_err(failed("other CA"))?;
         other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         other_params
             .distinguished_name
             .push(DnType::CommonName, "some other CA");
         let other = other_params
             .self_signed(&other_key)
-            .map_err(pki_error("other CA certificate"))?;
+            .map_err(failed("other CA certificate"))?;
 
         let dir = std::env::temp_dir().join(format!("ak-pki-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).map_err(io_error("directory"))?;
+        std::fs::create_dir_all(&dir).map_err(failed("directory"))?;
         let pem_key = |der: &[u8]| pem_block("PRIVATE KEY", der);
         let files = [
             ("ca.pem", ca.pem()),
@@ -109,7 +100,7 @@ impl TestPki {
             ("other-ca.pem", other.pem()),
         ];
         for (name, text) in files {
-            std::fs::write(dir.join(name), text).map_err(io_error("PEM file"))?;
+            std::fs::write(dir.join(name), text).map_err(failed("PEM file"))?;
         }
         Ok(Self {
             dir,
@@ -169,27 +160,16 @@ impl TestPki {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .map_err(|error| TestingError::Pki {
-                what: "TLS versions",
-                message: error.to_string(),
-            })?;
+            .map_err(failed("TLS versions"))?;
         let builder = if require_client_certificate {
             let mut roots = rustls::RootCertStore::empty();
-            roots
-                .add(self.ca.clone())
-                .map_err(|error| TestingError::Pki {
-                    what: "client CA",
-                    message: error.to_string(),
-                })?;
+            roots.add(self.ca.clone()).map_err(failed("client CA"))?;
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider,
             )
             .build()
-            .map_err(|error| TestingError::Pki {
-                what: "client verifier",
-                message: error.to_string(),
-            })?;
+            .map_err(failed("client verifier"))?;
             builder.with_client_cert_verifier(verifier)
         } else {
             builder.with_no_client_auth()
@@ -197,10 +177,7 @@ impl TestPki {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server.key.clone()));
         let config = builder
             .with_single_cert(vec![self.server.cert.clone()], key)
-            .map_err(|error| TestingError::Pki {
-                what: "server certificate",
-                message: error.to_string(),
-            })?;
+            .map_err(failed("server certificate"))?;
         Ok(Arc::new(config))
     }
 }

@@ -123,7 +123,15 @@ impl ExternalService {
         let task = tokio::spawn(async move {
             let codecs = EventCodecs::new(Format::Json);
             loop {
-                let message = consumer.recv().await.unwrap();
+                // A transient consumer error (a broker under load) must not end the service: it would answer nothing
+                // more, and every later request would wait for its deadline.
+                let message = match consumer.recv().await {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::warn!(%error, "external service: consumer error; going on");
+                        continue;
+                    }
+                };
                 let value = message.payload().unwrap().to_vec();
                 let key = message
                     .key()
@@ -146,7 +154,10 @@ impl ExternalService {
                     if let Some(key) = &key {
                         record = record.key(key.as_str());
                     }
-                    producer.send(record, Duration::from_secs(5)).await.unwrap();
+                    // Waits as long as the callers do: a lost answer would show as a caller's timeout.
+                    if let Err((error, _)) = producer.send(record, Duration::from_secs(20)).await {
+                        tracing::warn!(%error, "external service: answer not written");
+                    }
                 });
             }
         });

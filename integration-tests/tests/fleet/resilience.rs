@@ -9,8 +9,8 @@ use autogen_kafka::{
     RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Ping, Pong, create_fleet_topics, echo_pair, fleet_config, register_echo, worker, worker_config,
-    worker_for,
+    CapturedLogs, Ping, Pong, create_fleet_topics, echo_pair, fleet_config, register_echo, worker,
+    worker_config, worker_for,
 };
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_topic};
 
@@ -269,37 +269,9 @@ async fn local_and_distributed_agents_work_together_in_one_process() {
     .unwrap();
 }
 
-/// Log output kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn started_against_a_closed_port_the_runtime_logs_a_few_warnings_and_fails_with_connect() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // nextest runs this test in a process of its own: the global subscriber sees every client thread.
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish(),
-    )
-    .unwrap();
+    let captured = CapturedLogs::install(tracing::Level::WARN);
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -328,13 +300,7 @@ async fn started_against_a_closed_port_the_runtime_logs_a_few_warnings_and_fails
         "{error:?}"
     );
     assert_eq!(Error::from(error).kind(), ErrorKind::Connection);
-    let text = String::from_utf8_lossy(
-        &captured
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
-    .into_owned();
+    let text = captured.text();
     let lines: Vec<&str> = text.lines().collect();
     // librdkafka reports the refused connection on every reconnect from every client (hundreds of lines in these
     // seconds when told as they come); folded, each distinct line is written once.

@@ -2,51 +2,22 @@
 //! auth and a client certificate; wrong credentials fail with a typed error at start; and no secret appears in
 //! the logs (at trace level), the configuration's `Debug`, errors or metrics of a whole start/RPC/stop.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autogen_kafka::config::{Secret, SerializationFormat};
 use autogen_kafka::{AgentId, AgentRuntimeExt as _, Error, ErrorKind};
 use autogen_kafka_integration_tests::{
-    Ping, Pong, create_fleet_topics, register_echo, worker, worker_config,
+    CapturedLogs, Ping, Pong, create_fleet_topics, register_echo, worker, worker_config,
 };
 use autogen_kafka_testing::{SchemaRegistryStandIn, TestBroker, TestPki, unique_topic};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 const PASSWORD: &str = "registry-password-7f3a9c";
 
-/// Log output kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_uses_an_https_registry_with_credentials_and_a_client_certificate_and_leaks_no_secret()
  {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // nextest runs this test in a process of its own: the global subscriber sees every thread, at trace level.
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish(),
-    )
-    .unwrap();
+    let captured = CapturedLogs::install(tracing::Level::TRACE);
     tokio::time::timeout(TEST_TIMEOUT, async {
         let pki = TestPki::new().unwrap();
         let key_pem = std::fs::read_to_string(pki.client_key_file()).unwrap();
@@ -119,13 +90,7 @@ async fn a_runtime_uses_an_https_registry_with_credentials_and_a_client_certific
         caller.stop().await.unwrap();
         host.stop().await.unwrap();
 
-        let logs = String::from_utf8_lossy(
-            &captured
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-        .into_owned();
+        let logs = captured.text();
         assert!(logs.lines().count() > 20, "trace logs were captured");
         let debug = format!("{config:?}");
         let key_body: String = key_pem
