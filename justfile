@@ -19,6 +19,11 @@ test:
 test-integration:
     bash scripts/test.sh integration
 
+# Clients over TLS and mutual TLS to Tansu behind a TLS proxy (feature ssl: builds OpenSSL into librdkafka).
+test-tls:
+    bash scripts/install-tansu.sh
+    AUTOGEN_KAFKA_TEST_BROKER=tansu cargo nextest run -p autogen-kafka-integration-tests --features ssl -E 'test(/tls::/)'
+
 # Format check and clippy with warnings denied, docs without warnings.
 lint:
     cargo fmt --all -- --check

@@ -16,12 +16,18 @@ pub enum RuntimeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The broker could not be reached before the startup deadline.
-    #[error("the Kafka broker at {bootstrap} was not reachable within {after:?}")]
+    #[error(
+        "the Kafka broker at {bootstrap} was not reachable within {after:?}{}",
+        last_client_error.as_deref().map(|reason| format!(" (last client error: {reason})")).unwrap_or_default()
+    )]
     Connect {
         /// The bootstrap servers tried.
         bootstrap: String,
         /// The time spent trying.
         after: Duration,
+        /// Why the client says it failed (a refused connection, a TLS certificate not trusted, a SASL handshake
+        /// refused, ...), when it reported an error event.
+        last_client_error: Option<String>,
         /// The last error seen.
         #[source]
         source: Box<StreamingError>,

@@ -132,6 +132,32 @@ fn emit(loudness: Loudness, facility: &str, repeated: u64, text: &str) {
     }
 }
 
+/// The reason of the last error event a client reported, so that a "broker unreachable" error can say why
+/// (connection refused, a TLS certificate not trusted, a SASL handshake refused, ...). librdkafka's "n/m brokers
+/// are down" summary never replaces the reason before it.
+#[derive(Debug, Default)]
+pub struct LastError(std::sync::Mutex<Option<String>>);
+
+impl LastError {
+    /// Records an error event (`ClientContext::error`).
+    pub fn record(&self, error: &KafkaError, reason: &str) {
+        let mut last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let summary = matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown));
+        if !(summary && last.is_some()) {
+            *last = Some(reason.to_owned());
+        }
+    }
+
+    /// The last reason recorded, if any.
+    #[must_use]
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// Tells a librdkafka log line (`ClientContext::log`).
 pub fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
     let loudness = loudness_of_log(level);
@@ -207,6 +233,29 @@ mod tests {
             folds.admit(&text, now, FOLD_WINDOW);
         }
         assert!(folds.0.len() <= MAX_LINES);
+    }
+
+    #[test]
+    fn the_last_error_keeps_the_reason_over_the_brokers_down_summary() {
+        let last = LastError::default();
+        assert_eq!(last.get(), None);
+        last.record(
+            &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        assert_eq!(last.get().as_deref(), Some("1/1 brokers are down"));
+        last.record(
+            &KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "SSL handshake failed: certificate verify failed",
+        );
+        last.record(
+            &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        assert_eq!(
+            last.get().as_deref(),
+            Some("SSL handshake failed: certificate verify failed")
+        );
     }
 
     #[test]

@@ -35,8 +35,12 @@ const REPORT_WAIT: Duration = Duration::from_micros(100_050);
 /// What the broker said about one record.
 type Acknowledgement = std::result::Result<Delivered, KafkaError>;
 
-/// The producer's context: each delivery report goes to the channel its record carried.
-struct Acknowledgements;
+/// The producer's context: each delivery report goes to the channel its record carried; the last error event is
+/// kept ([`EventProducer::last_client_error`]).
+#[derive(Default)]
+struct Acknowledgements {
+    last_error: crate::client_log::LastError,
+}
 
 impl ClientContext for Acknowledgements {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
@@ -45,6 +49,7 @@ impl ClientContext for Acknowledgements {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::client_log::error(&error, reason);
+        self.last_error.record(&error, reason);
     }
 }
 
@@ -323,7 +328,7 @@ impl EventProducer {
             );
         }
         let inner: BaseProducer<Acknowledgements> = config
-            .create_with_context(Acknowledgements)
+            .create_with_context(Acknowledgements::default())
             .map_err(|source| StreamingError::CreateClient {
                 role: "producer".to_owned(),
                 source,
@@ -491,6 +496,13 @@ impl EventProducer {
             topic: topic.to_owned(),
             source,
         })
+    }
+
+    /// The reason of the last error event the producer's client reported (a refused connection, a TLS
+    /// certificate not trusted, a SASL handshake refused, ...), if any: what a "broker unreachable" error adds.
+    #[must_use]
+    pub fn last_client_error(&self) -> Option<String> {
+        self.inner.context().last_error.get()
     }
 
     /// Number of partitions of `topic`, from the broker's metadata.

@@ -177,6 +177,8 @@ enum Backend {
 pub struct TestBroker {
     bootstrap_servers: String,
     backend: Backend,
+    /// The TLS proxy in front of the broker ([`TestBroker::tansu_over_tls`]).
+    _tls_proxy: Option<crate::tls_proxy::TlsProxy>,
 }
 
 impl TestBroker {
@@ -229,6 +231,7 @@ impl TestBroker {
         Ok(Self {
             bootstrap_servers: handle.bootstrap_servers().to_owned(),
             backend: Backend::Mock(handle),
+            _tls_proxy: None,
         })
     }
 
@@ -251,6 +254,40 @@ impl TestBroker {
         Ok(Self {
             bootstrap_servers: process.bootstrap_servers(),
             backend: Backend::Tansu(process),
+            _tls_proxy: None,
+        })
+    }
+
+    /// A Tansu broker that clients reach over TLS only: a TLS-terminating proxy with `pki`'s server certificate
+    /// (for `localhost` and `127.0.0.1`) listens at [`bootstrap_servers`](Self::bootstrap_servers), and Tansu
+    /// advertises the proxy's address, so every connection a client makes goes through TLS. With
+    /// `require_client_certificate`, clients must present a certificate `pki`'s CA signed (mutual TLS).
+    ///
+    /// Tansu 0.6's own `--cert`/`--key` cannot be used together, and `--cert` alone leaves the listener in
+    /// plaintext; hence the proxy.
+    ///
+    /// # Errors
+    ///
+    /// As [`tansu`](Self::tansu), and [`TestingError::Pki`] when the TLS set-up fails.
+    pub async fn tansu_over_tls(
+        pki: &crate::TestPki,
+        require_client_certificate: bool,
+    ) -> Result<Self> {
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .map_err(|source| TestingError::ReservePort { source })?;
+        let proxy_port = listener
+            .local_addr()
+            .map_err(|source| TestingError::ReservePort { source })?
+            .port();
+        let binary = tansu::binary_path(std::env::var_os(tansu::TANSU_BIN_ENV));
+        let process = TansuProcess::start_advertising(binary, Some(proxy_port)).await?;
+        let upstream = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, process.port()));
+        let proxy =
+            crate::tls_proxy::TlsProxy::start(listener, upstream, pki, require_client_certificate)?;
+        Ok(Self {
+            bootstrap_servers: format!("127.0.0.1:{proxy_port}"),
+            backend: Backend::Tansu(process),
+            _tls_proxy: Some(proxy),
         })
     }
 
@@ -285,6 +322,7 @@ impl TestBroker {
             Ok(Self {
                 bootstrap_servers: container.bootstrap_servers(),
                 backend: Backend::Container(Box::new(container)),
+                _tls_proxy: None,
             })
         }
         #[cfg(not(feature = "kafka-container"))]
@@ -300,6 +338,7 @@ impl TestBroker {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
             backend: Backend::External,
+            _tls_proxy: None,
         }
     }
 

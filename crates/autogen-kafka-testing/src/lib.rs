@@ -73,6 +73,7 @@ mod eventually;
 mod names;
 mod pki;
 pub mod schema_registry;
+mod tls_proxy;
 
 pub use broker::{
     BOOTSTRAP_SERVERS_ENV, BrokerKind, MockClusterHandle, TEST_BROKER_ENV, TestBroker,

@@ -16,5 +16,7 @@ mod rpc;
 mod schema_evolution;
 mod security;
 mod tail_gaps;
+#[cfg(feature = "ssl")]
+mod tls;
 mod topics;
 mod traces;

@@ -1,7 +1,6 @@
 //! The librdkafka side: a client context that logs through `tracing`, and blocking metadata
 //! helpers that run on `spawn_blocking` threads.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
@@ -24,16 +23,13 @@ const EVENT_DRAIN: Duration = Duration::from_millis(5);
 /// TLS or SASL failure, ...).
 #[derive(Debug, Default)]
 pub(crate) struct AdminContext {
-    last_error: Mutex<Option<String>>,
+    last_error: autogen_kafka_streaming::client_log::LastError,
 }
 
 impl AdminContext {
     /// The reason of the last error event librdkafka reported, if any.
     pub(crate) fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.last_error.get()
     }
 }
 
@@ -44,15 +40,7 @@ impl ClientContext for AdminContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         autogen_kafka_streaming::client_log::error(&error, reason);
-        let mut last = self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // "n/m brokers are down" follows the error that says why: keep that one.
-        let summary = matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown));
-        if !(summary && last.is_some()) {
-            *last = Some(reason.to_owned());
-        }
+        self.last_error.record(&error, reason);
     }
 }
 

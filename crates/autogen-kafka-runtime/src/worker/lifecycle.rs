@@ -141,6 +141,7 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
                 return Err(RuntimeError::Connect {
                     bootstrap: config.kafka.bootstrap_servers.join(","),
                     after: step_timeout(config),
+                    last_client_error: runtime.inner.control.last_client_error(),
                     source: Box::new(source),
                 });
             }

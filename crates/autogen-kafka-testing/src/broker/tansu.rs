@@ -90,6 +90,8 @@ fn repository_root() -> PathBuf {
 pub(crate) struct TansuProcess {
     binary: PathBuf,
     port: u16,
+    /// The port clients are told to connect to (the broker's own, or a proxy's in front of it).
+    advertised: Option<u16>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -97,6 +99,15 @@ pub(crate) struct TansuProcess {
 impl TansuProcess {
     /// Spawns `binary` on a free 127.0.0.1 port and waits until the port accepts connections.
     pub(crate) async fn start(binary: PathBuf) -> Result<Self> {
+        Self::start_advertising(binary, None).await
+    }
+
+    /// [`start`](Self::start), telling clients to connect to 127.0.0.1:`advertised` (a proxy in front of the
+    /// broker) instead of the broker's own port.
+    pub(crate) async fn start_advertising(
+        binary: PathBuf,
+        advertised: Option<u16>,
+    ) -> Result<Self> {
         if !binary.is_file() {
             return Err(TestingError::TansuBinaryNotFound { path: binary });
         }
@@ -105,9 +116,10 @@ impl TansuProcess {
             let port = free_port()?;
             let log = log_path(port);
             let mut process = Self {
-                child: Some(spawn(&binary, port, &log)?),
+                child: Some(spawn(&binary, port, advertised.unwrap_or(port), &log)?),
                 binary: binary.clone(),
                 port,
+                advertised,
                 log,
             };
             match process.wait_ready().await {
@@ -129,6 +141,11 @@ impl TansuProcess {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The port the broker itself listens on.
+    pub(crate) const fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The file that receives the broker's stdout and stderr.
     pub(crate) fn log(&self) -> &Path {
         &self.log
@@ -140,7 +157,12 @@ impl TansuProcess {
         self.stop()?;
         let mut attempt = 1;
         loop {
-            self.child = Some(spawn(&self.binary, self.port, &self.log)?);
+            self.child = Some(spawn(
+                &self.binary,
+                self.port,
+                self.advertised.unwrap_or(self.port),
+                &self.log,
+            )?);
             match self.wait_ready().await {
                 Ok(()) => return Ok(()),
                 Err(TestingError::TansuExited { .. }) if attempt < START_ATTEMPTS => {
@@ -234,9 +256,9 @@ fn free_port() -> Result<u16> {
         .map_err(|source| TestingError::ReservePort { source })
 }
 
-/// Starts `tansu broker` on `port` with memory storage under the supervisor, appending its
-/// output to `log`.
-fn spawn(binary: &Path, port: u16, log: &Path) -> Result<Child> {
+/// Starts `tansu broker` on `port` (advertising `advertised`) with memory storage under the supervisor,
+/// appending its output to `log`.
+fn spawn(binary: &Path, port: u16, advertised: u16, log: &Path) -> Result<Child> {
     let create_log = |source| TestingError::CreateLog {
         path: log.to_path_buf(),
         source,
@@ -251,13 +273,19 @@ fn spawn(binary: &Path, port: u16, log: &Path) -> Result<Child> {
         .map_err(create_log)?;
     let stderr = stdout.try_clone().map_err(create_log)?;
     let url = format!("tcp://127.0.0.1:{port}");
+    let advertised = format!("tcp://127.0.0.1:{advertised}");
     let mut command = Command::new("/bin/sh");
     command
         .args(["-c", SUPERVISOR, "tansu-supervisor"])
         .arg(format!("{:.3}", STOP_GRACE.as_secs_f64()))
         .arg(binary)
         .arg("broker")
-        .args(["--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         // Settings a developer may have exported for other tools must not leak in.
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
