@@ -67,6 +67,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod assertions;
 mod broker;
 mod error;
 mod eventually;
@@ -75,6 +76,7 @@ mod pki;
 pub mod schema_registry;
 mod tls_proxy;
 
+pub use assertions::error_chain;
 pub use broker::{
     BOOTSTRAP_SERVERS_ENV, BrokerKind, MockClusterHandle, TEST_BROKER_ENV, TestBroker,
 };

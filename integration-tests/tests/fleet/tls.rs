@@ -63,14 +63,7 @@ async fn start_fails(broker: &TestBroker, config: Config) -> String {
         started.elapsed()
     );
     assert!(matches!(error, RuntimeError::Connect { .. }), "{error:?}");
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    autogen_kafka_testing::error_chain(&error)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

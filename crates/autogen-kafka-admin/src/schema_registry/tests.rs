@@ -749,16 +749,7 @@ async fn over_https_the_client_verifies_the_registry_and_sends_its_credentials()
             .build()
             .unwrap();
         let error = untrusting.subjects().await.unwrap_err();
-        let text = {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        };
+        let text = autogen_kafka_testing::error_chain(&error);
         assert!(
             matches!(error, AdminError::RegistryUnavailable { .. }),
             "{error:?}"
