@@ -50,6 +50,16 @@ impl TestPki {
     ///
     /// [`TestingError::Pki`] when a key or certificate cannot be made or written.
     pub fn new() -> Result<Self> {
+        Self::with_server_names(&["localhost", "127.0.0.1"])
+    }
+
+    /// [`new`](Self::new) with a server certificate valid for `names` only (DNS names or IP addresses), for
+    /// tests of hostname verification.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_server_names(names: &[&str]) -> Result<Self> {
         let ca_key = KeyPair::generate().map_err(failed("CA key"))?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed("CA"))?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -72,8 +82,8 @@ impl TestPki {
             })
         };
         let server = leaf(
-            vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-            "localhost",
+            names.iter().map(|name| (*name).to_owned()).collect(),
+            names.first().copied().unwrap_or("server"),
         )?;
         let client = leaf(Vec::new(), "autogen-kafka test client")?;
 

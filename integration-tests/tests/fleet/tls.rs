@@ -1,7 +1,8 @@
 //! Clients over TLS to a broker (feature `ssl`): Tansu behind a TLS-terminating proxy that advertises itself, so
 //! every connection of every client of the runtime (producers, group consumers, tail readers, admin) is TLS. The
-//! server is verified against the configured CA; a wrong CA, or a missing client certificate where one is
-//! required, fails the start within the startup timeout with a `Connect` error that names the cause.
+//! server is verified against the configured CA and by name; a wrong CA, a certificate for another host, or a
+//! missing client certificate where one is required, fails the start within the startup timeout with a `Connect`
+//! error.
 
 use std::time::Duration;
 
@@ -95,6 +96,23 @@ async fn mutual_tls_admits_a_runtime_with_its_certificate_and_refuses_one_withou
         rpc_works(&broker, &config).await;
 
         start_fails(&broker, tls_config(&broker, pki.ca_file())).await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_certificate_that_does_not_name_the_address_is_refused() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // Signed by the trusted CA, but for another host: librdkafka checks the name (its default
+        // `ssl.endpoint.identification.algorithm=https`).
+        let pki = TestPki::with_server_names(&["broker.example"]).unwrap();
+        let broker = TestBroker::tansu_over_tls(&pki, false).await.unwrap();
+        let text = start_fails(&broker, tls_config(&broker, pki.ca_file())).await;
+        assert!(
+            text.contains("SSL") || text.contains("certificate"),
+            "the error names the TLS failure: {text}"
+        );
     })
     .await
     .unwrap();
