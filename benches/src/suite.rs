@@ -250,17 +250,7 @@ impl Bench<'_> {
 }
 
 /// An error with its sources, one after the other.
-#[must_use]
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use autogen_kafka_testing::error_chain as chain;
 
 /// Where the broker's CPU time can be read.
 #[derive(Debug, Clone, Copy)]
