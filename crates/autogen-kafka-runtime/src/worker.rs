@@ -686,6 +686,8 @@ impl KafkaWorkerAgentRuntime {
         };
         let requests_topic = &self.inner.config.runtime.runtime_requests;
         let mut records = Vec::new();
+        // One context for every delivery: they are all written under the publication's span.
+        let trace = autogen_kafka_monitoring::current_trace_context();
         let is_live = |runtime: &str| self.inner.subscriber_counts(runtime, registry);
         for recipient in subscriptions.recipients(topic, sender, &is_live, true) {
             if self.is_local_type(recipient.agent_type().as_str()) {
@@ -703,7 +705,9 @@ impl KafkaWorkerAgentRuntime {
             if let Some(sender) = sender {
                 request = request.with_sender(sender.to_string());
             }
-            let trace = headers::inject_current_trace(&mut request.metadata);
+            if let Some(trace) = &trace {
+                trace.inject_into(&mut request.metadata);
+            }
             let value = codecs.encode(requests_topic, &request)?;
             records.push(headers::with_trace_headers(
                 OutboundRecord::new(requests_topic.clone(), value)
