@@ -19,10 +19,12 @@ test:
 test-integration:
     bash scripts/test.sh integration
 
-# Clients over TLS and mutual TLS to Tansu behind a TLS proxy (feature ssl: builds OpenSSL into librdkafka).
+# Clients over TLS and mutual TLS to Tansu behind a TLS proxy, and SASL/SCRAM to Tansu with SQLite storage
+# (feature ssl: builds OpenSSL into librdkafka; the SQLite Tansu is built from crates.io on first use, ~10 min).
 test-tls:
     bash scripts/install-tansu.sh
-    AUTOGEN_KAFKA_TEST_BROKER=tansu cargo nextest run -p autogen-kafka-integration-tests --features ssl -E 'test(/tls::/)'
+    bash scripts/install-tansu-sasl.sh
+    AUTOGEN_KAFKA_TEST_BROKER=tansu cargo nextest run -p autogen-kafka-integration-tests --features ssl -E 'test(/tls::|sasl::/)'
 
 # Format check and clippy with warnings denied, docs without warnings.
 lint:

@@ -125,6 +125,8 @@ pub struct IdsSeries {
 pub struct TypesPoint {
     /// Agent types hosted.
     pub types: u64,
+    /// Whether each type had a request topic of its own (`runtime.request_topic_per_type`).
+    pub per_type_topics: bool,
     /// The host's `start()`.
     pub start_ms: f64,
     /// CPU of the idle host, per second.
@@ -236,13 +238,15 @@ pub async fn run(broker: &TestBroker, plan: &ScalePlan, env: &ScaleEnvironment) 
         }
     }
     let mut types = Vec::new();
-    for &count in &plan.types {
-        match scale.types_point(count).await {
-            Ok(point) => types.push(point),
-            Err(error) => notes.push(format!(
-                "types point ({count} types) failed: {}",
-                crate::suite::chain(&error)
-            )),
+    for per_type_topics in [false, true] {
+        for &count in &plan.types {
+            match scale.types_point(count, per_type_topics).await {
+                Ok(point) => types.push(point),
+                Err(error) => notes.push(format!(
+                    "types point ({count} types, per-type topics {per_type_topics}) failed: {}",
+                    crate::suite::chain(&error)
+                )),
+            }
         }
     }
     let runtimes = if plan.runtimes == 0 {
@@ -355,10 +359,21 @@ impl Scale<'_> {
         types: u64,
         idle_ms: u64,
         allocator: Allocator,
+        per_type_topics: bool,
     ) -> Result<Fleet> {
         let fleet = format!("{}-{name}", self.id);
         let group = format!("{fleet}-group");
-        for topic in Settings::fleet_topics(&fleet) {
+        let settings = Settings {
+            request_topic_per_type: per_type_topics,
+            ..self.settings.clone()
+        };
+        let mut topics = Settings::fleet_topics(&fleet);
+        if per_type_topics {
+            // Made here as the shared ones are (the mock cluster creates topics only this way).
+            topics.push(format!("{fleet}.requests.{COUNTER_TYPE}"));
+            topics.extend((1..types).map(|i| format!("{fleet}.requests.echo{i}")));
+        }
+        for topic in topics {
             self.broker
                 .create_topic(&topic, self.settings.partitions)
                 .await
@@ -368,10 +383,10 @@ impl Scale<'_> {
                     source: Box::new(source),
                 })?;
         }
-        let host = self.spawn_host(&fleet, &group, name, "host", types, idle_ms, allocator)?;
-        let caller = self
-            .settings
-            .runtime(&fleet, &group, &format!("{fleet}-caller"))?;
+        let host = self.spawn_host(
+            &settings, &fleet, &group, name, "host", types, idle_ms, allocator,
+        )?;
+        let caller = settings.runtime(&fleet, &group, &format!("{fleet}-caller"))?;
         let (ready, started) = tokio::join!(host.wait_ready(READY_TIMEOUT), caller.start());
         let (fields, _) = ready?;
         started.map_err(|e| BenchError::runtime("start", e))?;
@@ -393,6 +408,7 @@ impl Scale<'_> {
     )]
     fn spawn_host(
         &self,
+        settings: &Settings,
         fleet: &str,
         group: &str,
         log_name: &str,
@@ -401,11 +417,10 @@ impl Scale<'_> {
         idle_ms: u64,
         allocator: Allocator,
     ) -> Result<WorkerProcess> {
-        let settings_json =
-            serde_json::to_string(&self.settings).map_err(|source| BenchError::Json {
-                what: "settings",
-                source,
-            })?;
+        let settings_json = serde_json::to_string(settings).map_err(|source| BenchError::Json {
+            what: "settings",
+            source,
+        })?;
         let (exe, mut args) = match allocator {
             Allocator::Glibc => (self.env.worker_exe.clone(), vec!["host".to_owned()]),
             // Through env(1), to hand jemalloc its settings (it reads them before `main`): background
@@ -506,7 +521,16 @@ impl Scale<'_> {
         for n in 1..=self.plan.runtimes {
             tracing::info!(runtimes = n, "runtimes point");
             let name = format!("runtimes-{n}");
-            let host = match self.spawn_host(&fleet, &group, &name, &name, 1, 0, Allocator::Glibc) {
+            let host = match self.spawn_host(
+                &self.settings,
+                &fleet,
+                &group,
+                &name,
+                &name,
+                1,
+                0,
+                Allocator::Glibc,
+            ) {
                 Ok(host) => host,
                 Err(error) => return Err((points, error)),
             };
@@ -607,7 +631,7 @@ impl Scale<'_> {
             (true, Allocator::Jemalloc) => "ids-passivating-jemalloc",
         };
         tracing::info!(name, "ids series");
-        let fleet = self.fleet(name, 1, idle_ms, allocator).await?;
+        let fleet = self.fleet(name, 1, idle_ms, allocator, false).await?;
         let pid = fleet.host.pid();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let start_rss_mib = rss_mib(pid);
@@ -673,10 +697,15 @@ impl Scale<'_> {
         })
     }
 
-    async fn types_point(&self, types: u64) -> Result<TypesPoint> {
-        let name = format!("types-{types}");
-        tracing::info!(types, "types point");
-        let fleet = self.fleet(&name, types, 0, Allocator::Glibc).await?;
+    async fn types_point(&self, types: u64, per_type_topics: bool) -> Result<TypesPoint> {
+        let name = format!(
+            "types-{types}{}",
+            if per_type_topics { "-own-topics" } else { "" }
+        );
+        tracing::info!(types, per_type_topics, "types point");
+        let fleet = self
+            .fleet(&name, types, 0, Allocator::Glibc, per_type_topics)
+            .await?;
         let pid = fleet.host.pid();
         // Warm: every key active, connections up.
         let keys = 1_000;
@@ -703,6 +732,7 @@ impl Scale<'_> {
         let host_cpu = millis(cpu(pid).saturating_sub(host_before));
         let point = TypesPoint {
             types,
+            per_type_topics,
             start_ms: round3(fleet.start_ms),
             idle_host_cpu_ms_per_s,
             idle_broker_cpu_percent,
@@ -791,13 +821,18 @@ pub fn markdown(report: &ScaleReport) -> String {
         ));
     }
     if !report.types.is_empty() {
-        md.push_str("\n| types | start ms | idle host CPU ms/s | idle broker CPU % | host CPU ms per 1k RPCs | load broker CPU % | RPC p50 ms | RPC/s |\n|---|---|---|---|---|---|---|---|\n");
+        md.push_str("\n| types | request topics | start ms | idle host CPU ms/s | idle broker CPU % | host CPU ms per 1k RPCs | load broker CPU % | RPC p50 ms | RPC/s |\n|---|---|---|---|---|---|---|---|---|\n");
     }
     for t in &report.types {
         let pct = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
         md.push_str(&format!(
-            "| {} | {:.0} | {:.1} | {} | {:.0} | {} | {:.2} | {:.0} |\n",
+            "| {} | {} | {:.0} | {:.1} | {} | {:.0} | {} | {:.2} | {:.0} |\n",
             t.types,
+            if t.per_type_topics {
+                "one per type"
+            } else {
+                "shared"
+            },
             t.start_ms,
             t.idle_host_cpu_ms_per_s,
             pct(t.idle_broker_cpu_percent),

@@ -63,6 +63,9 @@ pub struct Settings {
     pub registry_expiry_ms: u64,
     /// Bytes of padding in every request and publication (the application payload).
     pub payload_bytes: usize,
+    /// Each agent type's requests on a topic of its own (`runtime.request_topic_per_type`).
+    #[serde(default)]
+    pub request_topic_per_type: bool,
 }
 
 /// Environment variable overriding the producers' `linger.ms` (default 0), runtime and baseline alike.
@@ -111,6 +114,7 @@ impl Settings {
             registry_heartbeat_ms: env_ms(HEARTBEAT_ENV, 1000),
             registry_expiry_ms: env_ms(HEARTBEAT_ENV, 1000).saturating_mul(5),
             payload_bytes: 100,
+            request_topic_per_type: false,
         }
     }
 
@@ -161,6 +165,10 @@ impl Settings {
             .set("runtime.registry_heartbeat_ms", self.registry_heartbeat_ms)
             .set("runtime.registry_expiry_ms", self.registry_expiry_ms)
             .set("runtime.startup_timeout_ms", 60_000)
+            .set(
+                "runtime.request_topic_per_type",
+                self.request_topic_per_type,
+            )
             .set("service.shutdown_timeout_ms", 10_000);
         for (key, suffix) in Self::topic_roles() {
             builder = builder.set(key, format!("{fleet}.{suffix}"));

@@ -631,3 +631,38 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// How many records `topic` holds (0 when it does not exist), from its watermarks.
+///
+/// # Panics
+///
+/// If the metadata or the watermarks cannot be read (the test fails).
+pub async fn records_in(broker: &TestBroker, topic: &str) -> i64 {
+    use autogen_kafka_testing::rdkafka::consumer::Consumer as _;
+    let consumer: autogen_kafka_testing::rdkafka::consumer::BaseConsumer = broker
+        .consumer_config(&unique_group("watermarks"))
+        .create()
+        .unwrap_or_else(|e| panic!("consumer: {e}"));
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return 0;
+        };
+        found
+            .partitions()
+            .iter()
+            .map(|p| {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, p.id(), timeout)
+                    .unwrap_or_else(|e| panic!("watermarks of {topic}/{}: {e}", p.id()));
+                high - low
+            })
+            .sum()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("watermark task: {e}"))
+}

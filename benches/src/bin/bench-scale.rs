@@ -146,27 +146,42 @@ fn draw_charts(report: &mut ScaleReport, out: &Path) {
         },
     ];
     if !report.types.is_empty() {
-        let series = |name: &str, value: &dyn Fn(&scale::TypesPoint) -> Option<f64>| Line {
-            label: name.to_owned(),
-            points: report
-                .types
-                .iter()
-                .filter_map(|t| value(t).map(|v| (t.types as f64, v)))
-                .collect(),
-        };
+        let series =
+            |name: &str, per_type: bool, value: &dyn Fn(&scale::TypesPoint) -> Option<f64>| Line {
+                label: format!(
+                    "{name}{}",
+                    if per_type {
+                        ", topic per type"
+                    } else {
+                        ", shared topic"
+                    }
+                ),
+                points: report
+                    .types
+                    .iter()
+                    .filter(|t| t.per_type_topics == per_type)
+                    .filter_map(|t| value(t).map(|v| (t.types as f64, v)))
+                    .collect(),
+            };
         charts.push(Chart {
             file: "scale-types.png".to_owned(),
             title: format!("Cost vs agent types hosted, one loaded ({broker})"),
             x_label: "agent types hosted".to_owned(),
             y_label: "see legend".to_owned(),
-            lines: vec![
-                series("host CPU ms per 1k RPCs", &|t| {
-                    Some(t.host_cpu_ms_per_1k_rpcs)
-                }),
-                series("broker CPU % under load", &|t| t.load_broker_cpu_percent),
-                series("broker CPU % idle", &|t| t.idle_broker_cpu_percent),
-                series("RPC p50 (ms) x 10", &|t| Some(t.rpc.p50_ms * 10.0)),
-            ],
+            lines: [false, true]
+                .into_iter()
+                .flat_map(|per_type| {
+                    [
+                        series("host CPU ms per 1k RPCs", per_type, &|t| {
+                            Some(t.host_cpu_ms_per_1k_rpcs)
+                        }),
+                        series("broker CPU % under load", per_type, &|t| {
+                            t.load_broker_cpu_percent
+                        }),
+                    ]
+                })
+                .filter(|line| !line.points.is_empty())
+                .collect(),
         });
     }
     if !report.runtimes.is_empty() {

@@ -88,6 +88,13 @@ pub struct WorkerConfig {
     /// are passivated (checked as often as idle ones). 0 sets no limit. Default 0.
     #[serde(deserialize_with = "de::number")]
     pub max_active_agents: u64,
+    /// Each agent type's requests go to a topic of its own, `<runtime_requests>.<agent type>`, which only that
+    /// type's consumer group reads, instead of every type's group reading the shared `runtime_requests`. For
+    /// fleets of Rust runtimes only: the Python original reads and writes the shared topic, so a mixed fleet keeps
+    /// this off. Every runtime of a fleet must agree. Agent types must then be valid topic name parts (ASCII
+    /// letters, digits, `.`, `_`, `-`). Default false.
+    #[serde(deserialize_with = "de::boolean")]
+    pub request_topic_per_type: bool,
 }
 
 impl Default for WorkerConfig {
@@ -109,6 +116,7 @@ impl Default for WorkerConfig {
             cleanup_grace: Duration::from_secs(300),
             agent_idle_timeout: Duration::from_secs(15 * 60),
             max_active_agents: 0,
+            request_topic_per_type: false,
         }
     }
 }
@@ -130,6 +138,28 @@ impl WorkerConfig {
             ("runtime.state_topic", self.state_topic.as_str()),
             ("runtime.runtimes_topic", self.runtimes_topic.as_str()),
         ]
+    }
+
+    /// The topic requests to `agent_type` go to: `runtime_requests`, or `<runtime_requests>.<agent_type>` with
+    /// [`WorkerConfig::request_topic_per_type`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_config::WorkerConfig;
+    ///
+    /// let mut runtime = WorkerConfig::default();
+    /// assert_eq!(runtime.request_topic("echo"), "runtime_requests");
+    /// runtime.request_topic_per_type = true;
+    /// assert_eq!(runtime.request_topic("echo"), "runtime_requests.echo");
+    /// ```
+    #[must_use]
+    pub fn request_topic(&self, agent_type: &str) -> std::borrow::Cow<'_, str> {
+        if self.request_topic_per_type {
+            format!("{}.{agent_type}", self.runtime_requests).into()
+        } else {
+            self.runtime_requests.as_str().into()
+        }
     }
 
     pub(crate) fn check(&self, issues: &mut Issues) {

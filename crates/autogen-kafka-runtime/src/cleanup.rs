@@ -173,14 +173,15 @@ pub(crate) async fn read_views(
     }
     let codecs = Arc::new(codecs);
     let topics = &config.runtime;
+    let directory = Arc::new(RuntimeDirectory::new(topics.runtimes_topic.clone()));
     let views = Arc::new(Views {
         registry_topic: topics.registry_topic.clone(),
         subscription_topic: topics.subscription_topic.clone(),
-        directory: Arc::new(RuntimeDirectory::new(topics.runtimes_topic.clone())),
-        registry: Arc::new(AgentRegistry::new(
-            topics.registry_topic.clone(),
-            Arc::clone(&codecs),
-        )),
+        directory: Arc::clone(&directory),
+        registry: Arc::new(
+            AgentRegistry::new(topics.registry_topic.clone(), Arc::clone(&codecs))
+                .with_directory(directory),
+        ),
         subscriptions: Arc::new(SubscriptionService::new(
             topics.subscription_topic.clone(),
             Arc::clone(&codecs),

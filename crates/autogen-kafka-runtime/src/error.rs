@@ -15,9 +15,10 @@ pub enum RuntimeError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The broker could not be reached before the startup deadline.
+    /// The broker could not be reached before the startup deadline, or refused the client's credentials (then
+    /// at once: retrying them cannot succeed).
     #[error(
-        "the Kafka broker at {bootstrap} was not reachable within {after:?}{}",
+        "the Kafka broker at {bootstrap} could not be used after {after:?} of trying{}",
         last_client_error.as_deref().map(|reason| format!(" (last client error: {reason})")).unwrap_or_default()
     )]
     Connect {

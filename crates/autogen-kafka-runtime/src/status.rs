@@ -155,16 +155,17 @@ fn mapping(subscription: &autogen_kafka_core::Subscription) -> String {
     }
 }
 
-/// The lag of each type's group on the request topic (blocking client calls, off the async threads).
+/// The lag of each type's group on its request topic (blocking client calls, off the async threads).
 async fn lags(config: &Config, types: Vec<String>, timeout: Duration) -> Result<Vec<TypeLag>> {
     let properties = config.kafka.client_properties().into_map();
-    let topic = config.runtime.runtime_requests.clone();
+    let runtime = config.runtime.clone();
     let group_id = config.kafka.group_id.clone();
     tokio::task::spawn_blocking(move || {
         types
             .into_iter()
             .map(|agent_type| {
                 let group = format!("{group_id}.agent.{agent_type}");
+                let topic = runtime.request_topic(&agent_type);
                 let partitions = group_lag(&properties, &group, &topic, timeout)?;
                 let total = partitions.iter().map(|p| p.lag).sum();
                 Ok(TypeLag {

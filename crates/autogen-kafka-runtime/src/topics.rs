@@ -48,6 +48,36 @@ pub fn fleet_topic_specs(config: &Config, mixed_fleet: bool) -> Vec<TopicSpec> {
     ]
 }
 
+/// The request topic of `agent_type` as it must be: `<runtime_requests>.<agent_type>` with
+/// `runtime.request_topic_per_type` (created when a runtime first hosts the type), else the shared one.
+#[must_use]
+pub(crate) fn request_topic_spec(config: &Config, agent_type: &str) -> TopicSpec {
+    TopicSpec::new(config.runtime.request_topic(agent_type))
+        .partitions(config.kafka.num_partitions.max(1))
+        .replication_factor(config.kafka.replication_factor.max(1))
+}
+
+/// With per-type request topics, refuses an agent type that cannot be part of a topic name (agent types may hold
+/// any Unicode word character, topic names only ASCII letters, digits, `.`, `_` and `-`, up to 249 bytes).
+pub(crate) fn check_request_topic(
+    config: &Config,
+    agent_type: &str,
+) -> std::result::Result<(), autogen_kafka_core::CoreError> {
+    let topic = config.runtime.request_topic(agent_type);
+    let valid = topic.len() <= 249
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(autogen_kafka_core::CoreError::InvalidAgentId {
+            value: agent_type.to_owned(),
+            reason: "with runtime.request_topic_per_type the agent type names a topic: ASCII letters, digits, '.', '_' and '-' only, up to 249 bytes with the prefix",
+        })
+    }
+}
+
 /// What [`check_fleet_topics`] found for one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -386,6 +386,13 @@ impl KafkaWorkerAgentRuntime {
         Duration::from_millis(longest)
     }
 
+    /// How many agents' saved state this replica holds in memory: those of the request partitions it owns (their
+    /// agents may be active here or not).
+    #[must_use]
+    pub fn saved_states(&self) -> usize {
+        self.inner.state.len()
+    }
+
     /// Agent ids active on this replica.
     #[must_use]
     pub fn active_agents(&self) -> Vec<AgentId> {
@@ -502,19 +509,25 @@ impl KafkaWorkerAgentRuntime {
             request = request.with_sender(sender.to_string());
         }
         let trace = headers::inject_current_trace(&mut request.metadata);
-        let topic = &self.inner.config.runtime.runtime_requests;
+        let topic = self
+            .inner
+            .config
+            .runtime
+            .request_topic(recipient.agent_type().as_str())
+            .into_owned();
         tracing::Span::current().record("topic", topic.as_str());
-        let value =
-            self.codecs()?
-                .encode(topic, &request)
-                .map_err(|error| CoreError::Serialize {
-                    type_name: serialized.type_name.clone(),
-                    source: Box::new(error),
-                })?;
+        // Every request topic carries the request schema registered for `runtime_requests`.
+        let value = self
+            .codecs()?
+            .encode(&self.inner.config.runtime.runtime_requests, &request)
+            .map_err(|error| CoreError::Serialize {
+                type_name: serialized.type_name.clone(),
+                source: Box::new(error),
+            })?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let deadline_ms =
             headers::now_ms().saturating_add(i64::try_from(left.as_millis()).unwrap_or(i64::MAX));
-        let mut record = OutboundRecord::new(topic.clone(), value)
+        let mut record = OutboundRecord::new(topic, value)
             .with_key(recipient.to_string())
             .with_header(headers::KIND, headers::KIND_RPC)
             .with_header(headers::REPLY_TO, self.inner.reply_topic.as_bytes())
@@ -709,8 +722,14 @@ impl KafkaWorkerAgentRuntime {
                 trace.inject_into(&mut request.metadata);
             }
             let value = codecs.encode(requests_topic, &request)?;
+            let topic = self
+                .inner
+                .config
+                .runtime
+                .request_topic(recipient.agent_type().as_str())
+                .into_owned();
             records.push(headers::with_trace_headers(
-                OutboundRecord::new(requests_topic.clone(), value)
+                OutboundRecord::new(topic, value)
                     .with_key(recipient.to_string())
                     .with_header(headers::KIND, headers::KIND_PUBLISH)
                     .with_header(headers::RUNTIME, self.inner.runtime_id.as_bytes()),
@@ -862,6 +881,7 @@ impl AgentRuntime for KafkaWorkerAgentRuntime {
                     agent_type: agent_type.clone(),
                 });
             }
+            crate::topics::check_request_topic(&self.inner.config, agent_type.as_str())?;
             let registered = self
                 .inner
                 .local

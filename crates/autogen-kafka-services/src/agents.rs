@@ -149,6 +149,12 @@ impl AgentManager {
         self.agents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The saved state of the agents of the partitions owned here.
+    #[must_use]
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
     /// The in-process runtime that holds the instances.
     #[must_use]
     pub fn local(&self) -> &LocalRuntime {
@@ -291,10 +297,11 @@ impl AgentManager {
         }
         let applied = applied.or_else(|| self.state.applied(id));
         let record = self.state.record(id, &state, applied)?;
-        self.producer.send(record).await?;
+        let written = self.producer.send(record).await?;
         // Write-through: if this process activates the agent again before its state tail has read the record
         // back, it still loads what was just saved.
-        self.state.put(id, &state, applied);
+        self.state
+            .put(id, &state, applied, (written.partition, written.offset));
         Ok(())
     }
 

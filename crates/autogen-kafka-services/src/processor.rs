@@ -32,6 +32,9 @@ pub struct ProcessorSettings {
     pub default_timeout: Duration,
     /// How many handled request ids are remembered to recognise redeliveries.
     pub dedupe_capacity: usize,
+    /// The topic whose codec decodes requests, when not the record's own: per-type request topics carry the
+    /// request schema registered for the shared request topic.
+    pub codec_topic: Option<String>,
 }
 
 impl ProcessorSettings {
@@ -43,6 +46,7 @@ impl ProcessorSettings {
             shared_responses_topic: shared_responses_topic.into(),
             default_timeout: Duration::from_secs(30),
             dedupe_capacity: 10_000,
+            codec_topic: None,
         }
     }
 }
@@ -142,8 +146,9 @@ impl MessageProcessor {
                 "a request record without a value",
             ));
         };
+        let topic = self.settings.codec_topic.as_ref().unwrap_or(&record.topic);
         self.codecs
-            .decode_resolving(&record.topic, value)
+            .decode_resolving(topic, value)
             .await
             .map_err(|error| HandleFailure::new("decode", error_chain(&error)))
     }
@@ -528,9 +533,9 @@ pub struct AgentTypeHandler {
     before_activation: Option<ActivationHook>,
 }
 
-/// Runs before the first record of newly assigned partitions (the runtime uses it to read the state topic to
-/// its end, so state saved by the previous owner is visible).
-pub type ActivationHook = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+/// Runs before the first record of newly assigned partitions, given them (the runtime uses it to read their
+/// state from the state topic, so state saved by the previous owner is visible).
+pub type ActivationHook = Arc<dyn Fn(Vec<TopicPartition>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 impl std::fmt::Debug for AgentTypeHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -588,12 +593,24 @@ impl RecordHandler for AgentTypeHandler {
     ) -> BoxFuture<'static, Vec<TopicPartition>> {
         let agents = Arc::clone(&self.processor.agents);
         let agent_type = self.processor.agent_type.clone();
-        Box::pin(async move { agents.release(Some(&agent_type), &partitions).await })
+        Box::pin(async move {
+            let unsaved = agents.release(Some(&agent_type), &partitions).await;
+            // Handed over: the next owner loads their state from the topic.
+            agents
+                .state()
+                .disown(&agent_type, partitions.iter().map(|tp| tp.partition));
+            unsaved
+        })
     }
 
-    fn on_assigned(&self, _partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+    fn on_assigned(&self, partitions: Vec<TopicPartition>) -> BoxFuture<'static, ()> {
+        // Owned before anything reads their state, so no reader passes it over.
+        self.processor.agents.state().own(
+            &self.processor.agent_type,
+            partitions.iter().map(|tp| tp.partition),
+        );
         match &self.before_activation {
-            Some(hook) => hook(),
+            Some(hook) => hook(partitions),
             None => Box::pin(async {}),
         }
     }

@@ -9,6 +9,7 @@ use autogen_kafka_streaming::{InboundRecord, OutboundRecord};
 use crate::codecs::EventCodecs;
 use crate::error::Result;
 use crate::headers;
+use crate::runtimes::RuntimeDirectory;
 
 /// Who registered a type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,10 +22,11 @@ enum Registrant {
 
 /// The fleet's registrations, fed by the registry topic.
 ///
-/// Every runtime writes a `register` event for each agent type it hosts when it starts and again every
-/// heartbeat, carrying an expiry header; it writes `unregister` when it stops. A type is hosted while at least
-/// one registration of it is unexpired, so the entries of a runtime that died lapse on their own. Registrations
-/// from Python runtimes (no expiry header) count until they are unregistered, as upstream does.
+/// Every runtime writes a `register` event for each agent type it hosts when it starts, carrying an expiry
+/// header, and `unregister` when it stops. A type is hosted while at least one registration of it is unexpired;
+/// a runtime keeps its registrations alive by listing its types in its runtime directory entry, renewed every
+/// heartbeat ([`AgentRegistry::with_directory`]), so the entries of a runtime that died lapse on their own.
+/// Registrations from Python runtimes (no expiry header) count until they are unregistered, as upstream does.
 ///
 /// # Examples
 ///
@@ -46,6 +48,8 @@ pub struct AgentRegistry {
     codecs: Arc<EventCodecs>,
     /// agent type → registrant → expiry (ms since epoch; `None` = never).
     entries: Mutex<HashMap<String, HashMap<Registrant, Option<i64>>>>,
+    /// Runtimes' announcements, which keep their registrations alive past the registrations' own expiry.
+    directory: Option<Arc<RuntimeDirectory>>,
 }
 
 impl AgentRegistry {
@@ -56,7 +60,33 @@ impl AgentRegistry {
             topic: topic.into(),
             codecs,
             entries: Mutex::new(HashMap::new()),
+            directory: None,
         }
+    }
+
+    /// Keeps a Rust runtime's registration of a type alive while `directory` holds an unexpired entry of that
+    /// runtime listing the type ([`RuntimeDirectory::announcement_record`]): a runtime renews all its
+    /// registrations with one directory record per heartbeat, and writes a registration only when it registers
+    /// or withdraws a type.
+    #[must_use]
+    pub fn with_directory(mut self, directory: Arc<RuntimeDirectory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// Whether `registrant`'s registration of `agent_type`, expiring at `expiry`, is live at `now`.
+    fn is_live(
+        &self,
+        agent_type: &str,
+        registrant: &Registrant,
+        expiry: Option<i64>,
+        now: i64,
+    ) -> bool {
+        expiry.is_none_or(|e| e > now)
+            || match (registrant, &self.directory) {
+                (Registrant::Runtime(id), Some(directory)) => directory.announces(id, agent_type),
+                _ => false,
+            }
     }
 
     /// Whether some live runtime hosts `agent_type`.
@@ -64,9 +94,10 @@ impl AgentRegistry {
     pub fn is_hosted(&self, agent_type: &str) -> bool {
         let now = headers::now_ms();
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(agent_type)
-            .is_some_and(|by| by.values().any(|expiry| expiry.is_none_or(|e| e > now)))
+        entries.get(agent_type).is_some_and(|by| {
+            by.iter()
+                .any(|(registrant, expiry)| self.is_live(agent_type, registrant, *expiry, now))
+        })
     }
 
     /// Whether the runtime instance `runtime_id` has at least one unexpired registration.
@@ -75,9 +106,9 @@ impl AgentRegistry {
         let now = headers::now_ms();
         let key = Registrant::Runtime(runtime_id.to_owned());
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.values().any(|by| {
+        entries.iter().any(|(agent_type, by)| {
             by.get(&key)
-                .is_some_and(|expiry| expiry.is_none_or(|e| e > now))
+                .is_some_and(|expiry| self.is_live(agent_type, &key, *expiry, now))
         })
     }
 
@@ -96,19 +127,25 @@ impl AgentRegistry {
     }
 
     /// Every registration known, sorted by type then registrant: `(agent type, runtime id or None for a Python
-    /// runtime, expiry in ms since the epoch or None for never)`; expired ones included (an operator's view).
+    /// runtime, expiry in ms since the epoch or None for never)`; expired ones included (an operator's view). A
+    /// Rust registration's expiry is the later of its own and its runtime's directory entry listing the type.
     #[must_use]
     pub fn registrations(&self) -> Vec<(String, Option<String>, Option<i64>)> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let mut all: Vec<(String, Option<String>, Option<i64>)> = entries
             .iter()
             .flat_map(|(agent_type, by)| {
-                by.iter().map(move |(registrant, expiry)| {
-                    let runtime = match registrant {
-                        Registrant::Runtime(id) => Some(id.clone()),
-                        Registrant::Python => None,
-                    };
-                    (agent_type.clone(), runtime, *expiry)
+                by.iter().map(move |(registrant, expiry)| match registrant {
+                    Registrant::Runtime(id) => {
+                        let announced = self
+                            .directory
+                            .as_ref()
+                            .and_then(|d| d.announced_until(id, agent_type));
+                        // `None` is "never": nothing extends it.
+                        let expiry = expiry.map(|own| announced.map_or(own, |a| own.max(a)));
+                        (agent_type.clone(), Some(id.clone()), expiry)
+                    }
+                    Registrant::Python => (agent_type.clone(), None, *expiry),
                 })
             })
             .collect();
@@ -325,5 +362,63 @@ mod tests {
         )));
         assert!(registry.is_hosted("py_agent"));
         assert_eq!(registry.hosted_types(), vec!["py_agent".to_owned()]);
+    }
+
+    #[test]
+    fn a_runtimes_directory_entry_keeps_its_registrations_alive_past_their_expiry() {
+        let directory = Arc::new(crate::RuntimeDirectory::new("agent_runtimes"));
+        let registry =
+            AgentRegistry::new("agent_registry", Arc::new(EventCodecs::new(Format::Json)))
+                .with_directory(Arc::clone(&directory));
+        for agent_type in ["echo", "relay"] {
+            registry.apply(&read_back(
+                registry
+                    .registration_record(agent_type, "a", Duration::ZERO)
+                    .unwrap(),
+            ));
+        }
+        assert!(
+            !registry.is_hosted("echo"),
+            "expired, and nothing announced"
+        );
+        // The runtime's heartbeat lists one of its types.
+        let heartbeat = directory
+            .announcement_record(
+                "a",
+                "replies.a",
+                &["echo".to_owned()],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        directory.apply(&read_back(heartbeat));
+        assert!(registry.is_hosted("echo"));
+        assert!(!registry.is_hosted("relay"), "not listed");
+        assert!(registry.is_runtime_live("a"));
+        assert_eq!(registry.hosted_types(), ["echo"]);
+        let until = directory.announced_until("a", "echo");
+        assert!(until.is_some());
+        assert!(
+            registry
+                .registrations()
+                .iter()
+                .any(|(t, runtime, expiry)| t == "echo"
+                    && runtime.as_deref() == Some("a")
+                    && *expiry == until)
+        );
+        // An announcement alone registers nothing.
+        let other = directory
+            .announcement_record(
+                "b",
+                "replies.b",
+                &["planner".to_owned()],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        directory.apply(&read_back(other));
+        assert!(!registry.is_hosted("planner"));
+        // The runtime stops: its entry goes, its registrations lapse.
+        directory.apply(&read_back(directory.tombstone("a")));
+        assert!(!registry.is_hosted("echo"));
+        assert!(!registry.is_runtime_live("a"));
     }
 }

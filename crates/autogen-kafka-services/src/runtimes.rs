@@ -18,6 +18,11 @@ pub struct RuntimeEntry {
     pub reply_topic: String,
     /// When the entry expires unless renewed, milliseconds since the Unix epoch.
     pub expires_ms: i64,
+    /// The agent types the runtime hosts: its registrations of them live as long as this entry
+    /// ([`crate::AgentRegistry::with_directory`]), so a heartbeat is one record whatever the types. Absent in
+    /// entries of runtimes that host none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_types: Vec<String>,
 }
 
 /// The fleet's Rust runtimes, fed by the runtimes topic (compacted, keyed by instance id).
@@ -102,10 +107,27 @@ impl RuntimeDirectory {
         reply_topic: &str,
         ttl: Duration,
     ) -> Result<OutboundRecord> {
+        self.announcement_record(runtime_id, reply_topic, &[], ttl)
+    }
+
+    /// [`heartbeat_record`](Self::heartbeat_record) of a runtime hosting `agent_types`: it keeps their
+    /// registrations alive for the next `ttl` too.
+    ///
+    /// # Errors
+    ///
+    /// [`ServicesError::Directory`] when the entry cannot be encoded.
+    pub fn announcement_record(
+        &self,
+        runtime_id: &str,
+        reply_topic: &str,
+        agent_types: &[String],
+        ttl: Duration,
+    ) -> Result<OutboundRecord> {
         let entry = RuntimeEntry {
             reply_topic: reply_topic.to_owned(),
             expires_ms: headers::now_ms()
                 .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+            agent_types: agent_types.to_vec(),
         };
         let value = serde_json::to_vec(&entry).map_err(|source| ServicesError::Directory {
             runtime_id: runtime_id.to_owned(),
@@ -179,6 +201,31 @@ impl RuntimeDirectory {
             .unwrap_or_else(PoisonError::into_inner)
             .get(runtime_id)
             .is_some_and(|entry| entry.expires_ms > now)
+    }
+
+    /// Whether `runtime_id` has an unexpired entry that lists `agent_type` among the types it hosts.
+    #[must_use]
+    pub fn announces(&self, runtime_id: &str, agent_type: &str) -> bool {
+        let now = self.view_now();
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(runtime_id)
+            .is_some_and(|entry| {
+                entry.expires_ms > now && entry.agent_types.iter().any(|t| t == agent_type)
+            })
+    }
+
+    /// Until when `runtime_id`'s entry keeps its registration of `agent_type` alive (ms since the epoch, live or
+    /// past); `None` when its entry does not list the type.
+    #[must_use]
+    pub fn announced_until(&self, runtime_id: &str, agent_type: &str) -> Option<i64> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(runtime_id)
+            .filter(|entry| entry.agent_types.iter().any(|t| t == agent_type))
+            .map(|entry| entry.expires_ms)
     }
 
     /// Whether `runtime_id` has an entry that expired no longer than `grace` ago: alive, or dead too recently to

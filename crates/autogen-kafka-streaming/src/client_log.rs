@@ -136,7 +136,7 @@ fn emit(loudness: Loudness, facility: &str, repeated: u64, text: &str) {
 /// (connection refused, a TLS certificate not trusted, a SASL handshake refused, ...). librdkafka's "n/m brokers
 /// are down" summary never replaces the reason before it.
 #[derive(Debug, Default)]
-pub struct LastError(std::sync::Mutex<Option<String>>);
+pub struct LastError(std::sync::Mutex<Option<(String, Option<RDKafkaErrorCode>)>>);
 
 impl LastError {
     /// Records an error event (`ClientContext::error`).
@@ -144,7 +144,7 @@ impl LastError {
         let mut last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let summary = matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown));
         if !(summary && last.is_some()) {
-            *last = Some(reason.to_owned());
+            *last = Some((reason.to_owned(), error.rdkafka_error_code()));
         }
     }
 
@@ -154,7 +154,22 @@ impl LastError {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .as_ref()
+            .map(|(reason, _)| reason.clone())
+    }
+
+    /// Whether the last error recorded is the broker refusing the client's credentials (SASL): retrying with
+    /// the same ones cannot succeed.
+    #[must_use]
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .and_then(|(_, code)| *code),
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+        )
     }
 }
 

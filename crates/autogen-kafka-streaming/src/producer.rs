@@ -505,6 +505,13 @@ impl EventProducer {
         self.inner.context().last_error.get()
     }
 
+    /// Whether the broker refused this producer's credentials the last time it reported an error (see
+    /// [`LastError::is_authentication_failure`](crate::client_log::LastError::is_authentication_failure)).
+    #[must_use]
+    pub fn authentication_refused(&self) -> bool {
+        self.inner.context().last_error.is_authentication_failure()
+    }
+
     /// Number of partitions of `topic`, from the broker's metadata.
     ///
     /// # Errors

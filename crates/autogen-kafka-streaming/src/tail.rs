@@ -60,6 +60,8 @@ pub struct TailSpec {
     pub metadata_timeout: Duration,
     /// Topics whose partitions must have contiguous offsets (see [`TailSpec::check_gaps`]).
     pub gap_checked: BTreeSet<String>,
+    /// Topics of which only some partitions are read (see [`TailSpec::only_partitions`]).
+    pub partition_subsets: BTreeMap<String, BTreeSet<i32>>,
 }
 
 impl TailSpec {
@@ -75,6 +77,7 @@ impl TailSpec {
             poll_timeout: Duration::from_millis(50),
             metadata_timeout: Duration::from_secs(30),
             gap_checked: BTreeSet::new(),
+            partition_subsets: BTreeMap::new(),
         }
     }
 
@@ -135,6 +138,36 @@ impl TailSpec {
     pub const fn metadata_timeout(mut self, timeout: Duration) -> Self {
         self.metadata_timeout = timeout;
         self
+    }
+
+    /// Reads only `partitions` of `topic` (every partition by default); ids the topic does not have are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autogen_kafka_streaming::TailSpec;
+    ///
+    /// let spec = TailSpec::new("state-load", vec!["agent_state".into()]).only_partitions("agent_state", [0, 2]);
+    /// assert!(spec.reads("agent_state", 2));
+    /// assert!(!spec.reads("agent_state", 1));
+    /// ```
+    #[must_use]
+    pub fn only_partitions(
+        mut self,
+        topic: impl Into<String>,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Self {
+        self.partition_subsets
+            .insert(topic.into(), partitions.into_iter().collect());
+        self
+    }
+
+    /// Whether the reader reads `partition` of `topic` (when the topic has it).
+    #[must_use]
+    pub fn reads(&self, topic: &str, partition: i32) -> bool {
+        self.partition_subsets
+            .get(topic)
+            .is_none_or(|subset| subset.contains(&partition))
     }
 
     /// Declares that `topic` is neither compacted nor written in transactions, so the offsets of each partition

@@ -291,6 +291,51 @@ impl TestBroker {
         })
     }
 
+    /// A Tansu broker that requires SASL/SCRAM: clients authenticate with SCRAM-SHA-256 or SCRAM-SHA-512 as one
+    /// of `users` (`(name, password)`), over plaintext TCP (`security.protocol=SASL_PLAINTEXT`).
+    ///
+    /// Tansu keeps SCRAM credentials only in SQLite storage, and refuses every request but the SASL ones from an
+    /// unauthenticated connection, so the users are created on the same database by the broker started without
+    /// `--authentication`, which is then started again with it. The binary is `$TANSU_SASL_BIN` if set, else
+    /// `<repo>/.tools/tansu-sasl/bin/tansu` as `scripts/install-tansu-sasl.sh` builds it (Tansu 0.6 from
+    /// crates.io with the `libsql` feature). [`client_config`](Self::client_config) and the fixture's own
+    /// helpers do not authenticate: set the SASL properties on the clients under test.
+    ///
+    /// `topics` (`(name, partitions)`) are created before authentication is on, so the clients under test need
+    /// not create any: Tansu 0.6's SQLite storage mishandles topics created while clients use it (an idempotent
+    /// producer's first batch to a partition newer than the producer panics its storage task).
+    ///
+    /// # Errors
+    ///
+    /// [`TestingError::TansuSaslBinaryNotFound`], [`TestingError::TansuUser`] when a user cannot be created, and
+    /// the errors of [`tansu`](Self::tansu) and [`create_topic`](Self::create_topic).
+    pub async fn tansu_with_scram(users: &[(&str, &str)], topics: &[(&str, i32)]) -> Result<Self> {
+        let binary = tansu::sasl_binary_path(std::env::var_os(tansu::TANSU_SASL_BIN_ENV));
+        if !binary.is_file() {
+            return Err(TestingError::TansuSaslBinaryNotFound { path: binary });
+        }
+        let dir = tansu::scratch_dir()?;
+        let open =
+            TansuProcess::start_with(binary.clone(), tansu::Launch::sqlite(dir.clone(), false))
+                .await?;
+        tansu::create_scram_users(&binary, open.port(), users).await?;
+        let open = Self {
+            bootstrap_servers: open.bootstrap_servers(),
+            backend: Backend::Tansu(open),
+            _tls_proxy: None,
+        };
+        for (topic, partitions) in topics {
+            open.create_topic(topic, *partitions).await?;
+        }
+        open.shutdown().await?;
+        let process = TansuProcess::start_with(binary, tansu::Launch::sqlite(dir, true)).await?;
+        Ok(Self {
+            bootstrap_servers: process.bootstrap_servers(),
+            backend: Backend::Tansu(process),
+            _tls_proxy: None,
+        })
+    }
+
     /// Starts Apache Kafka (the `apache/kafka-native` image, one KRaft node) in a Docker
     /// container through Testcontainers, and waits until it accepts clients at
     /// `127.0.0.1:<mapped port>`. Needs the crate feature `kafka-container` and a running

@@ -85,6 +85,26 @@ pub enum TestingError {
         path: PathBuf,
     },
 
+    /// No Tansu binary with SQLite storage (needed for SCRAM credentials) exists at the expected place.
+    #[error(
+        "Tansu broker binary with SQLite storage not found at {}: run scripts/install-tansu-sasl.sh \
+         (or set TANSU_SASL_BIN to a Tansu binary built with the `libsql` feature)",
+        path.display()
+    )]
+    TansuSaslBinaryNotFound {
+        /// Where the binary was looked for.
+        path: PathBuf,
+    },
+
+    /// A SCRAM user could not be created on a Tansu broker.
+    #[error("creating the SCRAM user {user} on Tansu failed: {detail}")]
+    TansuUser {
+        /// The user.
+        user: String,
+        /// What went wrong.
+        detail: String,
+    },
+
     /// No free local port could be found for the Tansu listener.
     #[error("could not reserve a free 127.0.0.1 port for Tansu")]
     ReservePort {

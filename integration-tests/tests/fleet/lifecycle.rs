@@ -10,11 +10,13 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autogen_kafka::{AgentRuntime, AgentRuntimeExt, TypeSubscription};
+use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Deliveries, Ping, Pong, create_fleet_topics, fleet_config, publish_news, topic_creation, worker,
+    Deliveries, Ping, Pong, create_fleet_topics, fleet_config, publish_news, records_in,
+    register_echo, topic_creation, worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
+use autogen_kafka_testing::rdkafka::producer::{FutureProducer, FutureRecord};
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_group, unique_topic};
 
 use crate::crash::spawn_fleet_worker;
@@ -196,6 +198,82 @@ async fn the_instance_id_comes_from_the_configuration_and_one_runtime_holds_a_su
             "{again:?}"
         );
         runtime.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_directory_record_per_heartbeat_keeps_every_registration_alive_and_a_removed_one_is_written_again()
+ {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("heartbeats");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        for agent_type in ["echo_a", "echo_b", "echo_c"] {
+            register_echo(&host, agent_type, "host").await;
+        }
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        let registry_topic = &config.runtime.registry_topic;
+        assert_eq!(
+            records_in(&broker, registry_topic).await,
+            3,
+            "one registration per type"
+        );
+
+        // Past the registrations' own expiry (3 s), renewed by the host's directory heartbeats only.
+        tokio::time::sleep(config.runtime.registry_expiry + Duration::from_secs(1)).await;
+        for agent_type in ["echo_a", "echo_b", "echo_c"] {
+            assert!(caller.is_hosted(agent_type), "{agent_type} lapsed");
+            let id = AgentId::new(agent_type, "k").unwrap();
+            let _: Pong = caller
+                .send(
+                    Ping {
+                        content: "alive".into(),
+                    },
+                    &id,
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            records_in(&broker, registry_topic).await,
+            3,
+            "heartbeats write no registration"
+        );
+
+        // A survivor that took the host for dead removes one registration: the host writes it again.
+        let producer: FutureProducer = broker.producer_config().create().unwrap();
+        let key = format!("echo_b@{}", host.instance_id());
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(registry_topic).key(&key),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || async { records_in(&broker, registry_topic).await == 5 },
+        )
+        .await
+        .unwrap();
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || async { caller.is_hosted("echo_b") },
+        )
+        .await
+        .unwrap();
+
+        caller.stop().await.unwrap();
+        host.stop().await.unwrap();
     })
     .await
     .expect("test timed out");

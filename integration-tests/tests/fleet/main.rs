@@ -8,11 +8,14 @@ mod dead_letters;
 mod dispatch;
 mod lifecycle;
 mod passivation;
+mod per_type_topics;
 mod publish;
 mod python_interop;
 mod replicas;
 mod resilience;
 mod rpc;
+#[cfg(feature = "ssl")]
+mod sasl;
 mod schema_evolution;
 mod security;
 mod tail_gaps;

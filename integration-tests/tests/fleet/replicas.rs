@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
-use autogen_kafka::{AgentId, AgentRuntimeExt, SendOptions};
+use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, SendOptions, TypeSubscription};
 use autogen_kafka_integration_tests::{
     Add, Ping, Pong, Total, counter_agent, create_fleet_topics, register_echo, worker,
     worker_config,
@@ -182,6 +182,81 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
 
         caller.stop().await.unwrap();
         new.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_holds_the_state_of_its_own_partitions_only_and_reads_the_rest_when_they_move() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("owned-state");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, PARTITIONS).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let (first, second) = (
+            worker(&broker, config.clone(), "first"),
+            worker(&broker, config.clone(), "second"),
+        );
+        for (replica, name) in [(&first, "first"), (&second, "second")] {
+            replica
+                .register("counter", move |_| counter_agent(name))
+                .await
+                .unwrap();
+        }
+        let (a, b, c) = tokio::join!(caller.start(), first.start(), second.start());
+        a.unwrap();
+        b.unwrap();
+        c.unwrap();
+        wait_balanced_between(&first, &second).await;
+
+        let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        let totals = add_to_all(&caller, &keys).await;
+        let served_by_first = totals.values().filter(|t| t.runtime == "first").count();
+        assert!(
+            (1..keys.len()).contains(&served_by_first),
+            "both replicas serve some keys"
+        );
+        // Each replica reads the other's state records too, and keeps none of them. A subscription added is read
+        // back by the same reader, after every state record written before it.
+        for (replica, name) in [(&first, "first"), (&second, "second")] {
+            replica
+                .add_subscription(TypeSubscription::new(name, "counter").unwrap().into())
+                .await
+                .unwrap();
+        }
+        assert_eq!(first.saved_states(), served_by_first);
+        assert_eq!(second.saved_states(), keys.len() - served_by_first);
+        assert_eq!(
+            caller.saved_states(),
+            0,
+            "a runtime hosting nothing keeps no state"
+        );
+
+        // The second replica leaves: the first reads the state of its new partitions before serving them.
+        second.stop().await.unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async {
+                first.assigned_partitions("counter").len() == usize::try_from(PARTITIONS).unwrap()
+            },
+        )
+        .await
+        .unwrap();
+        let again = add_to_all(&caller, &keys).await;
+        for key in &keys {
+            assert_eq!(
+                (again[key].total, again[key].runtime.as_str()),
+                (2, "first"),
+                "{key} lost its state when it moved"
+            );
+        }
+        assert_eq!(first.saved_states(), keys.len());
+
+        caller.stop().await.unwrap();
+        first.stop().await.unwrap();
     })
     .await
     .unwrap();

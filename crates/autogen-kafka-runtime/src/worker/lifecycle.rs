@@ -58,10 +58,10 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     // 4. Services: read the registry, the subscriptions and the state to their ends. The request consumers' group
     // joins (7.) run meanwhile: on brokers that admit members after a delay the join is the longest step, and a
     // consumer reads no record before the fleet view is bootstrapped (its activation hook waits for it).
-    let registry = Arc::new(AgentRegistry::new(
-        config.runtime.registry_topic.clone(),
-        Arc::clone(&codecs),
-    ));
+    let registry = Arc::new(
+        AgentRegistry::new(config.runtime.registry_topic.clone(), Arc::clone(&codecs))
+            .with_directory(Arc::clone(&inner.directory)),
+    );
     let subscriptions = Arc::new(SubscriptionService::new(
         config.runtime.subscription_topic.clone(),
         Arc::clone(&codecs),
@@ -116,6 +116,7 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
 /// Waits until the broker answers a metadata request, retrying with backoff until the startup timeout.
 async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let config = &runtime.inner.config;
+    let begun = Instant::now();
     let deadline = Instant::now() + step_timeout(config);
     let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     let mut attempt = 0;
@@ -128,7 +129,11 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
             .await
         {
             Ok(_) => return Ok(()),
-            Err(error) if Instant::now() + backoff.delay(attempt) < deadline => {
+            // Refused credentials stay refused: fail now instead of retrying until the deadline.
+            Err(error)
+                if Instant::now() + backoff.delay(attempt) < deadline
+                    && !runtime.inner.control.authentication_refused() =>
+            {
                 tracing::warn!(
                     attempt,
                     error = &error as &dyn std::error::Error,
@@ -140,7 +145,7 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
             Err(source) => {
                 return Err(RuntimeError::Connect {
                     bootstrap: config.kafka.bootstrap_servers.join(","),
-                    after: step_timeout(config),
+                    after: begun.elapsed(),
                     last_client_error: runtime.inner.control.last_client_error(),
                     source: Box::new(source),
                 });
@@ -164,12 +169,42 @@ async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     crate::setup::ensure_topics(config, inner.create_mode, &[reply], step_timeout(config)).await
 }
 
-/// Writes this runtime's directory entry (alive until the next expiry, with its reply topic) and applies it to its
-/// own view once acknowledged.
+/// Tells the state store whether the state topic has as many partitions as `agent_type`'s request topic (then the
+/// state of request partition `p` is written to, and read from, state partition `p` alone).
+async fn align_state(
+    runtime: &KafkaWorkerAgentRuntime,
+    agent_type: &str,
+    requests_topic: &str,
+) -> Result<()> {
+    let inner = &runtime.inner;
+    let timeout = step_timeout(&inner.config);
+    let requests = inner
+        .control
+        .partition_count(requests_topic, timeout)
+        .await?;
+    let state = inner
+        .control
+        .partition_count(&inner.config.runtime.state_topic, timeout)
+        .await?;
+    inner.state.set_aligned(agent_type, requests == state);
+    if requests != state {
+        tracing::info!(
+            agent_type,
+            requests,
+            state,
+            "the state topic's partitions differ from the request topic's: a new owner reads all of the state topic"
+        );
+    }
+    Ok(())
+}
+
+/// Writes this runtime's directory entry (alive until the next expiry, with its reply topic and the agent types it
+/// hosts, whose registrations it keeps alive) and applies it to its own view once acknowledged.
 async fn announce(inner: &super::Inner) -> Result<()> {
-    let record = inner.directory.heartbeat_record(
+    let record = inner.directory.announcement_record(
         &inner.runtime_id,
         &inner.reply_topic,
+        &inner.distributed_types(),
         inner.config.runtime.registry_expiry,
     )?;
     inner.control.send_ref(&record).await?;
@@ -259,6 +294,9 @@ async fn start_tails(
         .properties(with_fetch_wait(fleet_fetch_wait(config)))
         .start(TailStart::Beginning)
         .topic_start(topics.runtime_responses.clone(), TailStart::End)
+        // The state of partitions assigned later is read by `load_state`; from here on, the state store keeps
+        // what it owns of the state written meanwhile.
+        .topic_start(topics.state_topic.clone(), TailStart::End)
         // Answers must not be lost to a broker that serves concurrent producers' batches out of order; the
         // compacted tables have gaps by design.
         .check_gaps(topics.runtime_responses.clone())
@@ -330,8 +368,21 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
             config.runtime.runtime_responses.clone(),
         );
         settings.default_timeout = config.runtime.rpc_timeout;
+        settings.codec_topic = Some(config.runtime.runtime_requests.clone());
         settings
     };
+    let requests_topic = config.runtime.request_topic(agent_type).into_owned();
+    if config.runtime.request_topic_per_type {
+        crate::topics::check_request_topic(config, agent_type)?;
+        crate::setup::ensure_topics(
+            config,
+            inner.create_mode,
+            &[crate::topics::request_topic_spec(config, agent_type)],
+            step_timeout(config),
+        )
+        .await?;
+    }
+    align_state(runtime, agent_type, &requests_topic).await?;
     let processor = Arc::new(MessageProcessor::new(
         agent_type,
         settings,
@@ -343,9 +394,11 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     let weak = Arc::downgrade(inner);
     let timeout = step_timeout(config);
     // Before the first record of newly assigned partitions: wait for the fleet view's bootstrap (the join may
-    // finish first), then read the state topic to its end so state saved by the previous owner is loaded.
-    let hook: ActivationHook = Arc::new(move || {
+    // finish first), then read their state from the state topic so state saved by the previous owner is loaded.
+    let hook_type = agent_type.to_owned();
+    let hook: ActivationHook = Arc::new(move |partitions| {
         let weak = weak.clone();
+        let agent_type = hook_type.clone();
         Box::pin(async move {
             let Some(mut ready) = weak.upgrade().map(|inner| inner.tails_ready.subscribe()) else {
                 return;
@@ -357,13 +410,22 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
                 tracing::warn!("fleet view not bootstrapped at assignment");
                 return;
             }
-            if let Some(inner) = weak.upgrade()
-                && let Some(tails) = inner.tails()
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            if let Some(tails) = inner.tails()
                 && let Err(error) = tails.fleet.catch_up(timeout).await
             {
                 tracing::warn!(
                     error = &error as &dyn std::error::Error,
-                    "state view is behind at assignment"
+                    "fleet view is behind at assignment"
+                );
+            }
+            if let Err(error) = load_state(&inner, &agent_type, &partitions, timeout).await {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    ?partitions,
+                    "state of newly assigned partitions not read to its end"
                 );
             }
         })
@@ -375,13 +437,13 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     let spec = ConsumerSpec::new(
         format!("requests:{agent_type}"),
         group,
-        vec![config.runtime.runtime_requests.clone()],
+        vec![requests_topic.clone()],
     )
     .properties(properties)
     .max_in_flight_per_partition(config.streaming.max_in_flight_per_partition)
     .budget(inner.in_flight.clone())
     // Many callers write into one request partition at once (see `ConsumerSpec::check_gaps`).
-    .check_gaps(config.runtime.runtime_requests.clone())
+    .check_gaps(requests_topic)
     .commit_interval(config.streaming.commit_interval)
     .drain_timeout(drain_timeout(config))
     .statistics_interval(config.streaming.statistics_interval)
@@ -395,6 +457,53 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
     consumer.wait_assigned(timeout).await?;
     lock(&inner.assignments).insert(agent_type.to_owned(), consumer.assignment_changes());
     inner.consumers.lock().await.push(consumer);
+    Ok(())
+}
+
+/// Reads the state saved for newly assigned request `partitions` from the state topic, up to its end: only
+/// those state partitions when the topics are aligned, all of them otherwise. The state store keeps what it owns.
+async fn load_state(
+    inner: &super::Inner,
+    agent_type: &str,
+    partitions: &[autogen_kafka_streaming::TopicPartition],
+    timeout: std::time::Duration,
+) -> Result<()> {
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    let config = &inner.config;
+    let topic = config.runtime.state_topic.clone();
+    let mut properties = config.kafka.client_properties().into_map();
+    properties.insert(
+        "fetch.wait.max.ms".to_owned(),
+        config.streaming.fetch_wait_max.as_millis().to_string(),
+    );
+    let mut spec = TailSpec::new("state-load", vec![topic.clone()])
+        .properties(properties)
+        .start(TailStart::Beginning)
+        .metadata_timeout(timeout);
+    if inner.state.is_aligned(agent_type) {
+        spec = spec.only_partitions(topic, partitions.iter().map(|tp| tp.partition));
+    }
+    let began = Instant::now();
+    let state = Arc::clone(&inner.state);
+    let before = state.len();
+    let reader = TailReader::start(
+        spec,
+        Arc::new(Apply(move |r: &InboundRecord| state.apply(r))),
+        &inner.token,
+    )
+    .await?;
+    let caught_up = reader.catch_up(timeout).await;
+    reader.shutdown().await;
+    caught_up?;
+    tracing::debug!(
+        ?partitions,
+        elapsed = ?began.elapsed(),
+        held = inner.state.len(),
+        before,
+        "state of assigned partitions read"
+    );
     Ok(())
 }
 
@@ -520,37 +629,18 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
     runtime.inner.tracker.spawn(tracing::Instrument::instrument(
         async move {
             while let Some(inner) = tick(&token, interval, &weak).await {
-                let Some(registry) = inner.registry.get() else {
+                if inner.registry.get().is_none() {
                     return;
-                };
+                }
                 probe_broker(&inner).await;
+                // One record renews the runtime and every registration of its types.
                 if let Err(error) = announce(&inner).await {
                     tracing::warn!(
                         error = &error as &dyn std::error::Error,
                         "directory heartbeat not written"
                     );
                 }
-                for agent_type in inner.distributed_types() {
-                    let record = registry.registration_record(
-                        &agent_type,
-                        &inner.runtime_id,
-                        inner.config.runtime.registry_expiry,
-                    );
-                    match record {
-                        Ok(record) => match inner.control.send_ref(&record).await {
-                            Ok(_) => registry.apply_written(&record),
-                            Err(error) => tracing::warn!(
-                                agent_type,
-                                error = &error as &dyn std::error::Error,
-                                "heartbeat not written"
-                            ),
-                        },
-                        Err(error) => tracing::error!(
-                            error = &error as &dyn std::error::Error,
-                            "heartbeat not encoded"
-                        ),
-                    }
-                }
+                reassert_registrations(&inner).await;
                 reassert_subscriptions(&inner).await;
                 clean_up_departed(&inner).await;
             }
@@ -562,6 +652,40 @@ fn spawn_heartbeats(runtime: &KafkaWorkerAgentRuntime) {
 /// Writes again each of this runtime's subscriptions the fleet view no longer holds (a survivor took this
 /// runtime for dead after a long stall and removed them, or a runtime sharing an explicit subscription id
 /// removed it).
+/// Writes again each registration of this runtime's consuming types that the fleet view no longer holds (a
+/// survivor took this runtime for dead after a long stall and removed them): heartbeats renew registrations, they
+/// do not write them.
+async fn reassert_registrations(inner: &super::Inner) {
+    let Some(registry) = inner.registry.get() else {
+        return;
+    };
+    let known = registry.types_of(&inner.runtime_id);
+    let consuming: Vec<String> = lock(&inner.assignments).keys().cloned().collect();
+    for agent_type in consuming.into_iter().filter(|t| !known.contains(t)) {
+        tracing::warn!(
+            agent_type,
+            "own registration missing from the fleet view; writing it again"
+        );
+        let written = match registry.registration_record(
+            &agent_type,
+            &inner.runtime_id,
+            inner.config.runtime.registry_expiry,
+        ) {
+            Ok(record) => match inner.control.send_ref(&record).await {
+                Ok(_) => {
+                    registry.apply_written(&record);
+                    Ok(())
+                }
+                Err(error) => Err(error.to_string()),
+            },
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(agent_type, error, "registration not written again");
+        }
+    }
+}
+
 async fn reassert_subscriptions(inner: &super::Inner) {
     let Some(service) = inner.subscriptions.get() else {
         return;

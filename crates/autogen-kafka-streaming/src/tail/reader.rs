@@ -178,10 +178,16 @@ fn discover(
             let failure = match client.fetch_metadata(Some(topic), request) {
                 Ok(metadata) => match metadata.topics().iter().find(|t| t.name() == topic) {
                     Some(found) if found.error().is_none() && !found.partitions().is_empty() => {
-                        partitions.extend(found.partitions().iter().map(|p| TopicPartition {
-                            topic: topic.clone(),
-                            partition: p.id(),
-                        }));
+                        partitions.extend(
+                            found
+                                .partitions()
+                                .iter()
+                                .filter(|p| spec.reads(topic, p.id()))
+                                .map(|p| TopicPartition {
+                                    topic: topic.clone(),
+                                    partition: p.id(),
+                                }),
+                        );
                         break;
                     }
                     Some(found) => found

@@ -85,6 +85,36 @@ fn repository_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// How a broker is started: its storage engine URL, whether clients must authenticate, and the directory it
+/// runs in (Tansu resolves `sqlite://` paths against it).
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    storage: String,
+    authentication: bool,
+    dir: Option<PathBuf>,
+}
+
+impl Launch {
+    /// Memory storage, no authentication: every record is lost when the broker stops.
+    pub(crate) fn memory() -> Self {
+        Self {
+            storage: "memory://tansu/".to_owned(),
+            authentication: false,
+            dir: None,
+        }
+    }
+
+    /// SQLite storage in `dir` (kept across restarts, and the only storage in which Tansu 0.6 keeps SCRAM
+    /// credentials), with client authentication on or off.
+    pub(crate) fn sqlite(dir: PathBuf, authentication: bool) -> Self {
+        Self {
+            storage: "sqlite://tansu.db".to_owned(),
+            authentication,
+            dir: Some(dir),
+        }
+    }
+}
+
 /// A running Tansu broker (under its supervisor). Killed [`STOP_GRACE`] after drop.
 #[derive(Debug)]
 pub(crate) struct TansuProcess {
@@ -92,6 +122,7 @@ pub(crate) struct TansuProcess {
     port: u16,
     /// The port clients are told to connect to (the broker's own, or a proxy's in front of it).
     advertised: Option<u16>,
+    launch: Launch,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -102,12 +133,21 @@ impl TansuProcess {
         Self::start_advertising(binary, None).await
     }
 
+    /// [`start`](Self::start) with the storage and authentication of `launch`.
+    pub(crate) async fn start_with(binary: PathBuf, launch: Launch) -> Result<Self> {
+        Self::start_inner(binary, None, launch).await
+    }
+
     /// [`start`](Self::start), telling clients to connect to 127.0.0.1:`advertised` (a proxy in front of the
     /// broker) instead of the broker's own port.
     pub(crate) async fn start_advertising(
         binary: PathBuf,
         advertised: Option<u16>,
     ) -> Result<Self> {
+        Self::start_inner(binary, advertised, Launch::memory()).await
+    }
+
+    async fn start_inner(binary: PathBuf, advertised: Option<u16>, launch: Launch) -> Result<Self> {
         if !binary.is_file() {
             return Err(TestingError::TansuBinaryNotFound { path: binary });
         }
@@ -116,10 +156,17 @@ impl TansuProcess {
             let port = free_port()?;
             let log = log_path(port);
             let mut process = Self {
-                child: Some(spawn(&binary, port, advertised.unwrap_or(port), &log)?),
+                child: Some(spawn(
+                    &binary,
+                    port,
+                    advertised.unwrap_or(port),
+                    &launch,
+                    &log,
+                )?),
                 binary: binary.clone(),
                 port,
                 advertised,
+                launch: launch.clone(),
                 log,
             };
             match process.wait_ready().await {
@@ -161,6 +208,7 @@ impl TansuProcess {
                 &self.binary,
                 self.port,
                 self.advertised.unwrap_or(self.port),
+                &self.launch,
                 &self.log,
             )?);
             match self.wait_ready().await {
@@ -256,9 +304,9 @@ fn free_port() -> Result<u16> {
         .map_err(|source| TestingError::ReservePort { source })
 }
 
-/// Starts `tansu broker` on `port` (advertising `advertised`) with memory storage under the supervisor,
-/// appending its output to `log`.
-fn spawn(binary: &Path, port: u16, advertised: u16, log: &Path) -> Result<Child> {
+/// Starts `tansu broker` on `port` (advertising `advertised`) as `launch` says under the supervisor, appending
+/// its output to `log`.
+fn spawn(binary: &Path, port: u16, advertised: u16, launch: &Launch, log: &Path) -> Result<Child> {
     let create_log = |source| TestingError::CreateLog {
         path: log.to_path_buf(),
         source,
@@ -286,13 +334,19 @@ fn spawn(binary: &Path, port: u16, advertised: u16, log: &Path) -> Result<Child>
             "--advertised-listener-url",
             &advertised,
         ])
-        .args(["--storage-engine", "memory://tansu/"])
+        .args(["--storage-engine", launch.storage.as_str()])
         // Settings a developer may have exported for other tools must not leak in.
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("SCHEMA_REGISTRY")
         .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr);
+    if launch.authentication {
+        command.arg("--authentication");
+    }
+    if let Some(dir) = &launch.dir {
+        command.current_dir(dir);
+    }
     match std::env::var_os(TANSU_LOG_ENV) {
         Some(filter) => command.env("RUST_LOG", filter),
         None => command.env_remove("RUST_LOG"),
@@ -321,4 +375,78 @@ fn target_dir() -> Option<PathBuf> {
         .skip(1)
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
         .map(Path::to_path_buf)
+}
+
+/// Environment variable naming a Tansu binary built with SQLite storage (`scripts/install-tansu-sasl.sh`).
+pub(crate) const TANSU_SASL_BIN_ENV: &str = "TANSU_SASL_BIN";
+
+/// Where `scripts/install-tansu-sasl.sh` puts that binary, relative to the repository root.
+const INSTALLED_SASL_BINARY: &str = ".tools/tansu-sasl/bin/tansu";
+
+/// The SQLite-capable binary: `$TANSU_SASL_BIN` when set and non-empty, else the installed one.
+pub(crate) fn sasl_binary_path(tansu_bin: Option<OsString>) -> PathBuf {
+    match tansu_bin {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => repository_root().join(INSTALLED_SASL_BINARY),
+    }
+}
+
+/// A fresh directory for one broker's SQLite database: `<target dir>/tansu-sasl/<pid>-<n>`.
+pub(crate) fn scratch_dir() -> Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = target_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("tansu-sasl")
+        .join(format!("{}-{n}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|source| TestingError::CreateLog {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| TestingError::CreateLog {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
+/// Stores SCRAM-SHA-256 and SCRAM-SHA-512 credentials of each `(user, password)` through the open broker at
+/// `port` (`tansu user create`, which speaks AlterUserScramCredentials).
+pub(crate) async fn create_scram_users(
+    binary: &Path,
+    port: u16,
+    users: &[(&str, &str)],
+) -> Result<()> {
+    for (user, password) in users {
+        for mechanism in ["scram256", "scram512"] {
+            let output = tokio::process::Command::new(binary)
+                .args(["user", "create", user, password, "--mechanism", mechanism])
+                .args(["--broker", &format!("tcp://127.0.0.1:{port}")])
+                .env_remove("RUST_LOG")
+                .output();
+            let output = tokio::time::timeout(READY_TIMEOUT, output)
+                .await
+                .map_err(|_| TestingError::TansuUser {
+                    user: (*user).to_owned(),
+                    detail: format!("`tansu user create` took longer than {READY_TIMEOUT:?}"),
+                })?
+                .map_err(|source| TestingError::SpawnTansu {
+                    binary: binary.to_path_buf(),
+                    source,
+                })?;
+            if !output.status.success() {
+                return Err(TestingError::TansuUser {
+                    user: (*user).to_owned(),
+                    detail: format!(
+                        "`tansu user create --mechanism {mechanism}` exited with {}: {}",
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
