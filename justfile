@@ -26,6 +26,10 @@ test-tls:
     bash scripts/install-tansu-sasl.sh
     AUTOGEN_KAFKA_TEST_BROKER=tansu cargo nextest run -p autogen-kafka-integration-tests --features ssl -E 'test(/tls::|sasl::/)'
 
+# The A2A gateway example driven by the official Python A2A SDK (installed into .tools/a2a-venv on first use).
+test-a2a:
+    bash scripts/a2a-interop.sh
+
 # Format check and clippy with warnings denied, docs without warnings.
 lint:
     cargo fmt --all -- --check

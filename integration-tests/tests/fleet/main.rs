@@ -6,6 +6,7 @@ mod bridge;
 mod crash;
 mod dead_letters;
 mod dispatch;
+mod gateway;
 mod lifecycle;
 mod passivation;
 mod per_type_topics;

@@ -1,0 +1,706 @@
+//! The HTTP side: the agent card, the JSON-RPC endpoint, bearer authentication, and the tasks' runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autogen_kafka_core::{AgentId, AgentRuntime, AnyMessage, CoreError, Reply, SendOptions};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::GatewayError;
+use crate::messages::{A2aReply, A2aRequest};
+use crate::tasks::{TaskStore, not_found};
+use crate::wire::{
+    Artifact, Message, PROTOCOL_VERSION, Part, RpcError, Task, TaskState, TaskStatus, now, response,
+};
+
+/// The path of the JSON-RPC endpoint.
+const JSONRPC_PATH: &str = "/a2a/jsonrpc";
+
+/// One agent type offered as an A2A skill.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Skill {
+    /// The agent type that serves it (also the skill id).
+    pub agent_type: String,
+    /// A name for people.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Keywords.
+    pub tags: Vec<String>,
+    /// Example prompts.
+    pub examples: Vec<String>,
+}
+
+impl Skill {
+    /// The skill of `agent_type`.
+    #[must_use]
+    pub fn new(
+        agent_type: impl Into<String>,
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            agent_type: agent_type.into(),
+            name: name.into(),
+            description: description.into(),
+            tags: vec!["autogen-kafka".to_owned()],
+            examples: Vec::new(),
+        }
+    }
+
+    /// Adds an example prompt.
+    #[must_use]
+    pub fn example(mut self, example: impl Into<String>) -> Self {
+        self.examples.push(example.into());
+        self
+    }
+}
+
+/// How the gateway runs.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// The URL clients reach the gateway at (`http://host:port`), written into the agent card.
+    pub public_url: String,
+    /// The token every JSON-RPC request must carry as `Authorization: Bearer <token>`.
+    pub bearer_token: String,
+    /// The agent types offered, one skill each.
+    pub skills: Vec<Skill>,
+    /// The card's name.
+    pub name: String,
+    /// The card's description.
+    pub description: String,
+    /// The deadline of each call to an agent. Default 30 s.
+    pub rpc_timeout: Duration,
+    /// The largest request body accepted. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// The most tasks kept (the oldest finished ones go first). Default 10,000.
+    pub max_tasks: usize,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("public_url", &self.public_url)
+            .field("bearer_token", &"***")
+            .field("skills", &self.skills)
+            .field("rpc_timeout", &self.rpc_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_tasks", &self.max_tasks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayConfig {
+    /// A gateway reached at `public_url`, requiring `bearer_token`, offering no skill yet.
+    #[must_use]
+    pub fn new(public_url: impl Into<String>, bearer_token: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            bearer_token: bearer_token.into(),
+            skills: Vec::new(),
+            name: "autogen-kafka gateway".to_owned(),
+            description: "Agents of an autogen-kafka fleet".to_owned(),
+            rpc_timeout: Duration::from_secs(30),
+            max_body_bytes: 1 << 20,
+            max_tasks: 10_000,
+        }
+    }
+
+    /// Offers `skill`.
+    #[must_use]
+    pub fn skill(mut self, skill: Skill) -> Self {
+        self.skills.push(skill);
+        self
+    }
+
+    /// Sets the deadline of each call to an agent.
+    #[must_use]
+    pub const fn rpc_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest request body accepted.
+    #[must_use]
+    pub const fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets how many tasks are kept.
+    #[must_use]
+    pub const fn max_tasks(mut self, tasks: usize) -> Self {
+        self.max_tasks = tasks;
+        self
+    }
+}
+
+/// The gateway: an axum router over an agent runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct A2aGateway {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for A2aGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("A2aGateway")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    runtime: Arc<dyn AgentRuntime>,
+    config: GatewayConfig,
+    card: Value,
+    tasks: TaskStore,
+}
+
+impl A2aGateway {
+    /// A gateway calling agents through `runtime`.
+    #[must_use]
+    pub fn new(runtime: Arc<dyn AgentRuntime>, config: GatewayConfig) -> Self {
+        let card = agent_card(&config);
+        let tasks = TaskStore::new(config.max_tasks);
+        Self {
+            shared: Arc::new(Shared {
+                runtime,
+                config,
+                card,
+                tasks,
+            }),
+        }
+    }
+
+    /// The agent card served at `/.well-known/agent-card.json`.
+    #[must_use]
+    pub fn card(&self) -> &Value {
+        &self.shared.card
+    }
+
+    /// The routes: `GET /.well-known/agent-card.json` (public) and `POST /a2a/jsonrpc` (bearer token).
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/.well-known/agent-card.json", get(card))
+            .route(JSONRPC_PATH, post(jsonrpc))
+            .layer(DefaultBodyLimit::max(self.shared.config.max_body_bytes))
+            .with_state(Arc::clone(&self.shared))
+    }
+
+    /// Serves the routes on `listener` until `token` is cancelled (requests under way finish first).
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError::Serve`] when the server fails.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        token: CancellationToken,
+    ) -> Result<(), GatewayError> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+            .map_err(GatewayError::Serve)
+    }
+}
+
+/// The agent card of `config` (A2A 1.0: the JSON-RPC interface, bearer authentication, one skill per type).
+fn agent_card(config: &GatewayConfig) -> Value {
+    let skills: Vec<Value> = config
+        .skills
+        .iter()
+        .map(|skill| {
+            json!({
+                "id": skill.agent_type,
+                "name": skill.name,
+                "description": skill.description,
+                "tags": skill.tags,
+                "examples": skill.examples,
+            })
+        })
+        .collect();
+    json!({
+        "name": config.name,
+        "description": config.description,
+        "version": env!("CARGO_PKG_VERSION"),
+        "supportedInterfaces": [{
+            "url": format!("{}{JSONRPC_PATH}", config.public_url),
+            "protocolBinding": "JSONRPC",
+            "protocolVersion": PROTOCOL_VERSION,
+        }],
+        "capabilities": {"streaming": false, "pushNotifications": false},
+        "securitySchemes": {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer"}}},
+        "securityRequirements": [{"schemes": {"bearer": {"list": []}}}],
+        "defaultInputModes": ["text/plain", "application/json"],
+        "defaultOutputModes": ["text/plain", "application/json"],
+        "skills": skills,
+    })
+}
+
+async fn card(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(shared.card.clone())
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`, compared in constant time for a token of the right
+/// length.
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let (given, token) = (given.as_bytes(), token.as_bytes());
+    given.len() == token.len()
+        && given
+            .iter()
+            .zip(token)
+            .fold(0_u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
+}
+
+async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&headers, &shared.config.bearer_token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"error": "a valid bearer token is required"})),
+        )
+            .into_response();
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            let error = RpcError::new(RpcError::PARSE, format!("the body is not JSON: {error}"));
+            return Json(response(&Value::Null, Err(error))).into_response();
+        }
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let (Some("2.0"), Some(method)) = (
+        request.get("jsonrpc").and_then(Value::as_str),
+        request.get("method").and_then(Value::as_str),
+    ) else {
+        let error = RpcError::new(
+            RpcError::INVALID_REQUEST,
+            "not a JSON-RPC 2.0 request: `jsonrpc` must be \"2.0\" and `method` a string",
+        );
+        return Json(response(&id, Err(error))).into_response();
+    };
+    let version = headers.get("a2a-version").and_then(|v| v.to_str().ok());
+    if version != Some(PROTOCOL_VERSION) {
+        let error = RpcError::new(
+            RpcError::VERSION_NOT_SUPPORTED,
+            format!(
+                "this gateway speaks A2A {PROTOCOL_VERSION}; send the header `A2A-Version: {PROTOCOL_VERSION}` (got {})",
+                version.unwrap_or("none, which means 0.3")
+            ),
+        );
+        return Json(response(&id, Err(error))).into_response();
+    }
+    let params = request
+        .get("params")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let span = tracing::info_span!("a2a.request", method, task_id = tracing::field::Empty);
+    let outcome = async {
+        match method {
+            "SendMessage" => send_message(&shared, params).await,
+            "GetTask" => get_task(&shared, params),
+            "ListTasks" => list_tasks(&shared, params),
+            "CancelTask" => cancel_task(&shared, params).await,
+            other => Err(RpcError::new(
+                RpcError::METHOD_NOT_FOUND,
+                format!("no method {other}: this gateway serves SendMessage, GetTask, ListTasks and CancelTask"),
+            )),
+        }
+    }
+    .instrument(span)
+    .await;
+    if let Err(error) = &outcome {
+        tracing::debug!(method, code = error.code, error = %error.message, "A2A request refused");
+    }
+    Json(response(&id, outcome)).into_response()
+}
+
+fn invalid_params(error: impl std::fmt::Display) -> RpcError {
+    RpcError::new(RpcError::INVALID_PARAMS, error.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendParams {
+    message: Message,
+    #[serde(default)]
+    configuration: SendConfiguration,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SendConfiguration {
+    #[serde(default)]
+    return_immediately: bool,
+    #[serde(default)]
+    history_length: Option<usize>,
+}
+
+/// The skill a message asks for: `skillId` in the request's or the message's metadata, or the only skill.
+fn pick_skill<'a>(
+    skills: &'a [Skill],
+    metadata: [Option<&Map<String, Value>>; 2],
+) -> Result<&'a Skill, RpcError> {
+    let named = metadata
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.get("skillId").and_then(Value::as_str));
+    let ids = || {
+        skills
+            .iter()
+            .map(|s| s.agent_type.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (named, skills) {
+        (Some(id), _) => skills
+            .iter()
+            .find(|s| s.agent_type == id)
+            .ok_or_else(|| invalid_params(format!("no skill {id}; skills: {}", ids()))),
+        (None, [only]) => Ok(only),
+        (None, _) => Err(invalid_params(format!(
+            "name a skill in metadata.skillId: one of {}",
+            ids()
+        ))),
+    }
+}
+
+async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcError> {
+    let params: SendParams = serde_json::from_value(params).map_err(invalid_params)?;
+    let mut message = params.message;
+    if message.task_id.is_some() {
+        return Err(RpcError::new(
+            RpcError::UNSUPPORTED_OPERATION,
+            "a task here ends with the agent's first answer; send a new message without taskId (the same contextId reaches the same agent)",
+        ));
+    }
+    let skill = pick_skill(
+        &shared.config.skills,
+        [params.metadata.as_ref(), message.metadata.as_ref()],
+    )?;
+    let mut text = Vec::new();
+    let mut data = Vec::new();
+    for part in &message.parts {
+        match (&part.text, &part.data) {
+            (Some(t), _) => text.push(t.as_str()),
+            (None, Some(d)) => data.push(d.clone()),
+            (None, None) => {
+                return Err(RpcError::new(
+                    RpcError::CONTENT_TYPE_NOT_SUPPORTED,
+                    "only text and data parts are taken, not raw or url parts",
+                ));
+            }
+        }
+    }
+    if message.parts.is_empty() {
+        return Err(invalid_params("a message needs at least one part"));
+    }
+    let context_id = message
+        .context_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let agent = AgentId::new(&skill.agent_type, &context_id)
+        .map_err(|error| invalid_params(format!("the contextId cannot name an agent: {error}")))?;
+    let task_id = uuid::Uuid::new_v4().to_string();
+    tracing::Span::current().record("task_id", task_id.as_str());
+    message.context_id = Some(context_id.clone());
+    message.task_id = Some(task_id.clone());
+    let request = A2aRequest {
+        text: text.join("\n"),
+        data,
+        context_id: context_id.clone(),
+        task_id: task_id.clone(),
+    };
+    let mut metadata = Map::new();
+    metadata.insert("skillId".to_owned(), Value::from(skill.agent_type.clone()));
+    let task = Task {
+        id: task_id.clone(),
+        context_id,
+        status: TaskStatus {
+            state: TaskState::Submitted,
+            message: None,
+            timestamp: now(),
+        },
+        artifacts: Vec::new(),
+        history: vec![message],
+        metadata: Some(metadata),
+    };
+    let (cancel, mut done) = shared.tasks.insert(task)?;
+    tokio::spawn(
+        run(Arc::clone(shared), task_id.clone(), agent, request, cancel)
+            .instrument(tracing::Span::current()),
+    );
+    if !params.configuration.return_immediately {
+        // The run always ends the task: the call has a deadline.
+        let _ = done.wait_for(|ended| *ended).await;
+    }
+    let task = shared
+        .tasks
+        .get(&task_id)
+        .ok_or_else(|| not_found(&task_id))?;
+    Ok(json!({ "task": trimmed(task, params.configuration.history_length, true) }))
+}
+
+/// Calls the agent for task `task_id` and records the outcome.
+async fn run(
+    shared: Arc<Shared>,
+    task_id: String,
+    agent: AgentId,
+    request: A2aRequest,
+    cancel: CancellationToken,
+) {
+    let tasks = &shared.tasks;
+    tasks.update(&task_id, |task| {
+        task.status = TaskStatus {
+            state: TaskState::Working,
+            message: None,
+            timestamp: now(),
+        };
+    });
+    let context_id = request.context_id.clone();
+    let options = SendOptions::new()
+        .with_timeout(shared.config.rpc_timeout)
+        .with_cancellation(cancel);
+    let outcome = shared
+        .runtime
+        .send_message(AnyMessage::new(request), agent.clone(), options)
+        .await
+        .and_then(|reply| A2aReply::from_reply(reply, &agent));
+    let (state, text, artifact) = match outcome {
+        Ok(reply) => {
+            let mut parts = Vec::new();
+            if !reply.text.is_empty() {
+                parts.push(Part::text(&reply.text));
+            }
+            if let Some(data) = reply.data {
+                parts.push(Part::data(data));
+            }
+            let artifact = Artifact {
+                artifact_id: uuid::Uuid::new_v4().to_string(),
+                name: Some("answer".to_owned()),
+                parts,
+            };
+            (TaskState::Completed, reply.text, Some(artifact))
+        }
+        Err(CoreError::Cancelled) => (
+            TaskState::Canceled,
+            "cancelled by the client".to_owned(),
+            None,
+        ),
+        Err(CoreError::Timeout { after, .. }) => (
+            TaskState::Failed,
+            format!("timeout: the agent did not answer within {after:?}"),
+            None,
+        ),
+        Err(error) => (TaskState::Failed, error_text(&error), None),
+    };
+    tracing::info!(task_id, agent_id = %agent, ?state, "A2A task ended");
+    tasks.update(&task_id, |task| {
+        let message = Message::agent_text(&text, &context_id, &task_id);
+        task.history.push(message.clone());
+        task.artifacts.extend(artifact);
+        task.status = TaskStatus {
+            state,
+            message: Some(message),
+            timestamp: now(),
+        };
+    });
+}
+
+/// An error and its causes on one line.
+fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `task` with at most `history` messages of its history (the latest), and without artifacts unless asked.
+fn trimmed(mut task: Task, history: Option<usize>, artifacts: bool) -> Task {
+    if let Some(keep) = history {
+        let drop = task.history.len().saturating_sub(keep);
+        task.history.drain(..drop);
+    }
+    if !artifacts {
+        task.artifacts.clear();
+    }
+    task
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskParams {
+    id: String,
+    #[serde(default)]
+    history_length: Option<usize>,
+}
+
+fn get_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+    let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
+    let task = shared
+        .tasks
+        .get(&params.id)
+        .ok_or_else(|| not_found(&params.id))?;
+    serde_json::to_value(trimmed(task, params.history_length, true))
+        .map_err(|error| RpcError::new(RpcError::INTERNAL, error.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    #[serde(default)]
+    context_id: Option<String>,
+    #[serde(default)]
+    status: Option<TaskState>,
+    #[serde(default)]
+    page_size: Option<usize>,
+    #[serde(default)]
+    page_token: Option<String>,
+    #[serde(default)]
+    history_length: Option<usize>,
+    #[serde(default)]
+    include_artifacts: bool,
+}
+
+/// The largest page `ListTasks` gives.
+const MAX_PAGE: usize = 100;
+
+fn list_tasks(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+    let params: ListParams = serde_json::from_value(params).map_err(invalid_params)?;
+    let size = params.page_size.unwrap_or(50).clamp(1, MAX_PAGE);
+    let offset = match params.page_token.as_deref() {
+        None | Some("") => 0,
+        Some(token) => token
+            .parse()
+            .map_err(|_| invalid_params(format!("bad pageToken {token:?}")))?,
+    };
+    let (page, total) =
+        shared
+            .tasks
+            .list(params.context_id.as_deref(), params.status, offset, size);
+    let next = if offset + page.len() < total {
+        (offset + page.len()).to_string()
+    } else {
+        String::new()
+    };
+    let tasks: Vec<Task> = page
+        .into_iter()
+        .map(|task| trimmed(task, params.history_length, params.include_artifacts))
+        .collect();
+    Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": size, "totalSize": total}))
+}
+
+/// How long `CancelTask` waits for the cancelled call to end before it answers.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+async fn cancel_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+    let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
+    let mut done = shared.tasks.cancel(&params.id)?;
+    let _ = tokio::time::timeout(CANCEL_WAIT, done.wait_for(|ended| *ended)).await;
+    let task = shared
+        .tasks
+        .get(&params.id)
+        .ok_or_else(|| not_found(&params.id))?;
+    serde_json::to_value(trimmed(task, params.history_length, true))
+        .map_err(|error| RpcError::new(RpcError::INTERNAL, error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_token_must_match_exactly() {
+        let mut headers = HeaderMap::new();
+        assert!(!authorized(&headers, "secret"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer secret".parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(authorized(&headers, "secret"));
+        assert!(!authorized(&headers, "secreT"));
+        assert!(!authorized(&headers, "secret2"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Basic secret".parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(!authorized(&headers, "secret"));
+    }
+
+    #[test]
+    fn a_skill_is_named_or_the_only_one() {
+        let one = [Skill::new("echo", "Echo", "echoes")];
+        assert_eq!(
+            pick_skill(&one, [None, None])
+                .map(|s| s.agent_type.as_str())
+                .ok(),
+            Some("echo")
+        );
+        let two = [
+            Skill::new("echo", "Echo", "echoes"),
+            Skill::new("calc", "Calc", "adds"),
+        ];
+        assert!(pick_skill(&two, [None, None]).is_err());
+        let mut metadata = Map::new();
+        metadata.insert("skillId".into(), "calc".into());
+        assert_eq!(
+            pick_skill(&two, [None, Some(&metadata)])
+                .map(|s| s.agent_type.as_str())
+                .ok(),
+            Some("calc")
+        );
+        metadata.insert("skillId".into(), "nope".into());
+        let refused = pick_skill(&two, [Some(&metadata), None]).err();
+        assert_eq!(refused.map(|e| e.code), Some(RpcError::INVALID_PARAMS));
+    }
+
+    #[test]
+    fn the_card_declares_json_rpc_1_0_bearer_auth_and_a_skill_per_type() {
+        let config = GatewayConfig::new("http://127.0.0.1:9/", "t")
+            .skill(Skill::new("echo", "Echo", "echoes").example("hello"));
+        let card = agent_card(&config);
+        assert_eq!(
+            card["supportedInterfaces"][0]["url"],
+            "http://127.0.0.1:9/a2a/jsonrpc"
+        );
+        assert_eq!(card["supportedInterfaces"][0]["protocolVersion"], "1.0");
+        assert_eq!(
+            card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["scheme"],
+            "Bearer"
+        );
+        assert_eq!(card["skills"][0]["id"], "echo");
+        assert_eq!(card["skills"][0]["examples"][0], "hello");
+        assert!(
+            !format!("{config:?}").contains("\"t\""),
+            "the token is not shown"
+        );
+    }
+}
