@@ -55,6 +55,19 @@ async def main():
     check(task.artifacts[0].parts[0].text == "hello", "the answer is the task's artifact")
     check(task.context_id == "conv-py", "the context id is kept")
 
+    streaming = await create_client(card, client_config=ClientConfig(httpx_client=http, streaming=True))
+    kinds, final_state, streamed_text = [], None, None
+    async for event in streaming.send_message(SendMessageRequest(message=user_message("streamed", "conv-sse"))):
+        kind = event.WhichOneof("payload")
+        kinds.append(kind)
+        if kind == "status_update":
+            final_state = event.status_update.status.state
+        if kind == "artifact_update":
+            streamed_text = event.artifact_update.artifact.parts[0].text
+    check(kinds[0] == "task", "a stream starts with the task")
+    check(streamed_text == "streamed", "the answer streams as an artifact update")
+    check(final_state == TaskState.TASK_STATE_COMPLETED, "the stream ends with the completed status")
+
     got = await client.get_task(GetTaskRequest(id=task.id))
     check(got.id == task.id and got.status.state == TaskState.TASK_STATE_COMPLETED, "GetTask finds it")
     listed = await client.list_tasks(ListTasksRequest(page_size=10, context_id="conv-py"))

@@ -8,10 +8,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::{Stream, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::convert::Infallible;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -239,7 +243,7 @@ fn agent_card(config: &GatewayConfig) -> Value {
             "protocolBinding": "JSONRPC",
             "protocolVersion": PROTOCOL_VERSION,
         }],
-        "capabilities": {"streaming": false, "pushNotifications": false},
+        "capabilities": {"streaming": true, "pushNotifications": false},
         "securitySchemes": {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer"}}},
         "securityRequirements": [{"schemes": {"bearer": {"list": []}}}],
         "defaultInputModes": ["text/plain", "application/json"],
@@ -314,6 +318,13 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .cloned()
         .unwrap_or_else(|| Value::Object(Map::new()));
     let span = tracing::info_span!("a2a.request", method, task_id = tracing::field::Empty);
+    if method == "SendStreamingMessage" {
+        // Errors before the stream starts are a plain JSON-RPC response.
+        return match span.in_scope(|| start_task(&shared, params)) {
+            Ok((changes, _)) => task_events(id, changes).into_response(),
+            Err(error) => Json(response(&id, Err(error))).into_response(),
+        };
+    }
     let outcome = async {
         match method {
             "SendMessage" => send_message(&shared, params).await,
@@ -322,7 +333,7 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             "CancelTask" => cancel_task(&shared, params).await,
             other => Err(RpcError::new(
                 RpcError::METHOD_NOT_FOUND,
-                format!("no method {other}: this gateway serves SendMessage, GetTask, ListTasks and CancelTask"),
+                format!("no method {other}: this gateway serves SendMessage, SendStreamingMessage, GetTask, ListTasks and CancelTask"),
             )),
         }
     }
@@ -386,7 +397,12 @@ fn pick_skill<'a>(
     }
 }
 
-async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcError> {
+/// Starts the task a `SendMessage` or `SendStreamingMessage` asks for: a receiver of its changes, and how the
+/// client wants the answer.
+fn start_task(
+    shared: &Arc<Shared>,
+    params: Value,
+) -> Result<(watch::Receiver<Task>, SendConfiguration), RpcError> {
     let params: SendParams = serde_json::from_value(params).map_err(invalid_params)?;
     let mut message = params.message;
     if message.task_id.is_some() {
@@ -446,20 +462,88 @@ async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcE
         history: vec![message],
         metadata: Some(metadata),
     };
-    let (cancel, mut done) = shared.tasks.insert(task)?;
+    let (cancel, changes) = shared.tasks.insert(task)?;
     tokio::spawn(
-        run(Arc::clone(shared), task_id.clone(), agent, request, cancel)
+        run(Arc::clone(shared), task_id, agent, request, cancel)
             .instrument(tracing::Span::current()),
     );
-    if !params.configuration.return_immediately {
+    Ok((changes, params.configuration))
+}
+
+async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcError> {
+    let (mut changes, configuration) = start_task(shared, params)?;
+    if !configuration.return_immediately {
         // The run always ends the task: the call has a deadline.
-        let _ = done.wait_for(|ended| *ended).await;
+        let _ = changes
+            .wait_for(|task| task.status.state.is_terminal())
+            .await;
     }
-    let task = shared
-        .tasks
-        .get(&task_id)
-        .ok_or_else(|| not_found(&task_id))?;
-    Ok(json!({ "task": trimmed(task, params.configuration.history_length, true) }))
+    let task = changes.borrow().clone();
+    Ok(json!({ "task": trimmed(task, configuration.history_length, true) }))
+}
+
+/// A JSON-RPC response event of a stream.
+fn result_event(id: &Value, result: Value) -> Event {
+    Event::default().data(response(id, Ok(result)).to_string())
+}
+
+/// The events of a streamed task: the task as it is, then each status change and each new artifact, until it
+/// ends (then the stream ends, which the protocol asks for).
+fn task_events(
+    id: Value,
+    changes: watch::Receiver<Task>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    struct Progress {
+        id: Value,
+        changes: watch::Receiver<Task>,
+        state: Option<TaskState>,
+        artifacts: usize,
+        ended: bool,
+    }
+    let start = Progress {
+        id,
+        changes,
+        state: None,
+        artifacts: 0,
+        ended: false,
+    };
+    let events = futures::stream::unfold(start, |mut progress| async move {
+        if progress.ended {
+            return None;
+        }
+        let Some(state) = progress.state else {
+            let task = progress.changes.borrow_and_update().clone();
+            progress.state = Some(task.status.state);
+            progress.artifacts = task.artifacts.len();
+            progress.ended = task.status.state.is_terminal();
+            let first = result_event(&progress.id, json!({ "task": task }));
+            return Some((vec![first], progress));
+        };
+        if progress.changes.changed().await.is_err() {
+            // The task was dropped from the store: nothing more will come.
+            return None;
+        }
+        let task = progress.changes.borrow_and_update().clone();
+        let mut events = Vec::new();
+        for artifact in task.artifacts.iter().skip(progress.artifacts) {
+            events.push(result_event(
+                &progress.id,
+                json!({"artifactUpdate": {"taskId": task.id, "contextId": task.context_id, "artifact": artifact, "lastChunk": true}}),
+            ));
+        }
+        progress.artifacts = task.artifacts.len();
+        if task.status.state != state {
+            events.push(result_event(
+                &progress.id,
+                json!({"statusUpdate": {"taskId": task.id, "contextId": task.context_id, "status": task.status}}),
+            ));
+            progress.state = Some(task.status.state);
+        }
+        progress.ended = task.status.state.is_terminal();
+        Some((events, progress))
+    })
+    .flat_map(|events| futures::stream::iter(events.into_iter().map(Ok)));
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// Calls the agent for task `task_id` and records the outcome.
@@ -623,8 +707,12 @@ const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 async fn cancel_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
     let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
-    let mut done = shared.tasks.cancel(&params.id)?;
-    let _ = tokio::time::timeout(CANCEL_WAIT, done.wait_for(|ended| *ended)).await;
+    let mut changes = shared.tasks.cancel(&params.id)?;
+    let _ = tokio::time::timeout(
+        CANCEL_WAIT,
+        changes.wait_for(|task| task.status.state.is_terminal()),
+    )
+    .await;
     let task = shared
         .tasks
         .get(&params.id)

@@ -2,7 +2,8 @@
 //! reachable by any A2A client over the JSON-RPC binding.
 //!
 //! The gateway serves the agent card at `/.well-known/agent-card.json` (one skill per exposed agent type) and the
-//! JSON-RPC endpoint at `/a2a/jsonrpc` with `SendMessage`, `GetTask`, `ListTasks` and `CancelTask`. A message to a
+//! JSON-RPC endpoint at `/a2a/jsonrpc` with `SendMessage`, `SendStreamingMessage` (server-sent events), `GetTask`,
+//! `ListTasks` and `CancelTask`. A message to a
 //! skill becomes an RPC, through any [`AgentRuntime`](autogen_kafka_core::AgentRuntime), to the agent id
 //! `<type>/<contextId>` (one conversation stays with one agent instance) carrying an [`A2aRequest`]; the
 //! [`A2aReply`] becomes the task's artifact. Handler errors and deadlines end the task `TASK_STATE_FAILED`;

@@ -24,9 +24,9 @@ struct Inner {
 
 #[derive(Debug)]
 struct Entry {
-    task: Task,
+    /// The task as it is now; receivers see every change.
+    task: watch::Sender<Task>,
     cancel: CancellationToken,
-    done: watch::Sender<bool>,
 }
 
 impl TaskStore {
@@ -42,20 +42,20 @@ impl TaskStore {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `task`; returns the token that cancels it and a receiver that turns `true` when it ended. Finished
+    /// Adds `task`; returns the token that cancels it and a receiver of its changes. Finished
     /// tasks beyond the capacity are dropped, oldest first; with every kept task still running, the new one is
     /// refused.
     pub(crate) fn insert(
         &self,
         task: Task,
-    ) -> Result<(CancellationToken, watch::Receiver<bool>), RpcError> {
+    ) -> Result<(CancellationToken, watch::Receiver<Task>), RpcError> {
         let mut inner = self.inner();
         while inner.tasks.len() >= self.capacity {
             let Some(position) = inner.order.iter().position(|id| {
                 inner
                     .tasks
                     .get(id)
-                    .is_none_or(|entry| entry.task.status.state.is_terminal())
+                    .is_none_or(|entry| entry.task.borrow().status.state.is_terminal())
             }) else {
                 return Err(RpcError::new(
                     RpcError::INTERNAL,
@@ -70,52 +70,55 @@ impl TaskStore {
             }
         }
         let cancel = CancellationToken::new();
-        let (done, finished) = watch::channel(false);
-        inner.order.push_back(task.id.clone());
+        let id = task.id.clone();
+        let (task, changes) = watch::channel(task);
+        inner.order.push_back(id.clone());
         inner.tasks.insert(
-            task.id.clone(),
+            id,
             Entry {
                 task,
                 cancel: cancel.clone(),
-                done,
             },
         );
-        Ok((cancel, finished))
+        Ok((cancel, changes))
     }
 
-    /// Changes task `id` with `change`; a terminal state wakes those waiting for its end. A task that ended
-    /// already does not change any more.
+    /// Changes task `id` with `change`, telling its receivers. A task that ended already does not change any more.
     pub(crate) fn update(&self, id: &str, change: impl FnOnce(&mut Task)) {
-        let mut inner = self.inner();
-        let Some(entry) = inner.tasks.get_mut(id) else {
+        let inner = self.inner();
+        let Some(entry) = inner.tasks.get(id) else {
             return;
         };
-        if entry.task.status.state.is_terminal() {
-            return;
-        }
-        change(&mut entry.task);
-        if entry.task.status.state.is_terminal() {
-            entry.done.send_replace(true);
-        }
+        entry.task.send_if_modified(|task| {
+            if task.status.state.is_terminal() {
+                return false;
+            }
+            change(task);
+            true
+        });
     }
 
     /// Task `id` as it is now.
     pub(crate) fn get(&self, id: &str) -> Option<Task> {
-        self.inner().tasks.get(id).map(|entry| entry.task.clone())
+        self.inner()
+            .tasks
+            .get(id)
+            .map(|entry| entry.task.borrow().clone())
     }
 
-    /// Cancels task `id`; returns a receiver that turns `true` when it ended.
-    pub(crate) fn cancel(&self, id: &str) -> Result<watch::Receiver<bool>, RpcError> {
+    /// Cancels task `id`; returns a receiver of its changes.
+    pub(crate) fn cancel(&self, id: &str) -> Result<watch::Receiver<Task>, RpcError> {
         let inner = self.inner();
         let entry = inner.tasks.get(id).ok_or_else(|| not_found(id))?;
-        if entry.task.status.state.is_terminal() {
+        let state = entry.task.borrow().status.state;
+        if state.is_terminal() {
             return Err(RpcError::new(
                 RpcError::TASK_NOT_CANCELABLE,
-                format!("task {id} ended already ({:?})", entry.task.status.state),
+                format!("task {id} ended already ({state:?})"),
             ));
         }
         entry.cancel.cancel();
-        Ok(entry.done.subscribe())
+        Ok(entry.task.subscribe())
     }
 
     /// The tasks of `context` (all when `None`) in `state` (any when `None`), newest first: the page of `size`
@@ -128,21 +131,16 @@ impl TaskStore {
         size: usize,
     ) -> (Vec<Task>, usize) {
         let inner = self.inner();
-        let matching: Vec<&Task> = inner
+        let matching: Vec<Task> = inner
             .order
             .iter()
             .rev()
-            .filter_map(|id| inner.tasks.get(id).map(|entry| &entry.task))
+            .filter_map(|id| inner.tasks.get(id).map(|entry| entry.task.borrow().clone()))
             .filter(|task| context.is_none_or(|c| task.context_id == c))
             .filter(|task| state.is_none_or(|s| task.status.state == s))
             .collect();
         let total = matching.len();
-        let page = matching
-            .into_iter()
-            .skip(offset)
-            .take(size)
-            .cloned()
-            .collect();
+        let page = matching.into_iter().skip(offset).take(size).collect();
         (page, total)
     }
 }
@@ -179,7 +177,7 @@ mod tests {
     #[test]
     fn finished_tasks_make_room_oldest_first_and_running_ones_are_kept() {
         let store = TaskStore::new(2);
-        let (_, mut first_done) = store
+        let (_, mut first) = store
             .insert(task("a", "c"))
             .unwrap_or_else(|e| panic!("{e:?}"));
         store
@@ -187,7 +185,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert!(store.insert(task("c", "c")).is_err(), "both still run");
         finish(&store, "a");
-        assert!(*first_done.borrow_and_update());
+        assert!(first.borrow_and_update().status.state.is_terminal());
         store
             .insert(task("c", "c"))
             .unwrap_or_else(|e| panic!("{e:?}"));

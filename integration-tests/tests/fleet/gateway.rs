@@ -46,7 +46,7 @@ impl Handler<A2aRequest> for Helper {
     }
 }
 
-/// One HTTP/1.1 request to the gateway; the status and the JSON body.
+/// One HTTP/1.1 request to the gateway; the status and the JSON body (`Null` when the body is not JSON).
 async fn http(
     address: std::net::SocketAddr,
     method: &str,
@@ -54,6 +54,18 @@ async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Value) {
+    let (status, text) = http_text(address, method, path, headers, body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One HTTP/1.1 request to the gateway; the status and the body as text.
+async fn http_text(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
@@ -82,7 +94,7 @@ async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head}"));
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_owned())
 }
 
 /// A JSON-RPC call with the token and the version header; the response's `result` or `error`.
@@ -213,6 +225,32 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
         let got = call(address, "GetTask", json!({"id": id})).await;
         assert_eq!(&got["result"], task);
 
+        // Streamed: the task, then its changes as server-sent events, until it ends.
+        let body = json!({"jsonrpc": "2.0", "id": "s1", "method": "SendStreamingMessage", "params": message("stream me", "conv-5")})
+            .to_string();
+        let (status, stream) = http_text(
+            address,
+            "POST",
+            "/a2a/jsonrpc",
+            &[("Authorization", &bearer), ("A2A-Version", "1.0"), ("Accept", "text/event-stream")],
+            &body,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let events: Vec<Value> = stream
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
+            .collect();
+        assert!(events.iter().all(|e| e["id"] == "s1"), "{events:?}");
+        assert!(events[0]["result"]["task"]["id"].is_string(), "the task comes first: {events:?}");
+        let artifact = events
+            .iter()
+            .find_map(|e| e["result"]["artifactUpdate"]["artifact"]["parts"][0]["text"].as_str());
+        assert_eq!(artifact, Some("stream me from helper/conv-5"), "{events:?}");
+        let last = events.last().unwrap_or_else(|| panic!("no events"));
+        assert_eq!(last["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{events:?}");
+
         // Handler errors and deadlines fail the task with the reason.
         let failed = call(address, "SendMessage", message("fail", "conv-2")).await;
         let failed = &failed["result"]["task"]["status"];
@@ -260,7 +298,7 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
 
         // Listing: newest first, per context, in pages.
         let listed = call(address, "ListTasks", json!({"pageSize": 3})).await;
-        assert_eq!(listed["result"]["totalSize"], 4);
+        assert_eq!(listed["result"]["totalSize"], 5);
         assert_eq!(listed["result"]["tasks"][0]["contextId"], "conv-4");
         assert_eq!(listed["result"]["nextPageToken"], "3");
         let one = call(address, "ListTasks", json!({"contextId": "conv-1"})).await;
