@@ -17,6 +17,9 @@
 //!   prints its bootstrap address; Ctrl-C stops it.
 //! - `autogen-kafka send TYPE/KEY --message-type T --json '{...}' [--timeout-ms MS]`: one RPC; prints the
 //!   answer's type and JSON, or the typed error.
+//! - `autogen-kafka gateway --skill TYPE[=DESCRIPTION]... [--listen ADDR] [--public-url URL]`: serves agent
+//!   types of the fleet to A2A clients (docs/gateway.md); the bearer token comes from
+//!   `A2A_GATEWAY_TOKEN` (`--token-env` names another variable).
 //! - `autogen-kafka tail TOPIC [--from-beginning] [--count N] [--idle-ms MS] [--json]`: follows a topic and
 //!   prints each record decoded.
 //! - `autogen-kafka topics ensure|check [--mixed-fleet] [--json]`: creates or checks the fleet's shared topics
@@ -37,6 +40,7 @@ mod dlq;
 mod error;
 mod events;
 mod fleet;
+mod gateway;
 mod kind;
 mod send;
 mod setup;
@@ -79,6 +83,8 @@ enum Command {
     DevBroker(dev_broker::DevBrokerArgs),
     /// Send one message to an agent and print its answer.
     Send(send::SendArgs),
+    /// Serve agent types of the fleet to A2A clients (A2A 1.0, JSON-RPC) until Ctrl-C; prints the card's URL.
+    Gateway(gateway::GatewayArgs),
     /// Follow a topic and print each record decoded.
     Tail(tail::TailArgs),
     /// Inspect and replay the dead-letter topic.
@@ -163,6 +169,7 @@ fn main() -> ExitCode {
         } => fleet::status(&broker, json),
         Command::DevBroker(args) => dev_broker::run(&args),
         Command::Send(args) => send::run(&args),
+        Command::Gateway(args) => gateway::run(&args),
         Command::Tail(args) => tail::run(&args),
         Command::Dlq { command } => dlq::run(&command),
         Command::Topics { command } => topics::run(&command),

@@ -569,3 +569,137 @@ async fn topics_check_finds_what_is_missing_and_ensure_creates_it() {
     .await
     .unwrap();
 }
+
+/// Answers an A2A call with the text it got and its agent id.
+struct A2aHelper;
+impl Handler<autogen_kafka_gateway::A2aRequest> for A2aHelper {
+    type Response = autogen_kafka_gateway::A2aReply;
+
+    async fn handle(
+        &mut self,
+        request: autogen_kafka_gateway::A2aRequest,
+        ctx: &MessageContext,
+    ) -> Result<autogen_kafka_gateway::A2aReply, HandlerError> {
+        Ok(autogen_kafka_gateway::A2aReply::text(format!(
+            "{} from {}",
+            request.text,
+            ctx.agent_id()
+        )))
+    }
+}
+
+/// One HTTP/1.1 POST of `body` to `url`'s JSON-RPC path with `headers`; the status line and the body.
+fn post(address: &str, headers: &[(&str, &str)], body: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream =
+        std::net::TcpStream::connect(address).unwrap_or_else(|e| panic!("{address}: {e}"));
+    let mut request = format!(
+        "POST /a2a/jsonrpc HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_serves_a_hosted_agent_type_to_a2a_clients_with_the_token_from_the_environment() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::mock().await.unwrap();
+        let fleet = unique_topic("cli-gateway");
+        let file = config_file(broker.bootstrap_servers(), &fleet);
+        let host = echo_host(&file, BrokerKind::Mock).await;
+        host.register("helper", |_| {
+            RoutedAgent::new(A2aHelper).with_handler::<autogen_kafka_gateway::A2aRequest>()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        let args = [
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--skill",
+            "helper=Answers with what it got",
+            "--config",
+            &file.display().to_string(),
+            "--auto-create-topics",
+        ]
+        .map(str::to_owned);
+        // Without a token it refuses to start.
+        let refused = cli(args.to_vec()).await;
+        assert!(!refused.status.success());
+        assert!(
+            text(&refused.stderr).contains("A2A_GATEWAY_TOKEN"),
+            "{}",
+            text(&refused.stderr)
+        );
+
+        let token = "cli-gateway-token-0123456789";
+        let mut gateway = Command::new(env!("CARGO_BIN_EXE_autogen-kafka"))
+            .args(args)
+            .env("A2A_GATEWAY_TOKEN", token)
+            .env("RUST_LOG", "error")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = gateway.stdout.take().unwrap();
+        let stderr = gateway.stderr.take().unwrap();
+        let first = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        let address = first
+            .trim()
+            .strip_prefix("A2A gateway at http://")
+            .and_then(|rest| rest.strip_suffix("/.well-known/agent-card.json"))
+            .unwrap_or_else(|| {
+                let mut errors = String::new();
+                let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut errors);
+                panic!("unexpected first line: {first:?}; stderr: {errors}")
+            })
+            .to_owned();
+
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}],"contextId":"c1"}}}"#;
+        let bearer = format!("Bearer {token}");
+        let (status, answer) = tokio::task::spawn_blocking(move || {
+            post(
+                &address,
+                &[("Authorization", &bearer), ("A2A-Version", "1.0")],
+                body,
+            )
+        })
+        .await
+        .unwrap();
+        assert!(status.contains(" 200 "), "{status}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let task = &answer["result"]["task"];
+        assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{answer}");
+        assert_eq!(task["artifacts"][0]["parts"][0]["text"], "hi from helper/c1");
+
+        gateway.kill().unwrap();
+        gateway.wait().unwrap();
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
