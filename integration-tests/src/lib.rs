@@ -666,3 +666,46 @@ pub async fn records_in(broker: &TestBroker, topic: &str) -> i64 {
     .await
     .unwrap_or_else(|e| panic!("watermark task: {e}"))
 }
+
+/// Sends `Ping { "hi" }` to `echo/k` from `caller` and checks the answer of an echo registered by
+/// [`register_echo`] with `label`.
+///
+/// # Panics
+///
+/// If the call fails or the answer differs (the test fails).
+pub async fn assert_echo_answers(caller: &KafkaWorkerAgentRuntime, label: &str) {
+    use autogen_kafka::AgentRuntimeExt as _;
+    let echo = autogen_kafka::AgentId::new("echo", "k").unwrap_or_else(|error| panic!("{error}"));
+    let pong: Pong = caller
+        .send(
+            Ping {
+                content: "hi".into(),
+            },
+            &echo,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(pong.content, format!("hi from echo/k on {label}"));
+}
+
+/// Adds 1 to the counter `id` once per total in `totals` from `caller`, and checks each answer: the expected total,
+/// from the runtime named `runtime`.
+///
+/// # Panics
+///
+/// If a call fails or an answer differs (the test fails).
+pub async fn add_and_expect(
+    caller: &KafkaWorkerAgentRuntime,
+    id: &autogen_kafka::AgentId,
+    totals: std::ops::RangeInclusive<u64>,
+    runtime: &str,
+) {
+    use autogen_kafka::AgentRuntimeExt as _;
+    for expected in totals {
+        let total: Total = caller
+            .send(Add { by: 1 }, id)
+            .await
+            .unwrap_or_else(|error| panic!("adding to {id}: {error}"));
+        assert_eq!((total.total, total.runtime.as_str()), (expected, runtime));
+    }
+}

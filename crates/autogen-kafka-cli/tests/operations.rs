@@ -588,34 +588,6 @@ impl Handler<autogen_kafka_gateway::A2aRequest> for A2aHelper {
     }
 }
 
-/// One HTTP/1.1 POST of `body` to `url`'s JSON-RPC path with `headers`; the status line and the body.
-fn post(address: &str, headers: &[(&str, &str)], body: &str) -> (String, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream =
-        std::net::TcpStream::connect(address).unwrap_or_else(|e| panic!("{address}: {e}"));
-    let mut request = format!(
-        "POST /a2a/jsonrpc HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_serves_a_hosted_agent_type_to_a2a_clients_with_the_token_from_the_environment() {
     tokio::time::timeout(TEST_TIMEOUT, async {
@@ -681,16 +653,16 @@ async fn gateway_serves_a_hosted_agent_type_to_a2a_clients_with_the_token_from_t
 
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}],"contextId":"c1"}}}"#;
         let bearer = format!("Bearer {token}");
-        let (status, answer) = tokio::task::spawn_blocking(move || {
-            post(
-                &address,
-                &[("Authorization", &bearer), ("A2A-Version", "1.0")],
-                body,
-            )
-        })
+        let (status, answer) = autogen_kafka_testing::http_request(
+            &address,
+            "POST",
+            "/a2a/jsonrpc",
+            &[("Authorization", &bearer), ("A2A-Version", "1.0")],
+            body,
+        )
         .await
         .unwrap();
-        assert!(status.contains(" 200 "), "{status}");
+        assert_eq!(status, 200, "{answer}");
         let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
         let task = &answer["result"]["task"];
         assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{answer}");

@@ -649,6 +649,11 @@ struct TaskParams {
 
 fn get_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
     let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
+    task_result(shared, &params)
+}
+
+/// The task `params` names as a result, with at most the history asked for.
+fn task_result(shared: &Shared, params: &TaskParams) -> Result<Value, RpcError> {
     let task = shared
         .tasks
         .get(&params.id)
@@ -713,12 +718,7 @@ async fn cancel_task(shared: &Shared, params: Value) -> Result<Value, RpcError> 
         changes.wait_for(|task| task.status.state.is_terminal()),
     )
     .await;
-    let task = shared
-        .tasks
-        .get(&params.id)
-        .ok_or_else(|| not_found(&params.id))?;
-    serde_json::to_value(trimmed(task, params.history_length, true))
-        .map_err(|error| RpcError::new(RpcError::INTERNAL, error.to_string()))
+    task_result(shared, &params)
 }
 
 #[cfg(test)]

@@ -509,12 +509,7 @@ impl KafkaWorkerAgentRuntime {
             request = request.with_sender(sender.to_string());
         }
         let trace = headers::inject_current_trace(&mut request.metadata);
-        let topic = self
-            .inner
-            .config
-            .runtime
-            .request_topic(recipient.agent_type().as_str())
-            .into_owned();
+        let topic = self.request_topic_of(&recipient);
         tracing::Span::current().record("topic", topic.as_str());
         // Every request topic carries the request schema registered for `runtime_requests`.
         let value = self
@@ -722,12 +717,7 @@ impl KafkaWorkerAgentRuntime {
                 trace.inject_into(&mut request.metadata);
             }
             let value = codecs.encode(requests_topic, &request)?;
-            let topic = self
-                .inner
-                .config
-                .runtime
-                .request_topic(recipient.agent_type().as_str())
-                .into_owned();
+            let topic = self.request_topic_of(&recipient);
             records.push(headers::with_trace_headers(
                 OutboundRecord::new(topic, value)
                     .with_key(recipient.to_string())
@@ -737,6 +727,15 @@ impl KafkaWorkerAgentRuntime {
             ));
         }
         Ok(records)
+    }
+
+    /// The topic requests to `recipient` go to (`runtime.request_topic_per_type`).
+    fn request_topic_of(&self, recipient: &AgentId) -> String {
+        self.inner
+            .config
+            .runtime
+            .request_topic(recipient.agent_type().as_str())
+            .into_owned()
     }
 
     async fn add_remote_subscription(&self, subscription: Subscription) -> Result<(), CoreError> {

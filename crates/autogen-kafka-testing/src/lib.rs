@@ -71,6 +71,7 @@ mod assertions;
 mod broker;
 mod error;
 mod eventually;
+mod http;
 mod names;
 mod pki;
 pub mod schema_registry;
@@ -82,6 +83,7 @@ pub use broker::{
 };
 pub use error::{Result, TestingError};
 pub use eventually::eventually;
+pub use http::http_request;
 pub use names::{unique_group, unique_topic};
 pub use pki::TestPki;
 #[doc(no_inline)]

@@ -8,9 +8,8 @@ use std::time::Duration;
 use autogen_kafka::{AgentRuntimeExt as _, Handler, HandlerError, MessageContext, RoutedAgent};
 use autogen_kafka_gateway::{A2aGateway, A2aReply, A2aRequest, GatewayConfig, Skill};
 use autogen_kafka_integration_tests::{worker, worker_config};
-use autogen_kafka_testing::{TestBroker, unique_topic};
+use autogen_kafka_testing::{TestBroker, http_request, unique_topic};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 const TOKEN: &str = "gateway-token-3f9a";
@@ -66,35 +65,9 @@ async fn http_text(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address)
+    http_request(&address.to_string(), method, path, headers, body)
         .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .await
-        .unwrap_or_else(|e| panic!("read: {e}"));
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head}"));
-    (status, body.to_owned())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 /// A JSON-RPC call with the token and the version header; the response's `result` or `error`.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use autogen_kafka::core::CoreError;
 use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Add, Deliveries, Total, counter_agent, create_fleet_topics, publish_news, records_in,
-    register_reader, worker, worker_config,
+    Add, Deliveries, Total, add_and_expect, counter_agent, create_fleet_topics, publish_news,
+    records_in, register_reader, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -43,10 +43,7 @@ async fn each_type_reads_a_request_topic_of_its_own_and_state_still_follows_an_a
         b.unwrap();
 
         let id = AgentId::new("counter", "moving").unwrap();
-        for expected in 1..=2 {
-            let total: Total = caller.send(Add { by: 1 }, &id).await.unwrap();
-            assert_eq!((total.total, total.runtime.as_str()), (expected, "first"));
-        }
+        add_and_expect(&caller, &id, 1..=2, "first").await;
         let subscription = TypeSubscription::new("news", "reader").unwrap();
         let subscription_id = subscription.id().to_owned();
         first.add_subscription(subscription.into()).await.unwrap();

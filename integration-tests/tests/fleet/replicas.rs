@@ -11,8 +11,8 @@ use std::time::Duration;
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
 use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, SendOptions, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Add, Ping, Pong, Total, counter_agent, create_fleet_topics, register_echo, worker,
-    worker_config,
+    Add, Ping, Pong, Total, add_and_expect, counter_agent, create_fleet_topics, register_echo,
+    worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -152,10 +152,7 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
         a.unwrap();
         b.unwrap();
         let id = AgentId::new("counter", "moving").unwrap();
-        for expected in 1..=5 {
-            let total: Total = caller.send(Add { by: 1 }, &id).await.unwrap();
-            assert_eq!((total.total, total.runtime.as_str()), (expected, "old"));
-        }
+        add_and_expect(&caller, &id, 1..=5, "old").await;
 
         // A second replica joins, then the first leaves: the agent moves with its state.
         let new = worker(&broker, config.clone(), "new");

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use autogen_kafka::config::{Config, SaslMechanism, Secret, SecurityProtocol};
 use autogen_kafka::runtime::{KafkaWorkerAgentRuntime, RuntimeError};
-use autogen_kafka::{AgentId, AgentRuntimeExt as _};
-use autogen_kafka_integration_tests::{CapturedLogs, Ping, Pong, register_echo, worker_config};
+use autogen_kafka_integration_tests::{
+    CapturedLogs, assert_echo_answers, register_echo, worker_config,
+};
 use autogen_kafka_testing::{TestBroker, unique_topic};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -100,16 +101,7 @@ async fn with_scram_credentials_every_client_authenticates_and_wrong_ones_fail_t
                 .start()
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
-            let pong: Pong = caller
-                .send(
-                    Ping {
-                        content: "hi".into(),
-                    },
-                    &AgentId::new("echo", "k").unwrap_or_else(|error| panic!("{error}")),
-                )
-                .await
-                .unwrap_or_else(|error| panic!("{mechanism:?}: {error}"));
-            assert_eq!(pong.content, "hi from echo/k on sasl");
+            assert_echo_answers(&caller, "sasl").await;
             caller
                 .stop()
                 .await

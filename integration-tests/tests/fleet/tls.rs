@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use autogen_kafka::config::{Config, SecurityProtocol};
 use autogen_kafka::runtime::RuntimeError;
-use autogen_kafka::{AgentId, AgentRuntimeExt as _};
-use autogen_kafka_integration_tests::{Ping, Pong, register_echo, worker, worker_config};
+use autogen_kafka_integration_tests::{assert_echo_answers, register_echo, worker, worker_config};
 use autogen_kafka_testing::{TestBroker, TestPki, unique_topic};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -34,16 +33,7 @@ async fn rpc_works(broker: &TestBroker, config: &Config) {
         .start()
         .await
         .unwrap_or_else(|error| panic!("{error}"));
-    let pong: Pong = caller
-        .send(
-            Ping {
-                content: "hi".into(),
-            },
-            &AgentId::new("echo", "k").unwrap_or_else(|error| panic!("{error}")),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(pong.content, "hi from echo/k on tls");
+    assert_echo_answers(&caller, "tls").await;
     caller
         .stop()
         .await
