@@ -15,8 +15,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// # async fn demo() -> std::io::Result<()> {
 /// let (status, body) =
 ///     autogen_kafka_testing::http_request("127.0.0.1:8080", "GET", "/.well-known/agent-card.json", &[], "").await?;
-/// assert_eq!(status, 200);
+/// assert_eq!(status, 200, "{body}");
 /// # Ok(()) }
+/// # let _ = demo;
 /// ```
 pub async fn http_request(
     address: &str,
