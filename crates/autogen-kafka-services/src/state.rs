@@ -56,16 +56,19 @@ struct Table {
 }
 
 impl Table {
-    /// Whether a state of `agent_type` holding the effect of a record of `applied`'s partition belongs here (a
-    /// state that names no record: whether the type owns any partition here).
+    /// Whether a state of `agent_type` holding the effect of a record of `applied`'s partition belongs here.
     fn owns(&self, agent_type: &str, applied: Option<Applied>) -> bool {
-        self.owned
-            .get(agent_type)
-            .is_some_and(|partitions| match applied {
-                Some((partition, _)) => partitions.contains(&partition),
-                None => !partitions.is_empty(),
-            })
+        covers(self.owned.get(agent_type), applied)
     }
+}
+
+/// Whether the owned request `partitions` of a type cover a state holding the effect of a record of `applied`'s
+/// partition (a state that names no record: whether the type owns any partition).
+fn covers(partitions: Option<&BTreeSet<i32>>, applied: Option<Applied>) -> bool {
+    partitions.is_some_and(|partitions| match applied {
+        Some((partition, _)) => partitions.contains(&partition),
+        None => !partitions.is_empty(),
+    })
 }
 
 /// One agent's saved state, kept as compact JSON text (a parsed value costs several times its text in memory),
@@ -145,15 +148,8 @@ impl StateStore {
         }
         let Table { states, owned, .. } = &mut *table;
         let prefix = format!("{agent_type}/");
-        states.retain(|key, saved| {
-            !key.starts_with(&prefix)
-                || owned
-                    .get(agent_type)
-                    .is_some_and(|partitions| match saved.applied {
-                        Some((partition, _)) => partitions.contains(&partition),
-                        None => !partitions.is_empty(),
-                    })
-        });
+        let partitions = owned.get(agent_type);
+        states.retain(|key, saved| !key.starts_with(&prefix) || covers(partitions, saved.applied));
     }
 
     /// How many agents' state the store holds.
