@@ -709,3 +709,24 @@ pub async fn add_and_expect(
         assert_eq!((total.total, total.runtime.as_str()), (expected, runtime));
     }
 }
+
+/// A runtime of `config` named `name` hosting the `counter` type ([`counter_agent`]), its answers naming `name`;
+/// not started.
+///
+/// # Panics
+///
+/// If the type cannot be registered (a bug in the test).
+pub async fn counter_worker(
+    broker: &TestBroker,
+    config: Config,
+    name: &str,
+) -> KafkaWorkerAgentRuntime {
+    use autogen_kafka::AgentRuntimeExt as _;
+    let runtime = worker(broker, config, name);
+    let label = name.to_owned();
+    runtime
+        .register("counter", move |_| counter_agent(&label))
+        .await
+        .unwrap_or_else(|error| panic!("registering counter: {error}"));
+    runtime
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use autogen_kafka::{AgentId, AgentRuntimeExt, Error, ErrorKind, Message};
 use autogen_kafka_integration_tests::{
-    Add, Ping, Pong, Total, counter_agent, create_fleet_topics, echo_pair, metric_series,
+    Add, Ping, Pong, Total, counter_worker, create_fleet_topics, echo_pair, metric_series,
     metric_value, worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
@@ -116,11 +116,7 @@ async fn a_restarted_replica_resumes_from_committed_offsets_without_handling_twi
         let config = worker_config(&broker, &fleet);
         create_fleet_topics(&broker, &config, 3).await;
         let caller = worker(&broker, config.clone(), "caller");
-        let first = worker(&broker, config.clone(), "first");
-        first
-            .register("counter", |_| counter_agent("first"))
-            .await
-            .unwrap();
+        let first = counter_worker(&broker, config.clone(), "first").await;
         let (a, b) = tokio::join!(caller.start(), first.start());
         a.unwrap();
         b.unwrap();
@@ -134,11 +130,7 @@ async fn a_restarted_replica_resumes_from_committed_offsets_without_handling_twi
         first.stop().await.unwrap();
 
         // The same group again, in a new runtime instance: it must not handle the first ten requests again.
-        let second = worker(&broker, config.clone(), "second");
-        second
-            .register("counter", |_| counter_agent("second"))
-            .await
-            .unwrap();
+        let second = counter_worker(&broker, config.clone(), "second").await;
         second.start().await.unwrap();
         for key in &keys {
             let total: Total = caller.send(Add { by: 1 }, key).await.unwrap();

@@ -10,7 +10,7 @@ use autogen_kafka::config::Config;
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
 use autogen_kafka::{AgentId, AgentRuntimeExt, SendOptions};
 use autogen_kafka_integration_tests::{
-    Add, Total, counter_agent, create_fleet_topics, metric_value, worker, worker_config,
+    Add, Total, counter_worker, create_fleet_topics, metric_value, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -27,10 +27,7 @@ async fn caller_and_host(
     let caller = worker(broker, config.clone(), "caller");
     let mut host_config = config;
     tune(&mut host_config);
-    let host = worker(broker, host_config, "host");
-    host.register("counter", |_| counter_agent("host"))
-        .await
-        .unwrap();
+    let host = counter_worker(broker, host_config, "host").await;
     let (a, b) = tokio::join!(caller.start(), host.start());
     a.unwrap();
     b.unwrap();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use autogen_kafka::core::CoreError;
 use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Add, Deliveries, Total, add_and_expect, counter_agent, create_fleet_topics, publish_news,
-    records_in, register_reader, worker, worker_config,
+    Add, Deliveries, Total, add_and_expect, counter_agent, counter_worker, create_fleet_topics,
+    publish_news, records_in, register_reader, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -24,11 +24,7 @@ async fn each_type_reads_a_request_topic_of_its_own_and_state_still_follows_an_a
         create_fleet_topics(&broker, &config, 3).await;
         let seen: Deliveries = Arc::new(Mutex::new(Vec::new()));
         let caller = worker(&broker, config.clone(), "caller");
-        let first = worker(&broker, config.clone(), "first");
-        first
-            .register("counter", |_| counter_agent("first"))
-            .await
-            .unwrap();
+        let first = counter_worker(&broker, config.clone(), "first").await;
         register_reader(&first, "reader", &seen).await;
         let refused = first
             .register("zähler", |_| counter_agent("first"))
@@ -73,11 +69,7 @@ async fn each_type_reads_a_request_topic_of_its_own_and_state_still_follows_an_a
         assert_eq!(records_in(&broker, &format!("{shared}.reader")).await, 3);
 
         // The type moves to a new replica: its state is read from the state topic there.
-        let second = worker(&broker, config.clone(), "second");
-        second
-            .register("counter", |_| counter_agent("second"))
-            .await
-            .unwrap();
+        let second = counter_worker(&broker, config.clone(), "second").await;
         second.start().await.unwrap();
         first.stop().await.unwrap();
         let total: Total = caller.send(Add { by: 1 }, &id).await.unwrap();

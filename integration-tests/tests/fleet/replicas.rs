@@ -11,8 +11,8 @@ use std::time::Duration;
 use autogen_kafka::runtime::KafkaWorkerAgentRuntime;
 use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, SendOptions, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Add, Ping, Pong, Total, add_and_expect, counter_agent, create_fleet_topics, register_echo,
-    worker, worker_config,
+    Add, Ping, Pong, Total, add_and_expect, counter_agent, counter_worker, create_fleet_topics,
+    register_echo, worker, worker_config,
 };
 use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
@@ -144,10 +144,7 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
         let config = worker_config(&broker, &fleet);
         create_fleet_topics(&broker, &config, PARTITIONS).await;
         let caller = worker(&broker, config.clone(), "caller");
-        let old = worker(&broker, config.clone(), "old");
-        old.register("counter", |_| counter_agent("old"))
-            .await
-            .unwrap();
+        let old = counter_worker(&broker, config.clone(), "old").await;
         let (a, b) = tokio::join!(caller.start(), old.start());
         a.unwrap();
         b.unwrap();
@@ -155,10 +152,7 @@ async fn state_follows_an_agent_id_to_its_new_replica() {
         add_and_expect(&caller, &id, 1..=5, "old").await;
 
         // A second replica joins, then the first leaves: the agent moves with its state.
-        let new = worker(&broker, config.clone(), "new");
-        new.register("counter", |_| counter_agent("new"))
-            .await
-            .unwrap();
+        let new = counter_worker(&broker, config.clone(), "new").await;
         new.start().await.unwrap();
         old.stop().await.unwrap();
         eventually(
@@ -267,11 +261,7 @@ async fn a_rebalance_of_one_agent_type_leaves_the_other_types_agents_in_place() 
         let config = worker_config(&broker, &fleet);
         create_fleet_topics(&broker, &config, PARTITIONS).await;
         let caller = worker(&broker, config.clone(), "caller");
-        let first = worker(&broker, config.clone(), "first");
-        first
-            .register("counter", |_| counter_agent("first"))
-            .await
-            .unwrap();
+        let first = counter_worker(&broker, config.clone(), "first").await;
         first
             .register("tally", |_| counter_agent("first"))
             .await
@@ -284,11 +274,7 @@ async fn a_rebalance_of_one_agent_type_leaves_the_other_types_agents_in_place() 
         assert_eq!(total.total, 1);
 
         // A replica of `counter` only joins: `counter`'s group rebalances, `tally`'s does not.
-        let second = worker(&broker, config.clone(), "second");
-        second
-            .register("counter", |_| counter_agent("second"))
-            .await
-            .unwrap();
+        let second = counter_worker(&broker, config.clone(), "second").await;
         second.start().await.unwrap();
         wait_balanced_between(&first, &second).await;
         assert!(
