@@ -20,8 +20,8 @@ use autogen_kafka_core::{
 use autogen_kafka_events::{Format, PublishEvent, RequestEvent};
 use autogen_kafka_monitoring::{ComponentHealth, Criticality, Health, Metrics, RpcOutcome};
 use autogen_kafka_services::{
-    AgentManager, AgentRegistry, EventCodecs, PendingRequests, RuntimeDirectory, StateStore,
-    SubscriptionService, headers,
+    AgentManager, AgentRegistry, EventCodecs, PendingRequests, RequestCancellations,
+    RuntimeDirectory, StateStore, SubscriptionService, headers,
 };
 use autogen_kafka_streaming::{
     EventProducer, GroupConsumer, OutboundRecord, TailReader, TopicPartition,
@@ -185,6 +185,9 @@ impl KafkaWorkerAgentRuntimeBuilder {
             ),
             subscriptions: OnceLock::new(),
             pending: OnceLock::new(),
+            cancellations: Arc::new(RequestCancellations::new(
+                config.service.channel_capacity.max(1) * 10,
+            )),
             state,
             agents,
             distributed_types: Mutex::new(Vec::new()),
@@ -246,6 +249,8 @@ pub(crate) struct Inner {
     directory: Arc<RuntimeDirectory>,
     subscriptions: OnceLock<Arc<SubscriptionService>>,
     pending: OnceLock<Arc<PendingRequests>>,
+    /// The requests this runtime handles that their callers may cancel (cancel notices on the runtimes topic).
+    cancellations: Arc<RequestCancellations>,
     state: Arc<StateStore>,
     agents: Arc<AgentManager>,
     distributed_types: Mutex<Vec<String>>,
@@ -562,6 +567,9 @@ impl KafkaWorkerAgentRuntime {
         if outcome.is_err() {
             pending.forget(&request_id);
         }
+        if matches!(outcome, Err(CoreError::Cancelled)) {
+            self.tell_cancelled(&request_id, deadline_ms);
+        }
         let rpc_outcome = match &outcome {
             Ok(_) => RpcOutcome::Ok,
             Err(CoreError::Timeout { .. }) => RpcOutcome::Timeout,
@@ -727,6 +735,30 @@ impl KafkaWorkerAgentRuntime {
             ));
         }
         Ok(records)
+    }
+
+    /// Tells the fleet, in the background, that this runtime's request `request_id` (deadline `deadline_ms`) was
+    /// cancelled, so the runtime handling it cancels its handler's token (or does not execute it). A notice that
+    /// cannot be written is logged: the handler then runs on until the deadline.
+    fn tell_cancelled(&self, request_id: &str, deadline_ms: i64) {
+        let records = autogen_kafka_services::cancel_notice(
+            &self.inner.config.runtime.runtimes_topic,
+            request_id,
+            deadline_ms,
+        );
+        let control = self.inner.control.clone();
+        let request_id = request_id.to_owned();
+        tokio::spawn(
+            async move {
+                for record in records {
+                    if let Err(error) = control.send(record).await {
+                        tracing::warn!(request_id, error = &error as &dyn std::error::Error, "the cancellation of a request could not be written: its handler runs on until the deadline");
+                        return;
+                    }
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// The topic requests to `recipient` go to (`runtime.request_topic_per_type`).

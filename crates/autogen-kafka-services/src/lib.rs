@@ -9,6 +9,7 @@
 //! - [`MessageProcessor`] / [`AgentTypeHandler`]: the callee side: decode, deduplicate, activate, call the agent,
 //!   answer, dead-letter failures.
 //! - [`PendingRequests`]: the caller side: correlate responses with waiting requests.
+//! - [`RequestCancellations`]: a cancelled RPC reaches the handler handling it (cancel notices on the runtimes topic).
 //! - [`AgentManager`] and [`StateStore`]: which agent ids are active here and their state when they move.
 //! - [`EventCodecs`]: the wire codec of each topic.
 //!
@@ -24,6 +25,7 @@
 //! ```
 
 mod agents;
+mod cancellations;
 mod codecs;
 mod error;
 pub mod headers;
@@ -37,6 +39,7 @@ mod subscriptions;
 mod test_support;
 
 pub use agents::{Activation, AgentManager};
+pub use cancellations::{CANCEL_KEY_PREFIX, RequestCancellations, Running, cancel_notice};
 pub use codecs::{DEFAULT_SCHEMA_LOOKUP_WAIT, EventCodecs};
 pub use error::{Result, ServicesError};
 pub use pending::{PendingRequests, RemoteError, RpcResult};

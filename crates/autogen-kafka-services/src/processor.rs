@@ -14,9 +14,11 @@ use autogen_kafka_streaming::{
     TopicPartition,
 };
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::agents::AgentManager;
+use crate::cancellations::RequestCancellations;
 use crate::codecs::EventCodecs;
 use crate::headers;
 
@@ -51,6 +53,9 @@ impl ProcessorSettings {
     }
 }
 
+/// How many cancel notices for requests not begun a processor remembers by default.
+const DEFAULT_EARLY_CANCELS: usize = 10_000;
+
 /// Counters of a processor.
 #[derive(Debug, Default)]
 pub struct ProcessorStats {
@@ -62,6 +67,8 @@ pub struct ProcessorStats {
     pub expired: AtomicU64,
     /// Redelivered requests recognised by id and not handled again.
     pub duplicates: AtomicU64,
+    /// Requests whose caller cancelled them before they were handled (dead-lettered with kind `cancelled`).
+    pub cancelled: AtomicU64,
 }
 
 /// Recently handled request ids and the response sent for each, to answer a redelivery without handling again.
@@ -109,6 +116,7 @@ pub struct MessageProcessor {
     agents: Arc<AgentManager>,
     dedupe: Mutex<Dedupe>,
     stats: ProcessorStats,
+    cancellations: Arc<RequestCancellations>,
 }
 
 impl MessageProcessor {
@@ -129,7 +137,15 @@ impl MessageProcessor {
             agents,
             dedupe: Mutex::new(Dedupe::default()),
             stats: ProcessorStats::default(),
+            cancellations: Arc::new(RequestCancellations::new(DEFAULT_EARLY_CANCELS)),
         }
+    }
+
+    /// Lets `cancellations` (the runtime's, fed by its fleet reader) cancel the requests this processor handles.
+    #[must_use]
+    pub fn with_cancellations(mut self, cancellations: Arc<RequestCancellations>) -> Self {
+        self.cancellations = cancellations;
+        self
     }
 
     /// The processor's counters.
@@ -230,6 +246,24 @@ impl MessageProcessor {
         if self.replay_duplicate(&request_id).await {
             return Ok(None);
         }
+        // The caller may cancel an RPC while it is handled (or before: then it is not executed).
+        let running =
+            (!is_publish && !request_id.is_empty()).then(|| self.cancellations.begin(&request_id));
+        if running
+            .as_ref()
+            .is_some_and(|running| running.token().is_cancelled())
+        {
+            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                request_id,
+                "cancelled by its caller before handling: dead-lettered"
+            );
+            return Err(HandleFailure::new(
+                "cancelled",
+                "the caller cancelled the request before it was handled; it was not executed",
+            ));
+        }
+        let cancellation = running.as_ref().map(|running| running.token().clone());
         let reply_to = (!is_publish).then(|| {
             record
                 .header_str(headers::REPLY_TO)
@@ -250,7 +284,7 @@ impl MessageProcessor {
         let mut result = match &activation {
             Some(Err(error)) => Err(HandleFailure::new("activate", error_chain(error))),
             Some(Ok(_)) | None => {
-                self.call_agent(&record, &request, is_publish, deadline, now)
+                self.call_agent(&record, &request, is_publish, deadline, now, cancellation)
                     .await
             }
         };
@@ -321,6 +355,7 @@ impl MessageProcessor {
         is_publish: bool,
         deadline: Option<i64>,
         now: i64,
+        cancellation: Option<CancellationToken>,
     ) -> Result<Option<AnyMessage>, HandleFailure> {
         let recipient: AgentId = request
             .recipient
@@ -383,6 +418,9 @@ impl MessageProcessor {
                 ));
             if let Some(sender) = sender {
                 options = options.with_sender(sender);
+            }
+            if let Some(token) = cancellation {
+                options = options.with_cancellation(token);
             }
             local.send_message(message, recipient, options).await
         };
@@ -628,6 +666,7 @@ pub fn error_kind(error: &CoreError) -> &'static str {
         CoreError::HandlerPanicked { .. } => "panic",
         CoreError::CallCycle { .. } => "cycle",
         CoreError::Timeout { .. } => "timeout",
+        CoreError::Cancelled => "cancelled",
         CoreError::RuntimeStopped => "stopped",
         _ => "handler",
     }

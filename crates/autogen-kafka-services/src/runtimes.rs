@@ -154,6 +154,10 @@ impl RuntimeDirectory {
             );
             return;
         };
+        if runtime_id.starts_with(crate::cancellations::CANCEL_KEY_PREFIX) {
+            // A cancel notice (`RequestCancellations`), not a runtime.
+            return;
+        }
         self.apply_value(runtime_id, record.value.as_deref());
     }
 

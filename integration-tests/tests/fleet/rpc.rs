@@ -1,15 +1,19 @@
 //! RPC between runtimes on a real broker: answers both ways, typed errors, deadlines and cancellation.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autogen_kafka::{
     AgentId, AgentRuntime, AgentRuntimeExt, AnyMessage, CancellationToken, Error, ErrorKind,
-    SendOptions,
+    Handler, HandlerError, MessageContext, RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Ping, Pong, create_fleet_topics, echo_pair, register_echo, worker, worker_config,
+    Ping, Pong, create_fleet_topics, echo_pair, register_echo, subscribed_consumer, worker,
+    worker_config,
 };
-use autogen_kafka_testing::{TestBroker, unique_topic};
+use autogen_kafka_testing::rdkafka::Message as _;
+use autogen_kafka_testing::rdkafka::message::Headers as _;
+use autogen_kafka_testing::{TestBroker, eventually, unique_topic};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -237,6 +241,145 @@ async fn an_idle_runtime_pauses_its_reply_reader_and_the_next_rpc_resumes_it_on_
             assert_eq!(pong.content, format!("round {round} from echo/k on host"));
             assert!(host.reply_reader_paused());
         }
+        caller.stop().await.unwrap();
+        host.stop().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Sleeps as many milliseconds as its ping says, unless its request is cancelled; logs what it began and what was
+/// cancelled.
+struct Sleeper {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handler<Ping> for Sleeper {
+    type Response = Pong;
+
+    async fn handle(&mut self, ping: Ping, ctx: &MessageContext) -> Result<Pong, HandlerError> {
+        let note = |what: &str| {
+            self.log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(format!("{what} {}", ping.content));
+        };
+        note("begin");
+        let ms: u64 = ping.content.parse()?;
+        tokio::select! {
+            () = ctx.cancellation().cancelled() => {
+                note("cancelled");
+                Err("cancelled".into())
+            }
+            () = tokio::time::sleep(Duration::from_millis(ms)) => Ok(Pong { content: ping.content.clone() }),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_rpc_cancels_the_remote_handler_and_a_request_cancelled_before_it_began_never_runs()
+ {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let fleet = unique_topic("cancel");
+        let config = worker_config(&broker, &fleet);
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let agent_log = Arc::clone(&log);
+        host.register("sleeper", move |_| {
+            RoutedAgent::new(Sleeper {
+                log: Arc::clone(&agent_log),
+            })
+            .with_handler::<Ping>()
+        })
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        let logged = |entry: &str| log.lock().unwrap().iter().any(|e| e == entry);
+        let sleep_rpc = |key: &str, ms: u32, token: Option<CancellationToken>| {
+            let mut options = SendOptions::new();
+            if let Some(token) = token {
+                options = options.with_cancellation(token);
+            }
+            let (caller, recipient) = (caller.clone(), AgentId::new("sleeper", key).unwrap());
+            async move {
+                let ping = AnyMessage::new(Ping {
+                    content: ms.to_string(),
+                });
+                caller.send_message(ping, recipient, options).await
+            }
+        };
+
+        // Cancelled while its handler sleeps: the handler on the other runtime sees its token cancelled, long
+        // before its 8 s sleep and the 20 s deadline.
+        let token = CancellationToken::new();
+        let call = tokio::spawn(sleep_rpc("a", 8000, Some(token.clone())));
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            || async { logged("begin 8000") },
+        )
+        .await
+        .unwrap();
+        token.cancel();
+        let error = call.await.unwrap().unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Cancelled);
+        eventually(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            || async { logged("cancelled 8000") },
+        )
+        .await
+        .expect("the remote handler saw the cancellation");
+
+        // Cancelled while it waits behind another request to the same agent: it never runs, and it is
+        // dead-lettered as `cancelled`.
+        let first = tokio::spawn(sleep_rpc("b", 1500, None));
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            || async { logged("begin 1500") },
+        )
+        .await
+        .unwrap();
+        let token = CancellationToken::new();
+        let second = tokio::spawn(sleep_rpc("b", 100, Some(token.clone())));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        token.cancel();
+        let error = second.await.unwrap().unwrap_err();
+        assert_eq!(Error::from(error).kind(), ErrorKind::Cancelled);
+        first.await.unwrap().unwrap();
+        // Both are dead-lettered as `cancelled`: the one cut short, and the one never begun.
+        let consumer =
+            subscribed_consumer(&broker, "dlq-reader", &config.runtime.dead_letter_topic);
+        let mut kinds: Vec<String> = Vec::new();
+        while kinds.len() < 2 {
+            let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+                .await
+                .expect("the cancelled requests are dead-lettered")
+                .unwrap();
+            let kind = message
+                .headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == "ak_dlq_kind")
+                        .and_then(|h| h.value)
+                })
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            kinds.push(kind);
+        }
+        assert_eq!(kinds, ["cancelled", "cancelled"]);
+        assert!(
+            !logged("begin 100"),
+            "a request cancelled before it began never runs: {:?}",
+            log.lock().unwrap()
+        );
+
         caller.stop().await.unwrap();
         host.stop().await.unwrap();
     })

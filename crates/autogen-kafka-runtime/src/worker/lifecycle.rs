@@ -274,6 +274,7 @@ async fn start_tails(
         topics.runtimes_topic.clone(),
     );
     let directory = Arc::clone(&inner.directory);
+    let cancellations = Arc::clone(&inner.cancellations);
     let (registry, subscriptions, state) = (
         Arc::clone(registry),
         Arc::clone(subscriptions),
@@ -309,7 +310,9 @@ async fn start_tails(
             } else if r.topic == shared_responses {
                 shared_pending.apply_shared(r);
             } else if r.topic == runtimes_topic {
-                directory.apply(r);
+                if !cancellations.apply(r) {
+                    directory.apply(r);
+                }
             } else {
                 state.apply(r);
             }
@@ -383,13 +386,16 @@ async fn start_consumer(runtime: &KafkaWorkerAgentRuntime, agent_type: &str) -> 
         .await?;
     }
     align_state(runtime, agent_type, &requests_topic).await?;
-    let processor = Arc::new(MessageProcessor::new(
-        agent_type,
-        settings,
-        Arc::clone(codecs),
-        inner.producer.clone(),
-        Arc::clone(&inner.agents),
-    ));
+    let processor = Arc::new(
+        MessageProcessor::new(
+            agent_type,
+            settings,
+            Arc::clone(codecs),
+            inner.producer.clone(),
+            Arc::clone(&inner.agents),
+        )
+        .with_cancellations(Arc::clone(&inner.cancellations)),
+    );
     lock(&inner.processors).push(Arc::clone(&processor));
     let weak = Arc::downgrade(inner);
     let timeout = step_timeout(config);
