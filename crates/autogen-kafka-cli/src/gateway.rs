@@ -1,4 +1,5 @@
-//! `gateway`: serves agent types of the fleet to A2A clients (A2A 1.0, JSON-RPC) until Ctrl-C.
+//! `gateway`: serves agent types of the fleet to A2A clients (A2A 1.0, JSON-RPC) until Ctrl-C, with its tasks on
+//! the fleet's task topic.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -16,18 +17,22 @@ const MIN_TOKEN_LEN: usize = 16;
 /// Arguments of `gateway`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GatewayArgs {
-    /// Where to listen, `host:port` (port 0: any free port; the URL printed says which).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: String,
-    /// The URL clients reach the gateway at, written into the agent card; `http://<listen address>` by default.
+    /// Where to listen, `host:port` (port 0: any free port; the URL printed says which); `gateway.listen` of the
+    /// configuration (127.0.0.1:8080) by default.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The URL clients reach the gateway at, written into the agent card; `gateway.public_url`, else
+    /// `http://<listen address>`, by default.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
-    /// An agent type to offer as a skill, `TYPE` or `TYPE=DESCRIPTION`; repeat it for several.
-    #[arg(long = "skill", value_name = "TYPE[=DESCRIPTION]", required = true)]
+    /// An agent type to offer as a skill, `TYPE` or `TYPE=DESCRIPTION`; repeat it for several. Added to the
+    /// configuration's `gateway.skills`.
+    #[arg(long = "skill", value_name = "TYPE[=DESCRIPTION]")]
     skills: Vec<String>,
-    /// The environment variable that holds the bearer token clients must send (at least 16 characters).
-    #[arg(long, value_name = "VAR", default_value = "A2A_GATEWAY_TOKEN")]
-    token_env: String,
+    /// The environment variable that holds the bearer token clients must send (at least 16 characters);
+    /// `gateway.token_env` (A2A_GATEWAY_TOKEN) by default.
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
     #[command(flatten)]
     broker: BrokerArgs,
 }
@@ -52,35 +57,57 @@ fn skill(text: &str) -> Skill {
 }
 
 async fn serve(args: &GatewayArgs) -> Result<(), String> {
-    let token = std::env::var(&args.token_env).unwrap_or_default();
+    let config = args.broker.load()?;
+    let settings = &config.gateway;
+    let token_env = args.token_env.as_deref().unwrap_or(&settings.token_env);
+    let token = std::env::var(token_env).unwrap_or_default();
     if token.len() < MIN_TOKEN_LEN {
         return Err(format!(
-            "set {} to the bearer token clients must send (at least {MIN_TOKEN_LEN} characters)",
-            args.token_env
+            "set {token_env} to the bearer token clients must send (at least {MIN_TOKEN_LEN} characters)"
         ));
     }
-    let config = args.broker.load()?;
-    let timeout = config.runtime.rpc_timeout;
-    let runtime = args.broker.runtime(config, "gateway")?;
+    if args.skills.is_empty() && settings.skills.is_empty() {
+        return Err(
+            "offer at least one agent type: --skill TYPE, or [[gateway.skills]] in the configuration"
+                .to_owned(),
+        );
+    }
+    let listen = args.listen.as_deref().unwrap_or(&settings.listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| format!("listening on {listen}: {error}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("listening on {listen}: {error}"))?;
+    let public_url = args
+        .public_url
+        .clone()
+        .or_else(|| settings.public_url.clone())
+        .unwrap_or_else(|| format!("http://{address}"));
+    let mut gateway_config = GatewayConfig::from_settings(settings, public_url.clone(), token)
+        .rpc_timeout(config.runtime.rpc_timeout);
+    for text in &args.skills {
+        gateway_config = gateway_config.skill(skill(text));
+    }
+    let runtime = args.broker.runtime(config.clone(), "gateway")?;
     runtime
         .start()
         .await
         .map_err(|error| one_line(&Error::from(error)))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|error| format!("listening on {}: {error}", args.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| format!("listening on {}: {error}", args.listen))?;
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
-    let mut gateway_config = GatewayConfig::new(public_url.clone(), token).rpc_timeout(timeout);
-    for text in &args.skills {
-        gateway_config = gateway_config.skill(skill(text));
-    }
-    let gateway = A2aGateway::new(Arc::new(runtime.clone()), gateway_config);
+    let gateway = match A2aGateway::with_task_topic(
+        Arc::new(runtime.clone()),
+        gateway_config,
+        &config,
+        args.broker.create_mode(),
+    )
+    .await
+    {
+        Ok(gateway) => gateway,
+        Err(error) => {
+            let _ = runtime.stop().await;
+            return Err(one_line(&error));
+        }
+    };
     println!("A2A gateway at {public_url}/.well-known/agent-card.json");
     let _ = std::io::stdout().flush();
     let stop = autogen_kafka::core::CancellationToken::new();

@@ -17,9 +17,10 @@
 //!   prints its bootstrap address; Ctrl-C stops it.
 //! - `autogen-kafka send TYPE/KEY --message-type T --json '{...}' [--timeout-ms MS]`: one RPC; prints the
 //!   answer's type and JSON, or the typed error.
-//! - `autogen-kafka gateway --skill TYPE[=DESCRIPTION]... [--listen ADDR] [--public-url URL]`: serves agent
-//!   types of the fleet to A2A clients (docs/gateway.md); the bearer token comes from
-//!   `A2A_GATEWAY_TOKEN` (`--token-env` names another variable).
+//! - `autogen-kafka gateway [--config FILE] [--skill TYPE[=DESCRIPTION]]... [--listen ADDR] [--public-url URL]`:
+//!   serves agent types of the fleet (`gateway.skills` of the configuration, and `--skill`) to A2A clients, with
+//!   the tasks on the fleet's task topic (docs/gateway.md); the bearer token comes from `A2A_GATEWAY_TOKEN`
+//!   (`gateway.token_env` or `--token-env` name another variable).
 //! - `autogen-kafka tail TOPIC [--from-beginning] [--count N] [--idle-ms MS] [--json]`: follows a topic and
 //!   prints each record decoded.
 //! - `autogen-kafka topics ensure|check [--mixed-fleet] [--json]`: creates or checks the fleet's shared topics

@@ -588,12 +588,69 @@ impl Handler<autogen_kafka_gateway::A2aRequest> for A2aHelper {
     }
 }
 
+/// Starts `autogen-kafka gateway ARGS` with `token` in `A2A_GATEWAY_TOKEN`: the process and the address it
+/// listens at (from its first line).
+async fn start_gateway(args: &[String], token: &str) -> (std::process::Child, String) {
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_autogen-kafka"))
+        .args(args)
+        .env("A2A_GATEWAY_TOKEN", token)
+        .env("RUST_LOG", "error")
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = gateway.stdout.take().unwrap();
+    let stderr = gateway.stderr.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("A2A gateway at http://")
+        .and_then(|rest| rest.strip_suffix("/.well-known/agent-card.json"))
+        .unwrap_or_else(|| {
+            let mut errors = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut errors);
+            panic!("unexpected first line: {first:?}; stderr: {errors}")
+        })
+        .to_owned();
+    (gateway, address)
+}
+
+/// One JSON-RPC call with `token` to the gateway at `address`: the parsed response.
+async fn a2a_call(address: &str, token: &str, body: &str) -> serde_json::Value {
+    let bearer = format!("Bearer {token}");
+    let (status, answer) = autogen_kafka_testing::http_request(
+        address,
+        "POST",
+        "/a2a/jsonrpc",
+        &[("Authorization", &bearer), ("A2A-Version", "1.0")],
+        body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    serde_json::from_str(&answer).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gateway_serves_a_hosted_agent_type_to_a2a_clients_with_the_token_from_the_environment() {
+async fn gateway_serves_the_configured_agent_types_to_a2a_clients_and_a_restarted_gateway_knows_its_tasks()
+ {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::mock().await.unwrap();
         let fleet = unique_topic("cli-gateway");
         let file = config_file(broker.bootstrap_servers(), &fleet);
+        // The skill and the task topic come from the configuration file.
+        let mut written = std::fs::read_to_string(&file).unwrap();
+        written.push_str(&format!(
+            "\n[gateway]\nlisten = \"127.0.0.1:0\"\ntasks_topic = \"{fleet}.a2a_tasks\"\n\n[[gateway.skills]]\nagent_type = \"helper\"\ndescription = \"Answers with what it got\"\nexamples = [\"hi\"]\n"
+        ));
+        std::fs::write(&file, written).unwrap();
         let host = echo_host(&file, BrokerKind::Mock).await;
         host.register("helper", |_| {
             RoutedAgent::new(A2aHelper).with_handler::<autogen_kafka_gateway::A2aRequest>()
@@ -603,10 +660,6 @@ async fn gateway_serves_a_hosted_agent_type_to_a2a_clients_with_the_token_from_t
 
         let args = [
             "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--skill",
-            "helper=Answers with what it got",
             "--config",
             &file.display().to_string(),
             "--auto-create-topics",
@@ -622,54 +675,36 @@ async fn gateway_serves_a_hosted_agent_type_to_a2a_clients_with_the_token_from_t
         );
 
         let token = "cli-gateway-token-0123456789";
-        let mut gateway = Command::new(env!("CARGO_BIN_EXE_autogen-kafka"))
-            .args(args)
-            .env("A2A_GATEWAY_TOKEN", token)
-            .env("RUST_LOG", "error")
-            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = gateway.stdout.take().unwrap();
-        let stderr = gateway.stderr.take().unwrap();
-        let first = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        })
-        .await
-        .unwrap();
-        let address = first
-            .trim()
-            .strip_prefix("A2A gateway at http://")
-            .and_then(|rest| rest.strip_suffix("/.well-known/agent-card.json"))
-            .unwrap_or_else(|| {
-                let mut errors = String::new();
-                let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut errors);
-                panic!("unexpected first line: {first:?}; stderr: {errors}")
-            })
-            .to_owned();
+        let (mut gateway, address) = start_gateway(&args, token).await;
+        let (status, card) =
+            autogen_kafka_testing::http_request(&address, "GET", "/.well-known/agent-card.json", &[], "")
+                .await
+                .unwrap();
+        assert_eq!(status, 200);
+        let card: serde_json::Value = serde_json::from_str(&card).unwrap();
+        assert_eq!(card["skills"][0]["id"], "helper");
+        assert_eq!(card["skills"][0]["description"], "Answers with what it got");
 
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}],"contextId":"c1"}}}"#;
-        let bearer = format!("Bearer {token}");
-        let (status, answer) = autogen_kafka_testing::http_request(
-            &address,
-            "POST",
-            "/a2a/jsonrpc",
-            &[("Authorization", &bearer), ("A2A-Version", "1.0")],
-            body,
-        )
-        .await
-        .unwrap();
-        assert_eq!(status, 200, "{answer}");
-        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let answer = a2a_call(&address, token, body).await;
         let task = &answer["result"]["task"];
         assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{answer}");
         assert_eq!(task["artifacts"][0]["parts"][0]["text"], "hi from helper/c1");
 
+        // Killed and started again, the gateway still knows the task: it was on the task topic before the
+        // client got the answer.
         gateway.kill().unwrap();
         gateway.wait().unwrap();
+        let (mut restarted, address) = start_gateway(&args, token).await;
+        let get = format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"GetTask","params":{{"id":"{}"}}}}"#,
+            task["id"].as_str().unwrap()
+        );
+        let got = a2a_call(&address, token, &get).await;
+        assert_eq!(&got["result"], task, "{got}");
+
+        restarted.kill().unwrap();
+        restarted.wait().unwrap();
         host.stop().await.unwrap();
     })
     .await

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::AgentConfig;
 use crate::builder::ConfigBuilder;
 use crate::error::{ConfigError, Result};
+use crate::gateway::GatewaySettings;
 use crate::kafka::{AutoOffsetReset, KafkaConfig};
 use crate::load::DEFAULT_ENV_PREFIX;
 use crate::memory::MemoryConfig;
@@ -20,7 +21,7 @@ use crate::worker::WorkerConfig;
 
 /// The whole configuration of an autogen-kafka process.
 ///
-/// Sections: `kafka`, `runtime`, `agent`, `memory`, `streaming`, `service`, `serialization`.
+/// Sections: `kafka`, `runtime`, `agent`, `memory`, `streaming`, `service`, `serialization`, `gateway`.
 /// Unknown keys are errors. `Default` gives the Python original's defaults, except for the two
 /// settings that have none and must be given: `kafka.bootstrap_servers` and `kafka.group_id`.
 ///
@@ -62,6 +63,8 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Record value format.
     pub serialization: SerializationConfig,
+    /// The A2A gateway.
+    pub gateway: GatewaySettings,
 }
 
 impl Config {
@@ -119,6 +122,7 @@ impl Config {
         self.memory.check(&mut issues);
         self.streaming.check(&mut issues);
         self.service.check(&mut issues);
+        self.gateway.check(&mut issues);
         if self.kafka.socket_timeout < self.streaming.fetch_wait_max + Duration::from_secs(1) {
             issues.push(
                 "kafka.socket_timeout_ms",
@@ -132,6 +136,7 @@ impl Config {
             .topics()
             .into_iter()
             .chain(self.agent.topics())
+            .chain([("gateway.tasks_topic", self.gateway.tasks_topic.as_str())])
             .collect();
         distinct_topics(&mut issues, &topics);
 

@@ -16,6 +16,7 @@
 //! | `streaming` | [`StreamingConfig`] | consumer/producer tuning (session, heartbeat, linger, acks, partitioner) |
 //! | `service` | [`ServiceConfig`] | shutdown deadline, in-flight and channel limits |
 //! | `serialization` | [`SerializationConfig`] | `json_schema` (default), `avro` or `json` |
+//! | `gateway` | [`GatewaySettings`] | the A2A gateway: address, token variable, skills ([`SkillSettings`]), task topic |
 //!
 //! Durations are [`Duration`](std::time::Duration)s in the API and whole milliseconds in files
 //! and variables, under keys ending in `_ms` (`runtime.rpc_timeout_ms`). Secrets are
@@ -115,6 +116,7 @@ mod builder;
 mod config;
 mod de;
 mod error;
+mod gateway;
 mod kafka;
 mod load;
 mod memory;
@@ -132,6 +134,7 @@ pub use agent::AgentConfig;
 pub use builder::ConfigBuilder;
 pub use config::Config;
 pub use error::{ConfigError, ParseError, Result, ValidationIssue};
+pub use gateway::{GatewaySettings, SkillSettings};
 pub use kafka::{
     AutoOffsetReset, KafkaConfig, SaslMechanism, SchemaRegistryConfig, SecurityConfig,
     SecurityProtocol,

@@ -9,7 +9,7 @@ use crate::Config;
 use crate::validate::env_var_name;
 
 /// The sources whose structs make up [`Config`].
-const SOURCES: [&str; 8] = [
+const SOURCES: [&str; 9] = [
     include_str!("config.rs"),
     include_str!("kafka.rs"),
     include_str!("worker.rs"),
@@ -18,6 +18,7 @@ const SOURCES: [&str; 8] = [
     include_str!("streaming.rs"),
     include_str!("service.rs"),
     include_str!("serialization.rs"),
+    include_str!("gateway.rs"),
 ];
 
 /// One field of a configuration struct.

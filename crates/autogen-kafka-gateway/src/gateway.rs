@@ -1,7 +1,7 @@
 //! The HTTP side: the agent card, the JSON-RPC endpoint, bearer authentication, and the tasks' runs.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use autogen_kafka_core::{AgentId, AgentRuntime, AnyMessage, CoreError, Reply, SendOptions};
 use axum::Json;
@@ -19,9 +19,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use autogen_kafka_admin::CreateMode;
+use autogen_kafka_config::{Config, GatewaySettings};
+
 use crate::error::GatewayError;
+use crate::journal::Journal;
 use crate::messages::{A2aReply, A2aRequest};
-use crate::tasks::{TaskStore, not_found};
+use crate::tasks::{Cancel, TaskStore, not_found};
 use crate::wire::{
     Artifact, Message, PROTOCOL_VERSION, Part, RpcError, Task, TaskState, TaskStatus, now, response,
 };
@@ -60,6 +64,20 @@ impl Skill {
             tags: vec!["autogen-kafka".to_owned()],
             examples: Vec::new(),
         }
+    }
+
+    /// The skill `settings` describe (`gateway.skills` of the configuration).
+    #[must_use]
+    pub fn from_settings(settings: &autogen_kafka_config::SkillSettings) -> Self {
+        let agent_type = settings.agent_type.clone();
+        let name = settings.name.clone().unwrap_or_else(|| agent_type.clone());
+        let description = settings
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("The fleet's agent type {agent_type}"));
+        let mut skill = Self::new(agent_type, name, description);
+        skill.examples.clone_from(&settings.examples);
+        skill
     }
 
     /// Adds an example prompt.
@@ -121,6 +139,21 @@ impl GatewayConfig {
         }
     }
 
+    /// A gateway configured by the `gateway` section (skills, body limit, task count), reached at `public_url`
+    /// and requiring `bearer_token`.
+    #[must_use]
+    pub fn from_settings(
+        settings: &GatewaySettings,
+        public_url: impl Into<String>,
+        bearer_token: impl Into<String>,
+    ) -> Self {
+        let mut config = Self::new(public_url, bearer_token)
+            .max_body_bytes(settings.max_body_bytes)
+            .max_tasks(settings.max_tasks);
+        config.skills = settings.skills.iter().map(Skill::from_settings).collect();
+        config
+    }
+
     /// Offers `skill`.
     #[must_use]
     pub fn skill(mut self, skill: Skill) -> Self {
@@ -150,6 +183,9 @@ impl GatewayConfig {
     }
 }
 
+/// How long a stopping gateway waits for its task records to be acknowledged.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The gateway: an axum router over an agent runtime. Cheap to clone.
 #[derive(Clone)]
 pub struct A2aGateway {
@@ -168,22 +204,69 @@ struct Shared {
     runtime: Arc<dyn AgentRuntime>,
     config: GatewayConfig,
     card: Value,
-    tasks: TaskStore,
+    tasks: Arc<TaskStore>,
+    /// The task topic, when tasks are shared.
+    journal: Option<Arc<Journal>>,
 }
 
 impl A2aGateway {
-    /// A gateway calling agents through `runtime`.
+    /// A gateway calling agents through `runtime`, keeping its tasks in memory: only this gateway knows them,
+    /// until it stops.
     #[must_use]
     pub fn new(runtime: Arc<dyn AgentRuntime>, config: GatewayConfig) -> Self {
+        let tasks = Arc::new(TaskStore::new(config.max_tasks));
+        Self::assemble(runtime, config, tasks, None)
+    }
+
+    /// A gateway calling agents through `runtime` that keeps its tasks on the compacted topic
+    /// `fleet.gateway.tasks_topic` (created if missing, when `fleet.service.auto_create_topics` is on, by
+    /// `create_mode`): every replica on that topic answers `GetTask`, `ListTasks` and `CancelTask` for the tasks of
+    /// all, and a restarted gateway still knows them. Returns once the topic is read to its end.
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError::TaskTopic`] when the topic cannot be created or read (within `runtime.startup_timeout_ms`).
+    pub async fn with_task_topic(
+        runtime: Arc<dyn AgentRuntime>,
+        config: GatewayConfig,
+        fleet: &Config,
+        create_mode: CreateMode,
+    ) -> Result<Self, GatewayError> {
+        let tasks = Arc::new(TaskStore::new(config.max_tasks));
+        let journal = Journal::start(fleet, create_mode, &tasks).await?;
+        Ok(Self::assemble(runtime, config, tasks, Some(journal)))
+    }
+
+    fn assemble(
+        runtime: Arc<dyn AgentRuntime>,
+        config: GatewayConfig,
+        tasks: Arc<TaskStore>,
+        journal: Option<Arc<Journal>>,
+    ) -> Self {
         let card = agent_card(&config);
-        let tasks = TaskStore::new(config.max_tasks);
         Self {
             shared: Arc::new(Shared {
                 runtime,
                 config,
                 card,
                 tasks,
+                journal,
             }),
+        }
+    }
+
+    /// This gateway's id in the task topic (new at every start), when it has one.
+    #[must_use]
+    pub fn gateway_id(&self) -> Option<&str> {
+        self.shared.journal.as_deref().map(Journal::gateway)
+    }
+
+    /// Stops following the task topic, after waiting (up to 10 s) for this gateway's task records to be
+    /// acknowledged. [`serve`](Self::serve) does it when it ends; call it when serving the
+    /// [`router`](Self::router) yourself.
+    pub async fn close(&self) {
+        if let Some(journal) = &self.shared.journal {
+            journal.close(CLOSE_TIMEOUT).await;
         }
     }
 
@@ -202,7 +285,8 @@ impl A2aGateway {
             .with_state(Arc::clone(&self.shared))
     }
 
-    /// Serves the routes on `listener` until `token` is cancelled (requests under way finish first).
+    /// Serves the routes on `listener` until `token` is cancelled (requests under way finish first), then
+    /// [`close`](Self::close)s.
     ///
     /// # Errors
     ///
@@ -212,10 +296,12 @@ impl A2aGateway {
         listener: tokio::net::TcpListener,
         token: CancellationToken,
     ) -> Result<(), GatewayError> {
-        axum::serve(listener, self.router())
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(token.cancelled_owned())
             .await
-            .map_err(GatewayError::Serve)
+            .map_err(GatewayError::Serve);
+        self.close().await;
+        served
     }
 }
 
@@ -462,7 +548,10 @@ fn start_task(
         history: vec![message],
         metadata: Some(metadata),
     };
-    let (cancel, changes) = shared.tasks.insert(task)?;
+    let (cancel, changes, dropped) = shared.tasks.insert(task)?;
+    if let Some(journal) = &shared.journal {
+        journal.dropped(dropped);
+    }
     tokio::spawn(
         run(Arc::clone(shared), task_id, agent, request, cancel)
             .instrument(tracing::Span::current()),
@@ -546,7 +635,8 @@ fn task_events(
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
-/// Calls the agent for task `task_id` and records the outcome.
+/// Calls the agent for task `task_id` and records the outcome. With a task topic, the task is written there when
+/// the call starts, and its end is acknowledged there before the client hears of it.
 async fn run(
     shared: Arc<Shared>,
     task_id: String,
@@ -555,6 +645,7 @@ async fn run(
     cancel: CancellationToken,
 ) {
     let tasks = &shared.tasks;
+    let deadline = SystemTime::now() + shared.config.rpc_timeout;
     tasks.update(&task_id, |task| {
         task.status = TaskStatus {
             state: TaskState::Working,
@@ -562,6 +653,10 @@ async fn run(
             timestamp: now(),
         };
     });
+    let working = match (&shared.journal, tasks.get(&task_id)) {
+        (Some(journal), Some(task)) => Some(journal.write_task(&task, deadline).await),
+        _ => None,
+    };
     let context_id = request.context_id.clone();
     let options = SendOptions::new()
         .with_timeout(shared.config.rpc_timeout)
@@ -600,16 +695,38 @@ async fn run(
         Err(error) => (TaskState::Failed, error_text(&error), None),
     };
     tracing::info!(task_id, agent_id = %agent, ?state, "A2A task ended");
-    tasks.update(&task_id, |task| {
-        let message = Message::agent_text(&text, &context_id, &task_id);
+    // Built once: the task topic and this gateway's memory hold the same end.
+    let message = Message::agent_text(&text, &context_id, &task_id);
+    let status = TaskStatus {
+        state,
+        message: Some(message.clone()),
+        timestamp: now(),
+    };
+    let end = |task: &mut Task| {
         task.history.push(message.clone());
-        task.artifacts.extend(artifact);
-        task.status = TaskStatus {
-            state,
-            message: Some(message),
-            timestamp: now(),
+        task.artifacts.extend(artifact.clone());
+        task.status = status.clone();
+    };
+    if let (Some(journal), Some(mut ended)) = (&shared.journal, tasks.get(&task_id)) {
+        end(&mut ended);
+        let written = async {
+            let ended = journal.write_task(&ended, deadline).await?.acknowledged();
+            if let Some(working) = working {
+                working?
+                    .acknowledged()
+                    .await
+                    .map_err(|e| journal.failed(e))?;
+            }
+            ended.await.map_err(|e| journal.failed(e))
         };
-    });
+        if let Err(error) = written.await {
+            tracing::warn!(
+                task_id, error = %error_text(&error),
+                "the task's end was not written to the task topic: other gateways will see it fail at its deadline"
+            );
+        }
+    }
+    tasks.update(&task_id, end);
 }
 
 /// An error and its causes on one line.
@@ -712,7 +829,23 @@ const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 async fn cancel_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
     let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
-    let mut changes = shared.tasks.cancel(&params.id)?;
+    let mut changes = match shared.tasks.cancel(&params.id)? {
+        Cancel::Here(changes) => changes,
+        Cancel::Elsewhere { gateway, changes } => {
+            let journal = shared.journal.as_ref().ok_or_else(|| {
+                RpcError::new(
+                    RpcError::INTERNAL,
+                    "a task of another gateway without a task topic",
+                )
+            })?;
+            tracing::debug!(task_id = %params.id, gateway, "asking the task's gateway to cancel it");
+            journal
+                .request_cancel(&params.id)
+                .await
+                .map_err(|error| RpcError::new(RpcError::INTERNAL, error_text(&error)))?;
+            changes
+        }
+    };
     let _ = tokio::time::timeout(
         CANCEL_WAIT,
         changes.wait_for(|task| task.status.state.is_terminal()),

@@ -7,7 +7,9 @@
 //! skill becomes an RPC, through any [`AgentRuntime`](autogen_kafka_core::AgentRuntime), to the agent id
 //! `<type>/<contextId>` (one conversation stays with one agent instance) carrying an [`A2aRequest`]; the
 //! [`A2aReply`] becomes the task's artifact. Handler errors and deadlines end the task `TASK_STATE_FAILED`;
-//! `CancelTask` cancels the RPC. Requests need the configured bearer token.
+//! `CancelTask` cancels the RPC. Requests need the configured bearer token. With
+//! [`A2aGateway::with_task_topic`] the tasks live on a compacted topic, so every replica answers for every task and
+//! a restarted gateway still knows them.
 //!
 //! # Examples
 //!
@@ -26,6 +28,7 @@
 
 mod error;
 mod gateway;
+mod journal;
 mod messages;
 mod tasks;
 pub mod wire;

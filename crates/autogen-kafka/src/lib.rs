@@ -24,6 +24,7 @@
 //! |---|---|
 //! | `ssl` | TLS (`security_protocol` `SSL` / `SASL_SSL`) and SASL/SCRAM: librdkafka is built with OpenSSL (compiled from source; needs perl and make). Without it, a TLS configuration fails when the clients are created, with a typed error. |
 //! | `otlp` | OpenTelemetry OTLP export of traces (`monitoring::init_tracing` with an endpoint). |
+//! | `gateway` | `gateway`: the A2A gateway, agent types of the fleet served to A2A clients (docs/gateway.md). |
 //!
 //! ## Example
 //!
@@ -88,6 +89,10 @@ pub use autogen_kafka_monitoring as monitoring;
 pub use autogen_kafka_runtime as runtime;
 #[doc(inline)]
 pub use autogen_kafka_streaming as streaming;
+/// The A2A gateway (feature `gateway`).
+#[cfg(feature = "gateway")]
+#[doc(inline)]
+pub use autogen_kafka_gateway as gateway;
 
 /// What users of the worker runtime's services need: their error, the remote error an RPC can end with, the
 /// record headers we add to the wire format, and the event codecs (for code that writes or reads fleet records

@@ -7,17 +7,24 @@ use std::time::Duration;
 
 use autogen_kafka::{AgentRuntimeExt as _, Handler, HandlerError, MessageContext, RoutedAgent};
 use autogen_kafka_gateway::{A2aGateway, A2aReply, A2aRequest, GatewayConfig, Skill};
-use autogen_kafka_integration_tests::{worker, worker_config};
+use autogen_kafka_integration_tests::{produce_raw, topic_creation, worker, worker_config};
 use autogen_kafka_testing::{TestBroker, http_request, unique_topic};
 use serde_json::{Value, json};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 const TOKEN: &str = "gateway-token-3f9a";
 
-/// Answers with the text it got and the agent id; `fail` is a handler error, `sleep` waits 10 s (and notes a
-/// cancellation).
+/// Answers with the text it got and the agent id; `fail` is a handler error, `sleep` waits 10 s (and notes that it
+/// fell asleep and a cancellation).
 struct Helper {
-    cancelled: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+}
+
+/// What a [`Helper`] noticed.
+#[derive(Default)]
+struct Seen {
+    asleep: AtomicBool,
+    cancelled: AtomicBool,
 }
 
 impl Handler<A2aRequest> for Helper {
@@ -31,8 +38,9 @@ impl Handler<A2aRequest> for Helper {
         match request.text.as_str() {
             "fail" => Err("the helper refuses".into()),
             "sleep" => {
+                self.seen.asleep.store(true, Ordering::SeqCst);
                 tokio::select! {
-                    () = ctx.cancellation().cancelled() => self.cancelled.store(true, Ordering::SeqCst),
+                    () = ctx.cancellation().cancelled() => self.seen.cancelled.store(true, Ordering::SeqCst),
                     () = tokio::time::sleep(Duration::from_secs(10)) => {}
                 }
                 Ok(A2aReply::text("woke up"))
@@ -96,12 +104,12 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap_or_else(|e| panic!("{e}"));
         let config = worker_config(&broker, &unique_topic("gateway"));
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Seen::default());
         let host = worker(&broker, config.clone(), "host");
-        let seen = Arc::clone(&cancelled);
+        let helper_seen = Arc::clone(&seen);
         host.register("helper", move |_| {
             RoutedAgent::new(Helper {
-                cancelled: Arc::clone(&seen),
+                seen: Arc::clone(&helper_seen),
             })
             .with_handler::<A2aRequest>()
         })
@@ -253,7 +261,13 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        autogen_kafka_testing::eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async { seen.asleep.load(Ordering::SeqCst) },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the handler never started: {e}"));
         let cancel = call(address, "CancelTask", json!({"id": running})).await;
         assert_eq!(
             cancel["result"]["status"]["state"], "TASK_STATE_CANCELED",
@@ -262,7 +276,7 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
         autogen_kafka_testing::eventually(
             Duration::from_secs(5),
             Duration::from_millis(20),
-            || async { cancelled.load(Ordering::SeqCst) },
+            || async { seen.cancelled.load(Ordering::SeqCst) },
         )
         .await
         .unwrap_or_else(|e| panic!("the handler never saw the cancellation: {e}"));
@@ -283,6 +297,166 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|e| panic!("{e}"));
+        front.stop().await.unwrap_or_else(|e| panic!("{e}"));
+        host.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test timed out"));
+}
+
+/// A gateway over `runtime` sharing its tasks on the fleet's task topic, served on a free port: its address, its
+/// stop token and its serving task.
+async fn shared_gateway(
+    runtime: &autogen_kafka::runtime::KafkaWorkerAgentRuntime,
+    config: &autogen_kafka::Config,
+    broker: &TestBroker,
+) -> (
+    std::net::SocketAddr,
+    autogen_kafka::core::CancellationToken,
+    tokio::task::JoinHandle<Result<(), autogen_kafka_gateway::GatewayError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let gateway = A2aGateway::with_task_topic(
+        Arc::new(runtime.clone()),
+        GatewayConfig::new(format!("http://{address}"), TOKEN).skill(Skill::new(
+            "helper",
+            "Helper",
+            "Answers with what it got",
+        )),
+        config,
+        topic_creation(broker.kind()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stop = autogen_kafka::core::CancellationToken::new();
+    let served = tokio::spawn(gateway.serve(listener, stop.clone()));
+    (address, stop, served)
+}
+
+/// The state of task `id` at the gateway at `address` (`None` while it does not know the task).
+async fn state_at(address: std::net::SocketAddr, id: &str) -> Option<String> {
+    let got = call(address, "GetTask", json!({"id": id})).await;
+    got["result"]["status"]["state"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_replicas_share_tasks_on_a_topic_and_a_restarted_gateway_still_knows_them() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap_or_else(|e| panic!("{e}"));
+        let fleet = unique_topic("gateways");
+        let mut config = worker_config(&broker, &fleet);
+        config.gateway.tasks_topic = format!("{fleet}.a2a_tasks");
+        broker
+            .create_topic(&config.gateway.tasks_topic, 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seen = Arc::new(Seen::default());
+        let host = worker(&broker, config.clone(), "host");
+        let helper_seen = Arc::clone(&seen);
+        host.register("helper", move |_| {
+            RoutedAgent::new(Helper {
+                seen: Arc::clone(&helper_seen),
+            })
+            .with_handler::<A2aRequest>()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let front = worker(&broker, config.clone(), "gateway");
+        let (a, b) = tokio::join!(host.start(), front.start());
+        a.unwrap_or_else(|e| panic!("{e}"));
+        b.unwrap_or_else(|e| panic!("{e}"));
+        let (first, stop_first, first_served) = shared_gateway(&front, &config, &broker).await;
+        let (second, stop_second, second_served) = shared_gateway(&front, &config, &broker).await;
+        let soon = |address, id: String, state: &'static str| async move {
+            autogen_kafka_testing::eventually(
+                Duration::from_secs(15),
+                Duration::from_millis(50),
+                || async { state_at(address, &id).await.as_deref() == Some(state) },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("task {id} never read {state} at {address}: {e}"));
+        };
+
+        // A task the first gateway ran: the second answers GetTask and ListTasks for it.
+        let sent = call(first, "SendMessage", message("hello", "conv-1")).await;
+        let done = sent["result"]["task"].clone();
+        assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{sent}");
+        let done_id = done["id"].as_str().unwrap_or_default().to_owned();
+        soon(second, done_id.clone(), "TASK_STATE_COMPLETED").await;
+        let got = call(second, "GetTask", json!({"id": done_id})).await;
+        assert_eq!(got["result"], done, "the second gateway knows the task as the first ran it");
+        let listed = call(second, "ListTasks", json!({"contextId": "conv-1"})).await;
+        assert_eq!(listed["result"]["tasks"][0]["id"], done_id.as_str());
+
+        // A task running at the first gateway is cancelled through the second: the agent sees the cancellation.
+        let mut params = message("sleep", "conv-2");
+        params["configuration"] = json!({"returnImmediately": true});
+        let started = call(first, "SendMessage", params).await;
+        let running = started["result"]["task"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        soon(second, running.clone(), "TASK_STATE_WORKING").await;
+        autogen_kafka_testing::eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async { seen.asleep.load(Ordering::SeqCst) },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the handler never started: {e}"));
+        let cancel = call(second, "CancelTask", json!({"id": running})).await;
+        assert_eq!(
+            cancel["result"]["status"]["state"], "TASK_STATE_CANCELED",
+            "{cancel}"
+        );
+        autogen_kafka_testing::eventually(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || async { seen.cancelled.load(Ordering::SeqCst) },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the handler never saw the cancellation: {e}"));
+        assert_eq!(state_at(first, &running).await.as_deref(), Some("TASK_STATE_CANCELED"));
+
+        // The first gateway stops; a new one started on the topic knows both tasks.
+        stop_first.cancel();
+        first_served
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (third, stop_third, third_served) = shared_gateway(&front, &config, &broker).await;
+        assert_eq!(state_at(third, &done_id).await.as_deref(), Some("TASK_STATE_COMPLETED"));
+        assert_eq!(state_at(third, &running).await.as_deref(), Some("TASK_STATE_CANCELED"));
+        let listed = call(third, "ListTasks", json!({})).await;
+        assert_eq!(listed["result"]["totalSize"], 2, "{listed}");
+
+        // A task whose gateway died while it worked reads failed once well past its deadline.
+        let orphan = json!({
+            "gateway": "gateway-that-died",
+            "deadlineMs": u64::try_from(
+                (std::time::SystemTime::now() - Duration::from_secs(60))
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+            ).unwrap_or_default(),
+            "task": {"id": "orphan-1", "contextId": "conv-9",
+                     "status": {"state": "TASK_STATE_WORKING", "timestamp": "2026-12-07T00:00:00.000Z"}},
+        });
+        produce_raw(&broker, &config.gateway.tasks_topic, "task:orphan-1", orphan.to_string().as_bytes()).await;
+        soon(third, "orphan-1".to_owned(), "TASK_STATE_FAILED").await;
+        let orphan = call(third, "CancelTask", json!({"id": "orphan-1"})).await;
+        assert_eq!(orphan["error"]["code"], -32002, "{orphan}");
+
+        for (stop, served) in [(stop_second, second_served), (stop_third, third_served)] {
+            stop.cancel();
+            served
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         front.stop().await.unwrap_or_else(|e| panic!("{e}"));
         host.stop().await.unwrap_or_else(|e| panic!("{e}"));
     })
