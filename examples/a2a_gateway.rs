@@ -1,5 +1,5 @@
 //! An A2A gateway on the embedded broker: a runtime hosts the `echo` agent type, another serves it to any A2A
-//! client (A2A 1.0, JSON-RPC binding) with a bearer token.
+//! client (A2A 1.0, JSON-RPC and HTTP+JSON bindings) with a bearer token.
 //!
 //! `cargo run --example a2a_gateway -- --listen 127.0.0.1:8080 [--token TOKEN]` needs nothing else running: it
 //! starts librdkafka's in-process mock cluster (set `KAFKA_BOOTSTRAP_SERVERS=host:port` for your own Kafka). It

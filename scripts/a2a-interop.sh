@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The A2A gateway example driven by the official Python A2A SDK (a2a-sdk from PyPI, A2A 1.0): card, send, get,
-# list, cancel, refusals (scripts/a2a/client_check.py). Installs the SDK into .tools/a2a-venv on first use.
+# The A2A gateway example driven by the official Python A2A SDK (a2a-sdk from PyPI, A2A 1.0) over both bindings,
+# JSON-RPC and HTTP+JSON: card, send, stream, get, list, cancel, refusals (scripts/a2a/client_check.py). Installs
+# the SDK into .tools/a2a-venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,6 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 grep -q "bearer token" "$log" || { echo "a2a-interop: the gateway did not come up" >&2; cat "$log"; exit 1; }
-"$venv/bin/python" scripts/a2a/client_check.py "http://127.0.0.1:$port" "$token"
+for binding in JSONRPC HTTP+JSON; do
+  "$venv/bin/python" scripts/a2a/client_check.py "http://127.0.0.1:$port" "$token" "$binding"
+done

@@ -32,6 +32,8 @@ use crate::wire::{
 
 /// The path of the JSON-RPC endpoint.
 const JSONRPC_PATH: &str = "/a2a/jsonrpc";
+/// The base path of the HTTP+JSON binding.
+pub(crate) const REST_PATH: &str = "/a2a/rest";
 
 /// One agent type offered as an A2A skill.
 #[derive(Debug, Clone)]
@@ -200,7 +202,7 @@ impl std::fmt::Debug for A2aGateway {
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     runtime: Arc<dyn AgentRuntime>,
     config: GatewayConfig,
     card: Value,
@@ -276,11 +278,13 @@ impl A2aGateway {
         &self.shared.card
     }
 
-    /// The routes: `GET /.well-known/agent-card.json` (public) and `POST /a2a/jsonrpc` (bearer token).
+    /// The routes: `GET /.well-known/agent-card.json` (public), `POST /a2a/jsonrpc` and the HTTP+JSON binding
+    /// under `/a2a/rest` (bearer token).
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .route("/.well-known/agent-card.json", get(card))
             .route(JSONRPC_PATH, post(jsonrpc))
+            .nest(REST_PATH, crate::rest::routes())
             .layer(DefaultBodyLimit::max(self.shared.config.max_body_bytes))
             .with_state(Arc::clone(&self.shared))
     }
@@ -328,6 +332,10 @@ fn agent_card(config: &GatewayConfig) -> Value {
             "url": format!("{}{JSONRPC_PATH}", config.public_url),
             "protocolBinding": "JSONRPC",
             "protocolVersion": PROTOCOL_VERSION,
+        }, {
+            "url": format!("{}{REST_PATH}", config.public_url),
+            "protocolBinding": "HTTP+JSON",
+            "protocolVersion": PROTOCOL_VERSION,
         }],
         "capabilities": {"streaming": true, "pushNotifications": false},
         "securitySchemes": {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer"}}},
@@ -361,14 +369,48 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
             == 0
 }
 
-async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&headers, &shared.config.bearer_token) {
-        return (
+/// Why a request is not admitted.
+pub(crate) enum Refusal {
+    /// No valid bearer token: HTTP 401.
+    Unauthorized,
+    /// Another protocol version.
+    Version(RpcError),
+}
+
+impl Refusal {
+    /// HTTP 401 with the scheme to use.
+    pub(crate) fn unauthorized() -> Response {
+        (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
             Json(json!({"error": "a valid bearer token is required"})),
         )
-            .into_response();
+            .into_response()
+    }
+}
+
+/// Admits a request with the bearer token that speaks A2A 1.0.
+pub(crate) fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
+    if !authorized(headers, &shared.config.bearer_token) {
+        return Err(Refusal::Unauthorized);
+    }
+    let version = headers.get("a2a-version").and_then(|v| v.to_str().ok());
+    if version != Some(PROTOCOL_VERSION) {
+        return Err(Refusal::Version(RpcError::new(
+            RpcError::VERSION_NOT_SUPPORTED,
+            format!(
+                "this gateway speaks A2A {PROTOCOL_VERSION}; send the header `A2A-Version: {PROTOCOL_VERSION}` (got {})",
+                version.unwrap_or("none, which means 0.3")
+            ),
+        )));
+    }
+    Ok(())
+}
+
+async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let admitted = admit(&shared, &headers);
+    if matches!(admitted, Err(Refusal::Unauthorized)) {
+        return Refusal::unauthorized();
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -388,15 +430,7 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         );
         return Json(response(&id, Err(error))).into_response();
     };
-    let version = headers.get("a2a-version").and_then(|v| v.to_str().ok());
-    if version != Some(PROTOCOL_VERSION) {
-        let error = RpcError::new(
-            RpcError::VERSION_NOT_SUPPORTED,
-            format!(
-                "this gateway speaks A2A {PROTOCOL_VERSION}; send the header `A2A-Version: {PROTOCOL_VERSION}` (got {})",
-                version.unwrap_or("none, which means 0.3")
-            ),
-        );
+    if let Err(Refusal::Version(error)) = admitted {
         return Json(response(&id, Err(error))).into_response();
     }
     let params = request
@@ -407,7 +441,7 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     if method == "SendStreamingMessage" {
         // Errors before the stream starts are a plain JSON-RPC response.
         return match span.in_scope(|| start_task(&shared, params)) {
-            Ok((changes, _)) => task_events(id, changes).into_response(),
+            Ok((changes, _)) => task_events(Some(id), changes).into_response(),
             Err(error) => Json(response(&id, Err(error))).into_response(),
         };
     }
@@ -431,7 +465,7 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     Json(response(&id, outcome)).into_response()
 }
 
-fn invalid_params(error: impl std::fmt::Display) -> RpcError {
+pub(crate) fn invalid_params(error: impl std::fmt::Display) -> RpcError {
     RpcError::new(RpcError::INVALID_PARAMS, error.to_string())
 }
 
@@ -447,7 +481,7 @@ struct SendParams {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct SendConfiguration {
+pub(crate) struct SendConfiguration {
     #[serde(default)]
     return_immediately: bool,
     #[serde(default)]
@@ -485,7 +519,7 @@ fn pick_skill<'a>(
 
 /// Starts the task a `SendMessage` or `SendStreamingMessage` asks for: a receiver of its changes, and how the
 /// client wants the answer.
-fn start_task(
+pub(crate) fn start_task(
     shared: &Arc<Shared>,
     params: Value,
 ) -> Result<(watch::Receiver<Task>, SendConfiguration), RpcError> {
@@ -559,7 +593,7 @@ fn start_task(
     Ok((changes, params.configuration))
 }
 
-async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcError> {
+pub(crate) async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcError> {
     let (mut changes, configuration) = start_task(shared, params)?;
     if !configuration.return_immediately {
         // The run always ends the task: the call has a deadline.
@@ -571,19 +605,23 @@ async fn send_message(shared: &Arc<Shared>, params: Value) -> Result<Value, RpcE
     Ok(json!({ "task": trimmed(task, configuration.history_length, true) }))
 }
 
-/// A JSON-RPC response event of a stream.
-fn result_event(id: &Value, result: Value) -> Event {
-    Event::default().data(response(id, Ok(result)).to_string())
+/// An event of a stream: `result` in a JSON-RPC response with `id`, or alone (HTTP+JSON binding).
+fn result_event(id: Option<&Value>, result: Value) -> Event {
+    match id {
+        Some(id) => Event::default().data(response(id, Ok(result)).to_string()),
+        None => Event::default().data(result.to_string()),
+    }
 }
 
 /// The events of a streamed task: the task as it is, then each status change and each new artifact, until it
-/// ends (then the stream ends, which the protocol asks for).
-fn task_events(
-    id: Value,
+/// ends (then the stream ends, which the protocol asks for). With a JSON-RPC request `id`, each event is a
+/// JSON-RPC response; without, the bare result (HTTP+JSON binding).
+pub(crate) fn task_events(
+    id: Option<Value>,
     changes: watch::Receiver<Task>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     struct Progress {
-        id: Value,
+        id: Option<Value>,
         changes: watch::Receiver<Task>,
         state: Option<TaskState>,
         artifacts: usize,
@@ -605,7 +643,7 @@ fn task_events(
             progress.state = Some(task.status.state);
             progress.artifacts = task.artifacts.len();
             progress.ended = task.status.state.is_terminal();
-            let first = result_event(&progress.id, json!({ "task": task }));
+            let first = result_event(progress.id.as_ref(), json!({ "task": task }));
             return Some((vec![first], progress));
         };
         if progress.changes.changed().await.is_err() {
@@ -616,14 +654,14 @@ fn task_events(
         let mut events = Vec::new();
         for artifact in task.artifacts.iter().skip(progress.artifacts) {
             events.push(result_event(
-                &progress.id,
+                progress.id.as_ref(),
                 json!({"artifactUpdate": {"taskId": task.id, "contextId": task.context_id, "artifact": artifact, "lastChunk": true}}),
             ));
         }
         progress.artifacts = task.artifacts.len();
         if task.status.state != state {
             events.push(result_event(
-                &progress.id,
+                progress.id.as_ref(),
                 json!({"statusUpdate": {"taskId": task.id, "contextId": task.context_id, "status": task.status}}),
             ));
             progress.state = Some(task.status.state);
@@ -764,7 +802,7 @@ struct TaskParams {
     history_length: Option<usize>,
 }
 
-fn get_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+pub(crate) fn get_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
     let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
     task_result(shared, &params)
 }
@@ -799,7 +837,7 @@ struct ListParams {
 /// The largest page `ListTasks` gives.
 const MAX_PAGE: usize = 100;
 
-fn list_tasks(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+pub(crate) fn list_tasks(shared: &Shared, params: Value) -> Result<Value, RpcError> {
     let params: ListParams = serde_json::from_value(params).map_err(invalid_params)?;
     let size = params.page_size.unwrap_or(50).clamp(1, MAX_PAGE);
     let offset = match params.page_token.as_deref() {
@@ -827,7 +865,7 @@ fn list_tasks(shared: &Shared, params: Value) -> Result<Value, RpcError> {
 /// How long `CancelTask` waits for the cancelled call to end before it answers.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
-async fn cancel_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+pub(crate) async fn cancel_task(shared: &Shared, params: Value) -> Result<Value, RpcError> {
     let params: TaskParams = serde_json::from_value(params).map_err(invalid_params)?;
     let mut changes = match shared.tasks.cancel(&params.id)? {
         Cancel::Here(changes) => changes,

@@ -1,9 +1,9 @@
 //! An [A2A](https://a2a-protocol.org) (Agent2Agent protocol, version 1.0) gateway: the agent types of a fleet,
-//! reachable by any A2A client over the JSON-RPC binding.
+//! reachable by any A2A client over the JSON-RPC and HTTP+JSON bindings.
 //!
 //! The gateway serves the agent card at `/.well-known/agent-card.json` (one skill per exposed agent type) and the
 //! JSON-RPC endpoint at `/a2a/jsonrpc` with `SendMessage`, `SendStreamingMessage` (server-sent events), `GetTask`,
-//! `ListTasks` and `CancelTask`. A message to a
+//! `ListTasks` and `CancelTask`, and the same operations as the HTTP+JSON binding under `/a2a/rest`. A message to a
 //! skill becomes an RPC, through any [`AgentRuntime`](autogen_kafka_core::AgentRuntime), to the agent id
 //! `<type>/<contextId>` (one conversation stays with one agent instance) carrying an [`A2aRequest`]; the
 //! [`A2aReply`] becomes the task's artifact. Handler errors and deadlines end the task `TASK_STATE_FAILED`;
@@ -30,6 +30,7 @@ mod error;
 mod gateway;
 mod journal;
 mod messages;
+mod rest;
 mod tasks;
 pub mod wire;
 

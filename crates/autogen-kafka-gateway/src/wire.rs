@@ -213,6 +213,43 @@ impl RpcError {
     }
 }
 
+impl RpcError {
+    /// The HTTP status, AIP-193 status name and A2A error reason of this error in the HTTP+JSON binding.
+    #[must_use]
+    pub const fn rest_mapping(&self) -> (u16, &'static str, &'static str) {
+        match self.code {
+            Self::TASK_NOT_FOUND => (404, "NOT_FOUND", "TASK_NOT_FOUND"),
+            Self::METHOD_NOT_FOUND => (404, "NOT_FOUND", "METHOD_NOT_FOUND"),
+            Self::TASK_NOT_CANCELABLE => (400, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"),
+            Self::UNSUPPORTED_OPERATION => (400, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION"),
+            Self::VERSION_NOT_SUPPORTED => (400, "FAILED_PRECONDITION", "VERSION_NOT_SUPPORTED"),
+            Self::CONTENT_TYPE_NOT_SUPPORTED => {
+                (400, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED")
+            }
+            Self::INVALID_PARAMS => (400, "INVALID_ARGUMENT", "INVALID_PARAMS"),
+            Self::PARSE | Self::INVALID_REQUEST => (400, "INVALID_ARGUMENT", "INVALID_REQUEST"),
+            _ => (500, "INTERNAL", "INTERNAL_ERROR"),
+        }
+    }
+
+    /// The error's body in the HTTP+JSON binding (a `google.rpc.Status` with an `ErrorInfo` naming the A2A
+    /// reason).
+    #[must_use]
+    pub fn rest_body(&self) -> Value {
+        let (status, name, reason) = self.rest_mapping();
+        serde_json::json!({"error": {
+            "code": status,
+            "status": name,
+            "message": self.message,
+            "details": [{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "a2a-protocol.org",
+            }],
+        }})
+    }
+}
+
 /// A JSON-RPC response: `result` or `error`, with the request's `id`.
 #[must_use]
 pub fn response(id: &Value, outcome: Result<Value, RpcError>) -> Value {

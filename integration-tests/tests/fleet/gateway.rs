@@ -292,6 +292,55 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
         assert_eq!(one["result"]["tasks"][0]["id"], id.as_str());
         assert_eq!(one["result"]["nextPageToken"], "");
 
+        // The HTTP+JSON binding: the same operations as resources, errors as HTTP statuses with the A2A reason.
+        let rest = [("Authorization", bearer.as_str()), ("A2A-Version", "1.0")];
+        let (status, sent) = http(
+            address,
+            "POST",
+            "/a2a/rest/message:send",
+            &rest,
+            &message("rest call", "conv-rest").to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{sent}");
+        assert_eq!(sent["task"]["status"]["state"], "TASK_STATE_COMPLETED");
+        assert_eq!(
+            sent["task"]["artifacts"][0]["parts"][0]["text"],
+            "rest call from helper/conv-rest"
+        );
+        let rest_id = sent["task"]["id"].as_str().unwrap_or_default().to_owned();
+        let (status, got) = http(address, "GET", &format!("/a2a/rest/tasks/{rest_id}"), &rest, "").await;
+        assert_eq!((status, &got["id"]), (200, &sent["task"]["id"]));
+        let (status, listed) =
+            http(address, "GET", "/a2a/rest/tasks?contextId=conv-rest&pageSize=5", &rest, "").await;
+        assert_eq!((status, &listed["tasks"][0]["id"]), (200, &sent["task"]["id"]));
+        let (status, missing) = http(address, "GET", "/a2a/rest/tasks/none", &rest, "").await;
+        assert_eq!(status, 404);
+        assert_eq!(missing["error"]["details"][0]["reason"], "TASK_NOT_FOUND");
+        let (status, ended) =
+            http(address, "POST", &format!("/a2a/rest/tasks/{rest_id}:cancel"), &rest, "").await;
+        assert_eq!(status, 400);
+        assert_eq!(ended["error"]["details"][0]["reason"], "TASK_NOT_CANCELABLE");
+        let (status, _) = http(address, "GET", "/a2a/rest/tasks", &[("A2A-Version", "1.0")], "").await;
+        assert_eq!(status, 401);
+        let (status, streamed) = http_text(
+            address,
+            "POST",
+            "/a2a/rest/message:stream",
+            &rest,
+            &message("rest stream", "conv-rest").to_string(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let events: Vec<Value> = streamed
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
+            .collect();
+        assert!(events[0]["task"]["id"].is_string(), "{events:?}");
+        let last = events.last().unwrap_or_else(|| panic!("no events"));
+        assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{events:?}");
+
         stop.cancel();
         served
             .await
