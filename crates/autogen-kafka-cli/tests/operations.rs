@@ -599,16 +599,19 @@ async fn start_gateway(args: &[String], token: &str) -> (std::process::Child, St
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let stdout = gateway.stdout.take().unwrap();
-    let stderr = gateway.stderr.take().unwrap();
+        .unwrap_or_else(|e| panic!("starting the gateway: {e}"));
+    let (Some(stdout), Some(stderr)) = (gateway.stdout.take(), gateway.stderr.take()) else {
+        panic!("the gateway's output is piped");
+    };
     let first = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("reading the gateway's output: {e}"));
         line
     })
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}"));
     let address = first
         .trim()
         .strip_prefix("A2A gateway at http://")
@@ -633,9 +636,9 @@ async fn a2a_call(address: &str, token: &str, body: &str) -> serde_json::Value {
         body,
     )
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("calling the gateway: {e}"));
     assert_eq!(status, 200, "{answer}");
-    serde_json::from_str(&answer).unwrap()
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
