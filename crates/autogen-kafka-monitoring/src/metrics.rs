@@ -25,6 +25,8 @@ const REBALANCES_TOTAL: &str = "autogen_kafka_rebalances_total";
 const CONNECTION_STATE: &str = "autogen_kafka_connection_state";
 const ACTIVE_AGENTS: &str = "autogen_kafka_active_agents";
 const PASSIVATIONS_TOTAL: &str = "autogen_kafka_agents_passivated_total";
+const PRODUCE_REQUESTS_TOTAL: &str = "autogen_kafka_produce_requests_total";
+const PRODUCED_RECORDS_TOTAL: &str = "autogen_kafka_produced_records_total";
 
 /// Bucket bounds (seconds) for handler and RPC latency: 1 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -180,6 +182,8 @@ impl ConnectionState {
 /// | `autogen_kafka_connection_state` | gauge | `client`, `state`: 1 for the current state, 0 for the others |
 /// | `autogen_kafka_active_agents` | gauge | — (agent instances hosted by the runtime now) |
 /// | `autogen_kafka_agents_passivated_total` | counter | — (idle instances saved and evicted) |
+/// | `autogen_kafka_produce_requests_total` | counter | — (produce requests of the data plane's producer) |
+/// | `autogen_kafka_produced_records_total` | counter | — (records it sent in them) |
 ///
 /// # Examples
 ///
@@ -220,6 +224,8 @@ struct Inner {
     connection_state: IntGaugeVec,
     active_agents: IntGauge,
     passivations: IntCounter,
+    produce_requests: IntCounter,
+    produced_records: IntCounter,
 }
 
 impl fmt::Debug for Metrics {
@@ -374,6 +380,19 @@ impl Metrics {
             source,
         })?;
         let passivations = register(r, PASSIVATIONS_TOTAL, passivations)?;
+        let counter = |name: &'static str, help: &str| {
+            IntCounter::new(name, help)
+                .map_err(|source| MonitoringError::RegisterMetric { name, source })
+                .and_then(|counter| register(r, name, counter))
+        };
+        let produce_requests = counter(
+            PRODUCE_REQUESTS_TOTAL,
+            "Produce requests the runtime's data-plane producer sent (librdkafka statistics).",
+        )?;
+        let produced_records = counter(
+            PRODUCED_RECORDS_TOTAL,
+            "Records the runtime's data-plane producer sent (librdkafka statistics).",
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,
@@ -390,6 +409,8 @@ impl Metrics {
                 connection_state,
                 active_agents,
                 passivations,
+                produce_requests,
+                produced_records,
             }),
         })
     }
@@ -529,6 +550,12 @@ impl Metrics {
     /// Counts `count` agent instances passivated.
     pub fn agents_passivated(&self, count: u64) {
         self.inner.passivations.inc_by(count);
+    }
+
+    /// Counts `requests` more produce requests carrying `records` more records.
+    pub fn produced(&self, requests: u64, records: u64) {
+        self.inner.produce_requests.inc_by(requests);
+        self.inner.produced_records.inc_by(records);
     }
 
     /// Writes every metric in the registry in the Prometheus text exposition format

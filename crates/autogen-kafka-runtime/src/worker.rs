@@ -138,11 +138,14 @@ impl KafkaWorkerAgentRuntimeBuilder {
             .or_else(|| config.runtime.instance_id.clone())
             .unwrap_or_else(|| format!("{}-{}", config.kafka.client_id, &new_message_id()[..8]));
         let reply_topic = format!("{}.{}", config.runtime.runtime_responses, instance_id);
-        let producer = EventProducer::new(
-            config.producer_properties().as_map(),
-            config.kafka.request_timeout,
-        )?
-        .coalescing();
+        // The data plane reports its produce requests and records (`KafkaWorkerAgentRuntime::produce_counts`).
+        let mut data_properties = config.producer_properties().into_map();
+        data_properties.insert(
+            "statistics.interval.ms".to_owned(),
+            config.streaming.statistics_interval.as_millis().to_string(),
+        );
+        let producer =
+            EventProducer::new(&data_properties, config.kafka.request_timeout)?.coalescing();
         let control = EventProducer::new(
             config.producer_properties().as_map(),
             config.kafka.request_timeout,
@@ -325,6 +328,14 @@ impl KafkaWorkerAgentRuntime {
     #[must_use]
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The requests, answers, publications and state records this runtime wrote, and in how many produce requests,
+    /// as librdkafka's statistics last counted them (every `streaming.statistics_interval_ms`; `None` before the
+    /// first report). Also exported as `autogen_kafka_produce_requests_total` and `autogen_kafka_produced_records_total`.
+    #[must_use]
+    pub fn produce_counts(&self) -> Option<autogen_kafka_streaming::ProduceCounts> {
+        self.inner.producer.produce_counts()
     }
 
     /// The runtime's health registry (component `kafka`); serve it with `autogen_kafka_monitoring::MonitoringServer`.

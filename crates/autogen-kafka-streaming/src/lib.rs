@@ -46,6 +46,6 @@ pub use consumer::{
 pub use error::{Result, StreamingError};
 pub use lag::{PartitionLag, group_lag};
 pub use offsets::PartitionOffsets;
-pub use producer::{Delivered, EventProducer, PendingDelivery};
+pub use producer::{Delivered, EventProducer, PendingDelivery, ProduceCounts};
 pub use record::{InboundRecord, OutboundRecord};
 pub use tail::{TailHandler, TailReader, TailSpec, TailStart};

@@ -35,11 +35,35 @@ const REPORT_WAIT: Duration = Duration::from_micros(100_050);
 /// What the broker said about one record.
 type Acknowledgement = std::result::Result<Delivered, KafkaError>;
 
+/// A producer's traffic as librdkafka's statistics last reported it (see [`EventProducer::produce_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProduceCounts {
+    /// Produce requests sent to the brokers.
+    pub requests: u64,
+    /// Records sent.
+    pub records: u64,
+}
+
+impl ProduceCounts {
+    /// Records per produce request (0 before the first request).
+    #[must_use]
+    pub fn records_per_request(&self) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for people")]
+        let ratio = self.records as f64 / self.requests as f64;
+        ratio
+    }
+}
+
 /// The producer's context: each delivery report goes to the channel its record carried; the last error event is
-/// kept ([`EventProducer::last_client_error`]).
+/// kept ([`EventProducer::last_client_error`]), and the produce counts of the last statistics.
 #[derive(Default)]
 struct Acknowledgements {
     last_error: crate::client_log::LastError,
+    counts: std::sync::Mutex<Option<ProduceCounts>>,
 }
 
 impl ClientContext for Acknowledgements {
@@ -50,6 +74,22 @@ impl ClientContext for Acknowledgements {
     fn error(&self, error: KafkaError, reason: &str) {
         crate::client_log::error(&error, reason);
         self.last_error.record(&error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let requests = statistics
+            .brokers
+            .values()
+            .filter_map(|broker| broker.req.get("Produce"))
+            .sum::<i64>();
+        let counts = ProduceCounts {
+            requests: u64::try_from(requests).unwrap_or(0),
+            records: u64::try_from(statistics.txmsgs).unwrap_or(0),
+        };
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(counts);
     }
 }
 
@@ -498,6 +538,36 @@ impl EventProducer {
         })
     }
 
+    /// The produce requests and records librdkafka's statistics last counted for this producer; `None` unless
+    /// its properties set `statistics.interval.ms`, and until the first report.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(properties: std::collections::BTreeMap<String, String>) -> Result<(), autogen_kafka_streaming::StreamingError> {
+    /// use std::time::Duration;
+    /// use autogen_kafka_streaming::{EventProducer, OutboundRecord};
+    ///
+    /// let mut properties = properties;
+    /// properties.insert("statistics.interval.ms".into(), "100".into());
+    /// let producer = EventProducer::new(&properties, Duration::from_secs(10))?;
+    /// producer.send(OutboundRecord::new("events", b"hello".to_vec())).await?;
+    /// tokio::time::sleep(Duration::from_millis(200)).await;
+    /// if let Some(counts) = producer.produce_counts() {
+    ///     println!("{} records in {} requests", counts.records, counts.requests);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn produce_counts(&self) -> Option<ProduceCounts> {
+        *self
+            .inner
+            .context()
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The reason of the last error event the producer's client reported (a refused connection, a TLS
     /// certificate not trusted, a SASL handshake refused, ...), if any: what a "broker unreachable" error adds.
     #[must_use]
@@ -582,6 +652,48 @@ pub(crate) mod tests {
             pending.push(producer.enqueue(&record).await.unwrap());
         }
         pending
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn statistics_count_the_produce_requests_and_records_sent() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let broker = TestBroker::start().await.unwrap();
+            let topic = unique_topic("counted");
+            broker.create_topic(&topic, 1).await.unwrap();
+            let plain = producer(&broker);
+            plain
+                .send(OutboundRecord::new(&topic, b"x".to_vec()))
+                .await
+                .unwrap();
+            assert_eq!(plain.produce_counts(), None, "no statistics asked for");
+
+            let mut props: BTreeMap<String, String> = broker.producer_overrides();
+            props.insert(
+                "bootstrap.servers".into(),
+                broker.bootstrap_servers().into(),
+            );
+            props.insert("statistics.interval.ms".into(), "100".into());
+            let counted = EventProducer::new(&props, Duration::from_secs(10)).unwrap();
+            // Enqueued back to back: fewer requests than records.
+            for delivery in enqueue_all(&counted, &topic, 200).await {
+                delivery.acknowledged().await.unwrap();
+            }
+            autogen_kafka_testing::eventually(
+                Duration::from_secs(10),
+                Duration::from_millis(50),
+                || async { counted.produce_counts().is_some_and(|c| c.records == 200) },
+            )
+            .await
+            .unwrap();
+            let counts = counted.produce_counts().unwrap();
+            assert!(
+                (1..200).contains(&counts.requests),
+                "{counts:?}: records enqueued back to back share requests"
+            );
+            assert!(counts.records_per_request() > 1.0);
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

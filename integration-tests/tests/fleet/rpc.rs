@@ -121,6 +121,32 @@ async fn rpc_between_two_runtimes_both_ways_with_typed_errors() {
         assert_eq!(pong.content, "from a client from echo_b/k3 on beta");
         client.stop().await.unwrap();
 
+        // Beta wrote at least its four answers, in produce requests its statistics count and its metrics export.
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || async {
+                beta.produce_counts()
+                    .is_some_and(|counts| counts.records >= 4 && counts.requests >= 1)
+            },
+        )
+        .await
+        .expect("the data plane's produce counts");
+        eventually(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || async {
+                let text = beta.metrics().encode_text().unwrap();
+                text.lines().any(|line| {
+                    line.strip_prefix("autogen_kafka_produced_records_total ")
+                        .and_then(|n| n.parse::<f64>().ok())
+                        .is_some_and(|n| n >= 4.0)
+                })
+            },
+        )
+        .await
+        .expect("autogen_kafka_produced_records_total");
+
         alpha.stop().await.unwrap();
         beta.stop().await.unwrap();
     })

@@ -96,6 +96,10 @@ fn dead_letter_reason(kind: &str) -> &'static str {
         "stopped" => "stopped",
         "tombstone" => "tombstone",
         "handler" => "handler",
+        "expired" => "expired",
+        "cancelled" => "cancelled",
+        "cycle" => "cycle",
+        "state" => "state",
         _ => "other",
     }
 }
@@ -117,6 +121,7 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
             let mut state = ConsumerMetrics::default();
             let mut save_failures = 0;
             let mut passivations = 0;
+            let mut produced = autogen_kafka_streaming::ProduceCounts::default();
             while let Some(inner) = super::lifecycle::tick(&token, interval, &weak).await {
                 let consumers = inner.consumers.lock().await;
                 state.sync(&inner.metrics, &consumers);
@@ -134,6 +139,14 @@ pub(super) fn spawn(runtime: &KafkaWorkerAgentRuntime) {
                     .metrics
                     .agents_passivated(total.saturating_sub(passivations));
                 passivations = passivations.max(total);
+                if let Some(counts) = inner.producer.produce_counts() {
+                    inner.metrics.produced(
+                        counts.requests.saturating_sub(produced.requests),
+                        counts.records.saturating_sub(produced.records),
+                    );
+                    produced.requests = produced.requests.max(counts.requests);
+                    produced.records = produced.records.max(counts.records);
+                }
                 // Handled requests past their deadline can no longer come back: forget them, idle or not.
                 let processors = super::lock(&inner.processors).clone();
                 for processor in processors {
@@ -152,6 +165,7 @@ mod tests {
     #[test]
     fn unknown_failure_kinds_are_other() {
         assert_eq!(dead_letter_reason("decode"), "decode");
+        assert_eq!(dead_letter_reason("cancelled"), "cancelled");
         assert_eq!(dead_letter_reason("something new"), "other");
     }
 }
