@@ -10,8 +10,8 @@
 # e.g. BENCH_CALLEE_WRAPPER="perf record -g -o callee.perf --" (see docs/performance.md); BENCH_RAW_ECHO_WRAPPER
 # does the same for the first raw echo process. BENCH_LINGER_MS sets linger.ms for runtime and baseline (default 0),
 # BENCH_HEARTBEAT_MS the runtimes' registry heartbeat (default 1000). For an A/B of one figure: BENCH_ONLY=rpc skips
-# the agent-to-agent and publish benchmarks, BENCH_REPEATS and BENCH_THROUGHPUT_MS set the throughput runs' repeats
-# and length.
+# the agent-to-agent, publish and gateway benchmarks, BENCH_ONLY=gateway runs the A2A gateway benchmark alone,
+# BENCH_REPEATS and BENCH_THROUGHPUT_MS set the throughput runs' repeats and length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,9 +1,10 @@
 //! The messages and agents the benchmarks drive: an echo for RPC, a relay for agent-to-agent calls, a tally for
-//! publications.
+//! publications, and an echo of A2A requests for the gateway benchmark.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use autogen_kafka::{AgentId, Handler, HandlerError, Message, MessageContext, RoutedAgent};
+use autogen_kafka_gateway::{A2aReply, A2aRequest};
 use serde::{Deserialize, Serialize};
 
 /// The agent type of the RPC benchmark's callee.
@@ -14,6 +15,9 @@ pub const RELAY_TYPE: &str = "relay";
 
 /// The agent type of the scale benchmark: a [`Counter`], whose state is how many pings it answered.
 pub const COUNTER_TYPE: &str = "counter";
+
+/// The agent type of the gateway benchmark: an [`A2aEcho`], called directly and through the A2A gateway.
+pub const A2A_ECHO_TYPE: &str = "a2a_echo";
 
 /// An RPC request: a sequence number and padding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,29 @@ impl Handler<Ping> for Echo {
 #[must_use]
 pub fn echo_agent() -> RoutedAgent<Echo> {
     RoutedAgent::new(Echo).with_handler::<Ping>()
+}
+
+/// Answers every [`A2aRequest`] with its text ([`A2aReply::text`]), doing no other work: the agent behind the
+/// gateway in the gateway benchmark (as in the `a2a_gateway` example).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct A2aEcho;
+
+impl Handler<A2aRequest> for A2aEcho {
+    type Response = A2aReply;
+
+    async fn handle(
+        &mut self,
+        request: A2aRequest,
+        _ctx: &MessageContext,
+    ) -> Result<A2aReply, HandlerError> {
+        Ok(A2aReply::text(request.text))
+    }
+}
+
+/// An [`A2aEcho`] agent, for `register(A2A_ECHO_TYPE, ..)`.
+#[must_use]
+pub fn a2a_echo_agent() -> RoutedAgent<A2aEcho> {
+    RoutedAgent::new(A2aEcho).with_handler::<A2aRequest>()
 }
 
 /// Answers every [`Ping`] like [`Echo`] and counts them; the count is its saved state.

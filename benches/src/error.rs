@@ -82,6 +82,15 @@ pub enum BenchError {
         #[source]
         source: serde_json::Error,
     },
+    /// The gateway benchmark could not listen on a local address.
+    #[error("listening on {address} failed")]
+    Listen {
+        /// The address.
+        address: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A result file could not be written.
     #[error("writing {path} failed")]
     WriteResults {

@@ -17,7 +17,8 @@
 //! request/reply ping-pong ([`RawClient`] and [`RawEcho`]), publish bursts against a raw fan-out to one consumer
 //! group per subscriber ([`RawFanout`]), start-up against a plain consumer's group join, memory and CPU against
 //! the raw echo process. Agent-to-agent calls and skewed keys have no raw equivalent: they are compared with the
-//! runtime's own uniform-key run at the same load.
+//! runtime's own uniform-key run at the same load. Calls through the A2A gateway are compared with direct RPCs to
+//! the same agents ([`GatewayReport`]).
 //!
 //! # Examples
 //!
@@ -60,17 +61,18 @@ pub mod suite;
 mod worker;
 
 pub use agents::{
-    COUNTER_TYPE, Counter, ECHO_TYPE, Echo, Ping, Pong, RELAY_TYPE, Relay, Tally, TallyBoard,
-    TallyCount, Tick, counter_agent, echo_agent, relay_agent, tally_agent,
+    A2A_ECHO_TYPE, A2aEcho, COUNTER_TYPE, Counter, ECHO_TYPE, Echo, Ping, Pong, RELAY_TYPE, Relay,
+    Tally, TallyBoard, TallyCount, Tick, a2a_echo_agent, counter_agent, echo_agent, relay_agent,
+    tally_agent,
 };
 pub use burst::{BurstOutcome, BurstPlan, run_burst};
 pub use error::{BenchError, Result};
 pub use load::{KeyChoice, LoadOutcome, LoadPlan, run_load};
 pub use raw::{KEYS, RawCallError, RawClient, RawEcho, RawEchoStats, RawFanout, request_key};
 pub use report::{
-    BrokerReport, CpuReport, LatencyReport, Machine, MemoryReport, PublishReport, ReplicaRun,
-    Results, ScaleOutPoint, Skipped, StartupReport, Target, ThroughputReport, ThroughputRun,
-    VariantReport,
+    BrokerReport, CpuReport, GatewayReport, GatewayThroughput, LatencyReport, Machine,
+    MemoryReport, PublishReport, ReplicaRun, Results, ScaleOutPoint, Skipped, StartupReport,
+    Target, ThroughputReport, ThroughputRun, VariantReport,
 };
 pub use settings::Settings;
 pub use stats::{LatencySummary, millis, percentile, ratio, round3};

@@ -12,6 +12,10 @@ use crate::settings::Settings;
 use crate::stats::{LatencySummary, ratio, round3};
 use crate::suite::Plan;
 
+mod gateway;
+
+pub use gateway::{GatewayReport, GatewayThroughput};
+
 /// Everything one `just bench` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
@@ -83,6 +87,8 @@ pub struct BrokerReport {
     pub scale_out: Vec<ScaleOutPoint>,
     /// Publish bursts.
     pub publish: Vec<PublishReport>,
+    /// The A2A gateway's cost per call: the same agent called through the gateway and as a direct RPC.
+    pub gateway: Option<GatewayReport>,
     /// Start→ready times.
     pub startup: Option<StartupReport>,
     /// Resident memory.
@@ -135,7 +141,8 @@ pub struct ThroughputRun {
     pub p99_ms: f64,
     /// CPU time of the callee process(es) per 1,000 RPCs.
     pub callee_cpu_ms_per_1k: Option<f64>,
-    /// CPU time of the caller (the driver process) per 1,000 RPCs; only when the broker runs outside it.
+    /// CPU time of the caller (the driver process) per 1,000 RPCs; only when the broker runs outside it (the gateway
+    /// runs: the whole driver process without the mock cluster's thread, see [`GatewayThroughput`]).
     pub caller_cpu_ms_per_1k: Option<f64>,
     /// Largest resident set of the (first) callee process seen during the run.
     pub callee_max_rss_mib: Option<f64>,
@@ -455,13 +462,10 @@ impl BrokerReport {
             "## Broker: {} ({})\n\nMeasured in {:.0} s.\n",
             self.broker, self.broker_version, self.duration_seconds
         );
-        let _ = writeln!(
-            out,
-            "| Figure | Runtime | Raw rdkafka baseline | Runtime / baseline |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|");
+        // The rows first: a run of the gateway benchmark alone has none, and then no table.
+        let mut rows = String::new();
         let mut row = |figure: String, runtime: String, raw: String, ratio: String| {
-            let _ = writeln!(out, "| {figure} | {runtime} | {raw} | {ratio} |");
+            let _ = writeln!(rows, "| {figure} | {runtime} | {raw} | {ratio} |");
         };
         if let Some(l) = &self.rpc_latency {
             for (name, rt, raw, r) in [
@@ -672,7 +676,17 @@ impl BrokerReport {
                 times(point.ratio),
             );
         }
-        let _ = writeln!(out);
+        if !rows.is_empty() {
+            let _ = writeln!(
+                out,
+                "| Figure | Runtime | Raw rdkafka baseline | Runtime / baseline |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|");
+            let _ = writeln!(out, "{rows}");
+        }
+        if let Some(gateway) = &self.gateway {
+            gateway.markdown(out);
+        }
         if !self.targets.is_empty() {
             let _ = writeln!(out, "| Target (issue 6) | Measured | Met |");
             let _ = writeln!(out, "|---|---|---|");

@@ -1,6 +1,7 @@
 //! One broker's benchmark run: the RPC figures (latency, throughput, start-up, memory, CPU, scale-out) with
 //! callee processes, each next to its raw rdkafka baseline, and two runtime-only variants of the throughput loop
-//! (skewed keys; agent-to-agent calls through a relay agent), then the publish bursts next to their baseline.
+//! (skewed keys; agent-to-agent calls through a relay agent), then the publish bursts next to their baseline, then
+//! calls through the A2A gateway next to direct RPCs to the same agents (`gateway.rs`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ const IDLE_LEAD: Duration = Duration::from_millis(1500);
 
 /// The topic type of the publish benchmark.
 const NEWS: &str = "bench_news";
+
+mod gateway;
 
 /// Sample counts, time bounds and load levels of one broker's run (written into the results).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +98,12 @@ pub struct Plan {
     /// How long processes sit idle before their idle memory is read.
     #[serde(with = "duration_ms")]
     pub idle_settle: Duration,
+    /// Latency samples per side (direct RPC and gateway) of the gateway benchmark, in alternating rounds with the
+    /// same pauses as the RPC latency.
+    pub gateway_latency_samples: u64,
+    /// In-flight levels of the gateway benchmark's throughput runs (same repeats, warm-up and bounds as the RPC
+    /// throughput runs).
+    pub gateway_in_flight: Vec<usize>,
 }
 
 impl Plan {
@@ -138,6 +147,8 @@ impl Plan {
             publish_time: Duration::from_secs(if quick { 10 } else { 60 }),
             delivery_timeout: Duration::from_secs(if quick { 20 } else { 60 }),
             idle_settle: Duration::from_secs(2),
+            gateway_latency_samples: if quick { 100 } else { 1000 },
+            gateway_in_flight: vec![1, 16, 64],
         }
     }
 }
@@ -146,16 +157,40 @@ impl Plan {
 pub const REPEATS_ENV: &str = "BENCH_REPEATS";
 /// Environment variable overriding the length of one measured throughput run, in milliseconds.
 pub const THROUGHPUT_MS_ENV: &str = "BENCH_THROUGHPUT_MS";
-/// Environment variable that, set to `rpc`, skips the agent-to-agent and publish benchmarks.
+/// Environment variable selecting one part of the run: `rpc` (the RPC figures next to their baseline: no
+/// agent-to-agent, publish or gateway benchmark) or `gateway` (the gateway benchmark alone). Unset: everything.
 pub const ONLY_ENV: &str = "BENCH_ONLY";
 
 fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// Whether [`ONLY_ENV`] limits the run to the RPC benchmarks.
-fn rpc_only() -> bool {
-    std::env::var(ONLY_ENV).is_ok_and(|v| v.trim() == "rpc")
+/// The parts of a broker's run that [`ONLY_ENV`] selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    /// Everything.
+    All,
+    /// The RPC figures next to their baseline.
+    Rpc,
+    /// The gateway benchmark.
+    Gateway,
+}
+
+impl Only {
+    fn from_env() -> Self {
+        match std::env::var(ONLY_ENV).as_deref().map(str::trim) {
+            Ok("rpc") => Self::Rpc,
+            Ok("gateway") => Self::Gateway,
+            Ok("" | "all") | Err(_) => Self::All,
+            Ok(other) => {
+                tracing::warn!(
+                    value = other,
+                    "{ONLY_ENV} is neither rpc nor gateway: running everything"
+                );
+                Self::All
+            }
+        }
+    }
 }
 
 /// Where the worker binary is and where its logs go.
@@ -190,6 +225,7 @@ pub async fn run_broker(
         rpc_skewed_keys: None,
         scale_out: Vec::new(),
         publish: Vec::new(),
+        gateway: None,
         startup: None,
         memory: None,
         cpu: None,
@@ -204,20 +240,35 @@ pub async fn run_broker(
         environment,
         id: unique_topic(&format!("bench-{}", kind.as_str())),
     };
-    tracing::info!(broker = %kind, "RPC benchmarks");
-    if let Err(error) = bench.rpc(&mut report).await {
-        tracing::error!(error = %chain(&error), "RPC benchmarks stopped early");
-        report.notes.push(format!(
-            "The RPC benchmarks stopped early: {}",
-            chain(&error)
-        ));
+    let only = Only::from_env();
+    if only != Only::Gateway {
+        tracing::info!(broker = %kind, "RPC benchmarks");
+        if let Err(error) = bench.rpc(&mut report).await {
+            tracing::error!(error = %chain(&error), "RPC benchmarks stopped early");
+            report.notes.push(format!(
+                "The RPC benchmarks stopped early: {}",
+                chain(&error)
+            ));
+        }
     }
-    if rpc_only() {
-        report.notes.push(format!(
-            "{ONLY_ENV}=rpc: the agent-to-agent and publish benchmarks were skipped."
-        ));
-    } else {
-        bench.variants_and_publish(&mut report).await;
+    match only {
+        Only::All => bench.variants_and_publish(&mut report).await,
+        Only::Rpc => report.notes.push(format!(
+            "{ONLY_ENV}=rpc: the agent-to-agent, publish and gateway benchmarks were skipped."
+        )),
+        Only::Gateway => report.notes.push(format!(
+            "{ONLY_ENV}=gateway: only the gateway benchmark ran."
+        )),
+    }
+    if only != Only::Rpc {
+        tracing::info!(broker = %kind, "gateway benchmark");
+        if let Err(error) = bench.gateway(&mut report).await {
+            tracing::error!(error = %chain(&error), "gateway benchmark stopped early");
+            report.notes.push(format!(
+                "The gateway benchmark stopped early: {}",
+                chain(&error)
+            ));
+        }
     }
     report.targets = judge(&report, kind);
     report.notes.extend(limits(kind, &report.settings));
@@ -1549,6 +1600,7 @@ mod tests {
             )),
             scale_out: Vec::new(),
             publish: Vec::new(),
+            gateway: None,
             startup: None,
             memory: Some(MemoryReport {
                 runtime_idle_mib: 30.0,

@@ -8,7 +8,8 @@
 //! `--broker mock|tansu|external` (repeatable) limits the brokers, `--quick` shrinks every count for a smoke
 //! run. `BENCH_LOG` sets the log filter (default `warn,autogen_kafka_bench=info,bench=info`), `BENCH_LINGER_MS` the
 //! producers' `linger.ms` (runtime and baseline alike, default 0); `BENCH_CALLEE_WRAPPER` and `BENCH_RAW_ECHO_WRAPPER`
-//! start the first callee or raw echo process under a profiler; `BENCH_HEARTBEAT_MS` sets the registry heartbeat.
+//! start the first callee or raw echo process under a profiler; `BENCH_HEARTBEAT_MS` sets the registry heartbeat;
+//! `BENCH_ONLY=rpc` measures the RPC figures alone, `BENCH_ONLY=gateway` the A2A gateway against direct RPCs alone.
 #![expect(clippy::print_stdout, reason = "the driver prints the results table")]
 
 use std::path::{Path, PathBuf};

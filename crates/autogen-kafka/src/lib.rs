@@ -81,6 +81,10 @@ pub use autogen_kafka_config as config;
 pub use autogen_kafka_core as core;
 #[doc(inline)]
 pub use autogen_kafka_events as events;
+/// The A2A gateway (feature `gateway`).
+#[cfg(feature = "gateway")]
+#[doc(inline)]
+pub use autogen_kafka_gateway as gateway;
 #[doc(inline)]
 pub use autogen_kafka_memory as memory;
 #[doc(inline)]
@@ -89,10 +93,6 @@ pub use autogen_kafka_monitoring as monitoring;
 pub use autogen_kafka_runtime as runtime;
 #[doc(inline)]
 pub use autogen_kafka_streaming as streaming;
-/// The A2A gateway (feature `gateway`).
-#[cfg(feature = "gateway")]
-#[doc(inline)]
-pub use autogen_kafka_gateway as gateway;
 
 /// What users of the worker runtime's services need: their error, the remote error an RPC can end with, the
 /// record headers we add to the wire format, and the event codecs (for code that writes or reads fleet records
