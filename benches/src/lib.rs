@@ -68,7 +68,9 @@ pub use agents::{
 pub use burst::{BurstOutcome, BurstPlan, run_burst};
 pub use error::{BenchError, Result};
 pub use load::{KeyChoice, LoadOutcome, LoadPlan, run_load};
-pub use raw::{KEYS, RawCallError, RawClient, RawEcho, RawEchoStats, RawFanout, request_key};
+pub use raw::{
+    KEYS, Produced, RawCallError, RawClient, RawEcho, RawEchoStats, RawFanout, request_key,
+};
 pub use report::{
     BrokerReport, CpuReport, GatewayReport, GatewayThroughput, LatencyReport, Machine,
     MemoryReport, PublishReport, ReplicaRun, Results, ScaleOutPoint, Skipped, StartupReport,

@@ -18,7 +18,7 @@ use futures::stream::FuturesUnordered;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Message as _, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
 
 use crate::agents::TallyBoard;
@@ -50,6 +50,56 @@ fn producer(settings: &Settings) -> Result<FutureProducer> {
     client_config(&settings.producer_properties()?)
         .create()
         .map_err(|source| BenchError::raw("create producer", source))
+}
+
+/// Produce requests and records a producer sent, from librdkafka's statistics (the runtime's
+/// `KafkaWorkerAgentRuntime::produce_counts` reads the same two figures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Produced {
+    /// Produce requests.
+    pub requests: u64,
+    /// Records.
+    pub records: u64,
+}
+
+/// The last statistics' [`Produced`], shared by a client's context and its owner.
+type LastProduced = Arc<Mutex<Option<Produced>>>;
+
+/// A client context that keeps the last statistics' [`Produced`].
+#[derive(Debug, Default)]
+struct Counted {
+    last: LastProduced,
+}
+
+impl ClientContext for Counted {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let requests: i64 = statistics
+            .brokers
+            .values()
+            .filter_map(|broker| broker.req.get("Produce"))
+            .sum();
+        let produced = Produced {
+            requests: u64::try_from(requests).unwrap_or(0),
+            records: u64::try_from(statistics.txmsgs).unwrap_or(0),
+        };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(produced);
+    }
+}
+
+/// The raw echo's producer: the runtime's producer settings, with statistics every
+/// [`Settings::STATISTICS_INTERVAL_MS`] as the runtime's data producer has them.
+fn counted_producer(settings: &Settings) -> Result<(FutureProducer<Counted>, LastProduced)> {
+    let mut config = client_config(&settings.producer_properties()?);
+    config.set(
+        "statistics.interval.ms",
+        Settings::STATISTICS_INTERVAL_MS.to_string(),
+    );
+    let context = Counted::default();
+    let last = Arc::clone(&context.last);
+    let producer = config
+        .create_with_context(context)
+        .map_err(|source| BenchError::raw("create producer", source))?;
+    Ok((producer, last))
 }
 
 /// An assign-only consumer (like the runtime's reply reader) for `topic` from its beginning.
@@ -107,6 +157,7 @@ pub struct RawEchoStats {
 /// The raw callee: answers every request on its `reply_to` topic.
 pub struct RawEcho {
     consumer: Arc<StreamConsumer>,
+    produced: LastProduced,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<RawEchoStats>,
 }
@@ -125,11 +176,12 @@ impl RawEcho {
     /// [`BenchError::Raw`] when a client cannot be created or subscribed.
     pub fn start(settings: &Settings, request_topic: &str, group: &str) -> Result<Self> {
         let consumer = group_consumer(settings, request_topic, group)?;
-        let producer = producer(settings)?;
+        let (producer, produced) = counted_producer(settings)?;
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(echo_loop(Arc::clone(&consumer), producer, stopped));
         Ok(Self {
             consumer,
+            produced,
             stop,
             task,
         })
@@ -156,6 +208,12 @@ impl RawEcho {
         partitions
     }
 
+    /// The produce requests and records its producer sent, as the last statistics counted them.
+    #[must_use]
+    pub fn produced(&self) -> Option<Produced> {
+        *self.produced.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Stops answering and returns the counts.
     pub async fn stop(self) -> RawEchoStats {
         let _ = self.stop.send(true);
@@ -165,7 +223,7 @@ impl RawEcho {
 
 async fn echo_loop(
     consumer: Arc<StreamConsumer>,
-    producer: FutureProducer,
+    producer: FutureProducer<Counted>,
     mut stopped: watch::Receiver<bool>,
 ) -> RawEchoStats {
     let mut stats = RawEchoStats::default();

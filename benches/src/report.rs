@@ -144,6 +144,9 @@ pub struct ThroughputRun {
     /// CPU time of the caller (the driver process) per 1,000 RPCs; only when the broker runs outside it (the gateway
     /// runs: the whole driver process without the mock cluster's thread, see [`GatewayThroughput`]).
     pub caller_cpu_ms_per_1k: Option<f64>,
+    /// Records per produce request the callee process(es) sent during the run (their answers), from librdkafka's
+    /// statistics before and after it.
+    pub callee_records_per_request: Option<f64>,
     /// Largest resident set of the (first) callee process seen during the run.
     pub callee_max_rss_mib: Option<f64>,
     /// CPU used by the broker during the run, in % of one CPU (the mock cluster is one thread: near 100 % it
@@ -323,6 +326,13 @@ pub struct CpuReport {
     pub raw_caller_ms: Option<f64>,
     /// `runtime_caller_ms / raw_caller_ms`.
     pub ratio_caller: Option<f64>,
+    /// Records per produce request of the runtime's callee process over the same run (its answers).
+    pub runtime_records_per_request: Option<f64>,
+    /// The same for the raw echo.
+    pub raw_records_per_request: Option<f64>,
+    /// Produce requests per answer of the runtime relative to the raw echo's:
+    /// `raw_records_per_request / runtime_records_per_request`.
+    pub ratio_produce_requests: Option<f64>,
 }
 
 /// One of the targets, judged on this broker.
@@ -618,6 +628,17 @@ impl BrokerReport {
                 opt(cpu.runtime_callee_ms, ms),
                 opt(cpu.raw_callee_ms, ms),
                 times(cpu.ratio_callee),
+            );
+            row(
+                format!(
+                    "Answers per produce request, callee process ({} in flight)",
+                    cpu.in_flight
+                ),
+                opt(cpu.runtime_records_per_request, |r| format!("{r:.2}")),
+                opt(cpu.raw_records_per_request, |r| format!("{r:.2}")),
+                opt(cpu.ratio_produce_requests, |r| {
+                    format!("{r:.2}× the requests per answer")
+                }),
             );
             row(
                 "CPU of an idle callee process, per second".to_owned(),

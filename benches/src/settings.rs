@@ -86,6 +86,10 @@ fn env_ms(name: &str, default: u64) -> u64 {
 }
 
 impl Settings {
+    /// How often librdkafka reports statistics to the runtime (every client) and to the raw echo's producer: the
+    /// produce requests per answer of a measured run come from the reports before and after it.
+    pub const STATISTICS_INTERVAL_MS: u64 = 250;
+
     /// The settings used for a broker of `kind` at `bootstrap_servers`.
     ///
     /// Group timings follow the test fixture's measured minimums: Tansu 2000/300 ms (it livelocks below a
@@ -140,6 +144,7 @@ impl Settings {
     ///
     /// [`BenchError::Runtime`] when the configuration does not validate.
     pub fn runtime_config(&self, fleet: &str, group: &str) -> Result<Config> {
+        let statistics = Self::STATISTICS_INTERVAL_MS;
         let mut builder = Config::builder()
             .without_env()
             .bootstrap_servers([self.bootstrap_servers.as_str()])
@@ -169,7 +174,8 @@ impl Settings {
                 "runtime.request_topic_per_type",
                 self.request_topic_per_type,
             )
-            .set("service.shutdown_timeout_ms", 10_000);
+            .set("service.shutdown_timeout_ms", 10_000)
+            .set("streaming.statistics_interval_ms", statistics);
         for (key, suffix) in Self::topic_roles() {
             builder = builder.set(key, format!("{fleet}.{suffix}"));
         }

@@ -20,7 +20,7 @@ use crate::burst::{BurstPlan, run_burst};
 use crate::error::{BenchError, Result};
 use crate::load::{KeyChoice, LoadOutcome, LoadPlan, duration_ms, run_load};
 use crate::procstat;
-use crate::raw::{KEYS, RawClient, RawFanout};
+use crate::raw::{KEYS, Produced, RawClient, RawFanout};
 use crate::report::{
     BrokerReport, CpuReport, LatencyReport, MemoryReport, PublishReport, ReplicaRun, ScaleOutPoint,
     StartupReport, Target, ThroughputReport, ThroughputRun, VariantReport,
@@ -768,6 +768,8 @@ impl Bench<'_> {
         // 4. Throughput at each in-flight level; at the variants' level each repeat adds a skewed-key run of the
         // runtime (same callee, same echo agents), so drifting load hits it and the uniform run alike.
         let skewed_op = runtime_call_to(&caller, s, ECHO_TYPE, plan.skewed_keys);
+        let raw_workers: Vec<&WorkerProcess> = setup.raw_echoes.iter().take(1).collect();
+        let callee_workers: Vec<&WorkerProcess> = setup.callees.iter().take(1).collect();
         for &in_flight in &plan.in_flight {
             tracing::info!(in_flight, "throughput");
             let skewed = in_flight == plan.variant_in_flight;
@@ -775,15 +777,18 @@ impl Bench<'_> {
             let mut runtime_runs = Vec::new();
             let mut skewed_runs = Vec::new();
             for _ in 0..plan.throughput_repeats.max(1) {
-                raw_runs.push(self.throughput(in_flight, raw_op.clone(), &[raw_pid]).await);
+                raw_runs.push(
+                    self.throughput(in_flight, raw_op.clone(), &raw_workers)
+                        .await,
+                );
                 runtime_runs.push(
-                    self.throughput(in_flight, runtime_op.clone(), &[callee_pid])
+                    self.throughput(in_flight, runtime_op.clone(), &callee_workers)
                         .await,
                 );
                 if skewed {
                     tracing::info!(in_flight, "throughput, skewed keys");
                     skewed_runs.push(
-                        self.throughput(in_flight, skewed_op.clone(), &[callee_pid])
+                        self.throughput(in_flight, skewed_op.clone(), &callee_workers)
                             .await,
                     );
                 }
@@ -837,6 +842,12 @@ impl Bench<'_> {
             ratio_caller: both(
                 last.runtime.caller_cpu_ms_per_1k,
                 last.raw.caller_cpu_ms_per_1k,
+            ),
+            runtime_records_per_request: last.runtime.callee_records_per_request,
+            raw_records_per_request: last.raw.callee_records_per_request,
+            ratio_produce_requests: both(
+                last.raw.callee_records_per_request,
+                last.runtime.callee_records_per_request,
             ),
         });
 
@@ -965,10 +976,7 @@ impl Bench<'_> {
         tracing::info!(in_flight, "throughput, agent to agent");
         let mut runs = Vec::new();
         for _ in 0..plan.throughput_repeats.max(1) {
-            runs.push(
-                self.throughput(in_flight, op.clone(), &[callee.pid()])
-                    .await,
-            );
+            runs.push(self.throughput(in_flight, op.clone(), &[callee]).await);
         }
         let uniform = report
             .rpc_throughput
@@ -980,12 +988,13 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// A warm-up, then one measured closed-loop run of `op` with CPU and memory sampling of `callee_pids`.
+    /// A warm-up, then one measured closed-loop run of `op` with CPU, memory and produce-request sampling of the
+    /// `callees`.
     async fn throughput<F, Fut>(
         &self,
         in_flight: usize,
         op: F,
-        callee_pids: &[u32],
+        callees: &[&WorkerProcess],
     ) -> ThroughputRun
     where
         F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
@@ -1008,6 +1017,9 @@ impl Bench<'_> {
                 .map(|&pid| procstat::sample(pid).ok().map(|s| s.cpu))
                 .sum()
         };
+        let callee_pids: Vec<u32> = callees.iter().map(|w| w.pid()).collect();
+        let callee_pids = callee_pids.as_slice();
+        let produced_before = produced(callees);
         let callee_before = cpu(callee_pids);
         let caller_before = procstat::sample_self().ok().map(|s| s.cpu);
         let broker_before = self.broker_cpu.read();
@@ -1040,6 +1052,7 @@ impl Bench<'_> {
         sampling.store(false, Ordering::Relaxed);
         let _ = sampler.await;
         let callee_after = cpu(callee_pids);
+        let produced_after = produced(callees);
         let caller_after = procstat::sample_self().ok().map(|s| s.cpu);
         let broker_after = self.broker_cpu.read();
         let seconds = outcome.window.as_secs_f64();
@@ -1075,6 +1088,7 @@ impl Bench<'_> {
             p50_ms: round3(summary.p50_ms),
             p99_ms: round3(summary.p99_ms),
             callee_cpu_ms_per_1k: per_1k(callee_before, callee_after),
+            callee_records_per_request: records_per_request(produced_before, produced_after),
             // With the mock cluster in this process, the driver's CPU is mostly the broker's.
             caller_cpu_ms_per_1k: if self.broker.kind() == BrokerKind::Mock {
                 None
@@ -1149,10 +1163,10 @@ impl Bench<'_> {
             }
             let settle_ms = round3(millis(began.elapsed()));
             tracing::info!(replicas, settle_ms, prefix, "group settled");
-            let pids: Vec<u32> = workers.iter().map(WorkerProcess::pid).collect();
+            let running: Vec<&WorkerProcess> = workers.iter().collect();
             let before: Vec<Option<Instant>> =
                 workers.iter().map(|w| w.state().assigned_at).collect();
-            let run = self.throughput(in_flight, op.clone(), &pids).await;
+            let run = self.throughput(in_flight, op.clone(), &running).await;
             let changes = workers
                 .iter()
                 .zip(&before)
@@ -1380,6 +1394,29 @@ where
     .await
 }
 
+/// The produce requests and records the `workers` reported last (their `status` lines), summed; `None` while one
+/// has not reported.
+fn produced(workers: &[&WorkerProcess]) -> Option<Produced> {
+    let mut total = Produced::default();
+    for worker in workers {
+        let status = worker.state().status?;
+        let field = |name: &str| status.get(name).and_then(|v| v.parse::<u64>().ok());
+        total.requests += field("produce_requests")?;
+        total.records += field("produced_records")?;
+    }
+    Some(total)
+}
+
+/// Records per produce request between two [`produced`] readings.
+fn records_per_request(before: Option<Produced>, after: Option<Produced>) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    let requests = after.requests.checked_sub(before.requests)?;
+    let records = after.records.checked_sub(before.records)?;
+    #[expect(clippy::cast_precision_loss, reason = "a ratio for people")]
+    let ratio = (requests > 0).then(|| round3(records as f64 / requests as f64));
+    ratio
+}
+
 /// Judges the targets against the report.
 fn judge(report: &BrokerReport, kind: BrokerKind) -> Vec<Target> {
     let mut targets = Vec::new();
@@ -1439,6 +1476,36 @@ fn judge(report: &BrokerReport, kind: BrokerKind) -> Vec<Target> {
             } else {
                 ""
             },
+        ));
+    }
+    if let Some(c) = &report.cpu {
+        targets.push(target(
+            "Callee CPU per 1,000 RPCs ≤ 1.5× the raw echo",
+            format!(
+                "{} vs {} = {}",
+                c.runtime_callee_ms
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms")),
+                c.raw_callee_ms
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms")),
+                c.ratio_callee
+                    .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
+            ),
+            c.ratio_callee.map(|r| r <= 1.5),
+            "",
+        ));
+        targets.push(target(
+            "Produce requests per answer within 1.5× the raw echo's",
+            format!(
+                "{} vs {} answers per request = {}",
+                c.runtime_records_per_request
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
+                c.raw_records_per_request
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
+                c.ratio_produce_requests
+                    .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
+            ),
+            c.ratio_produce_requests.map(|r| r <= 1.5),
+            "",
         ));
     }
     if let Some(m) = &report.memory {
@@ -1564,6 +1631,17 @@ mod tests {
         let median = median_run(vec![run(30.0), run(10.0), run(20.0)]);
         assert_eq!(median.ops_per_second, 20.0);
         assert_eq!(median.all_ops_per_second, vec![10.0, 20.0, 30.0]);
+    }
+
+    #[test]
+    fn records_per_request_compares_two_readings() {
+        let reading = |requests, records| Some(Produced { requests, records });
+        assert_eq!(
+            records_per_request(reading(10, 40), reading(30, 140)),
+            Some(5.0)
+        );
+        assert_eq!(records_per_request(reading(10, 40), reading(10, 40)), None);
+        assert_eq!(records_per_request(None, reading(1, 1)), None);
     }
 
     #[test]

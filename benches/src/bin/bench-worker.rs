@@ -11,6 +11,9 @@
 //! - `bench-worker raw-echo <settings json> <request topic> <group>`: the raw rdkafka echo. Prints
 //!   `ready join_ms=..` once its consumer group assigned it partitions.
 //!
+//! `callee` and `raw-echo` also print `status produce_requests=.. produced_records=..` whenever their producer's
+//! statistics change (the runtime's data plane; the echo's producer).
+//!
 //! Both stop gracefully when their standard input closes (the driver closed it, or died), print
 //! `stats key=value ..` and exit. Logs go to stderr (`BENCH_LOG` sets the filter, default `warn`).
 #![expect(
@@ -26,7 +29,7 @@ use autogen_kafka::AgentRuntimeExt as _;
 use autogen_kafka_bench::host::{init_logging, parse_settings, start_and_announce, stdin_closed};
 use autogen_kafka_bench::suite::chain;
 use autogen_kafka_bench::{
-    BenchError, ECHO_TYPE, RELAY_TYPE, RawEcho, Result, echo_agent, relay_agent,
+    BenchError, ECHO_TYPE, Produced, RELAY_TYPE, RawEcho, Result, echo_agent, relay_agent,
 };
 
 #[tokio::main]
@@ -49,6 +52,19 @@ async fn main() -> ExitCode {
             tracing::error!(error = %chain(&error), "bench-worker failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints a `status` line with `produced` when it changed since `last`.
+fn report_produced(last: &mut Option<Produced>, produced: Option<Produced>) {
+    if let Some(produced) = produced
+        && *last != Some(produced)
+    {
+        println!(
+            "status produce_requests={} produced_records={}",
+            produced.requests, produced.records
+        );
+        *last = Some(produced);
     }
 }
 
@@ -94,8 +110,14 @@ async fn callee(args: &[String]) -> Result<()> {
         let runtime = runtime.clone();
         tokio::spawn(async move {
             let mut last: Option<Vec<i32>> = None;
+            let mut produced = None;
             loop {
                 report_assignment(&mut last, runtime.assigned_partitions(ECHO_TYPE));
+                let counts = runtime.produce_counts().map(|c| Produced {
+                    requests: c.requests,
+                    records: c.records,
+                });
+                report_produced(&mut produced, counts);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -126,8 +148,10 @@ async fn raw_echo(args: &[String]) -> Result<()> {
         let echo = Arc::clone(&echo);
         tokio::spawn(async move {
             let mut last: Option<Vec<i32>> = None;
+            let mut produced = None;
             loop {
                 report_assignment(&mut last, echo.assignment());
+                report_produced(&mut produced, echo.produced());
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
