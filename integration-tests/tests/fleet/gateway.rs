@@ -456,13 +456,16 @@ async fn gateway_replicas_share_tasks_on_a_topic_and_a_restarted_gateway_still_k
         )
         .await
         .unwrap_or_else(|e| panic!("the handler never started: {e}"));
+        // The second gateway answers once it read the end (within 5 s; on a loaded machine the task as it stood).
         let cancel = call(second, "CancelTask", json!({"id": running})).await;
-        assert_eq!(
-            cancel["result"]["status"]["state"], "TASK_STATE_CANCELED",
+        let state = cancel["result"]["status"]["state"].clone();
+        assert!(
+            state == "TASK_STATE_CANCELED" || state == "TASK_STATE_WORKING",
             "{cancel}"
         );
+        soon(second, running.clone(), "TASK_STATE_CANCELED").await;
         autogen_kafka_testing::eventually(
-            Duration::from_secs(5),
+            Duration::from_secs(15),
             Duration::from_millis(20),
             || async { seen.cancelled.load(Ordering::SeqCst) },
         )

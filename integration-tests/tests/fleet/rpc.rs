@@ -364,11 +364,11 @@ async fn a_cancelled_rpc_cancels_the_remote_handler_and_a_request_cancelled_befo
 
         // Cancelled while it waits behind another request to the same agent: it never runs, and it is
         // dead-lettered as `cancelled`.
-        let first = tokio::spawn(sleep_rpc("b", 1500, None));
+        let first = tokio::spawn(sleep_rpc("b", 3000, None));
         eventually(
             Duration::from_secs(10),
             Duration::from_millis(10),
-            || async { logged("begin 1500") },
+            || async { logged("begin 3000") },
         )
         .await
         .unwrap();
