@@ -66,9 +66,9 @@ async fn serve(args: &GatewayArgs) -> Result<(), String> {
             "set {token_env} to the bearer token clients must send (at least {MIN_TOKEN_LEN} characters)"
         ));
     }
-    if args.skills.is_empty() && settings.skills.is_empty() {
+    if args.skills.is_empty() && settings.skills.is_empty() && !settings.expose_hosted_types {
         return Err(
-            "offer at least one agent type: --skill TYPE, or [[gateway.skills]] in the configuration"
+            "offer at least one agent type: --skill TYPE, [[gateway.skills]] or gateway.expose_hosted_types = true in the configuration"
                 .to_owned(),
         );
     }
@@ -90,6 +90,10 @@ async fn serve(args: &GatewayArgs) -> Result<(), String> {
         gateway_config = gateway_config.skill(skill(text));
     }
     let runtime = args.broker.runtime(config.clone(), "gateway")?;
+    if settings.expose_hosted_types {
+        let registry = runtime.clone();
+        gateway_config = gateway_config.hosted_types(move || registry.hosted_types());
+    }
     runtime
         .start()
         .await

@@ -648,10 +648,10 @@ async fn gateway_serves_the_configured_agent_types_to_a2a_clients_and_a_restarte
         let broker = TestBroker::mock().await.unwrap();
         let fleet = unique_topic("cli-gateway");
         let file = config_file(broker.bootstrap_servers(), &fleet);
-        // The skill and the task topic come from the configuration file.
+        // The skill, the task topic and the exposure of hosted types come from the configuration file.
         let mut written = std::fs::read_to_string(&file).unwrap();
         written.push_str(&format!(
-            "\n[gateway]\nlisten = \"127.0.0.1:0\"\ntasks_topic = \"{fleet}.a2a_tasks\"\n\n[[gateway.skills]]\nagent_type = \"helper\"\ndescription = \"Answers with what it got\"\nexamples = [\"hi\"]\n"
+            "\n[gateway]\nlisten = \"127.0.0.1:0\"\nexpose_hosted_types = true\ntasks_topic = \"{fleet}.a2a_tasks\"\n\n[[gateway.skills]]\nagent_type = \"helper\"\ndescription = \"Answers with what it got\"\nexamples = [\"hi\"]\n"
         ));
         std::fs::write(&file, written).unwrap();
         let host = echo_host(&file, BrokerKind::Mock).await;
@@ -687,8 +687,10 @@ async fn gateway_serves_the_configured_agent_types_to_a2a_clients_and_a_restarte
         let card: serde_json::Value = serde_json::from_str(&card).unwrap();
         assert_eq!(card["skills"][0]["id"], "helper");
         assert_eq!(card["skills"][0]["description"], "Answers with what it got");
+        // With expose_hosted_types, the fleet's other hosted types are offered too.
+        assert_eq!(card["skills"][1]["id"], "echo", "{card}");
 
-        let body = r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}],"contextId":"c1"}}}"#;
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}],"contextId":"c1"},"metadata":{"skillId":"helper"}}}"#;
         let answer = a2a_call(&address, token, body).await;
         let task = &answer["result"]["task"];
         assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{answer}");

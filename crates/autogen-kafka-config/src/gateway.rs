@@ -46,6 +46,10 @@ pub struct GatewaySettings {
     /// The agent types offered, one A2A skill each: tables with `agent_type`, and optionally `name`,
     /// `description` and `examples`. Default none.
     pub skills: Vec<SkillSettings>,
+    /// Also offer every agent type the fleet registry shows hosted (only when every one may be called by the
+    /// gateway's clients). Default false.
+    #[serde(deserialize_with = "de::boolean")]
+    pub expose_hosted_types: bool,
     /// The compacted topic every gateway replica keeps the tasks on. Default `a2a_tasks`.
     #[serde(deserialize_with = "de::string")]
     pub tasks_topic: String,
@@ -100,6 +104,7 @@ impl Default for GatewaySettings {
             public_url: None,
             token_env: "A2A_GATEWAY_TOKEN".to_owned(),
             skills: Vec::new(),
+            expose_hosted_types: false,
             tasks_topic: "a2a_tasks".to_owned(),
             tasks_partitions: 3,
             task_retention: Duration::from_secs(7 * 24 * 3600),

@@ -90,6 +90,9 @@ impl Skill {
     }
 }
 
+/// The agent types the fleet hosts now (for example `KafkaWorkerAgentRuntime::hosted_types`).
+pub type HostedTypes = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// How the gateway runs.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -110,6 +113,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// The most tasks kept (the oldest finished ones go first). Default 10,000.
     pub max_tasks: usize,
+    /// When set, every agent type the fleet hosts is offered too, beside [`skills`](Self::skills) (which keep
+    /// their names and descriptions); see [`GatewayConfig::hosted_types`].
+    pub hosted_types: Option<HostedTypes>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -121,6 +127,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("rpc_timeout", &self.rpc_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_tasks", &self.max_tasks)
+            .field("hosted_types", &self.hosted_types.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -138,7 +145,34 @@ impl GatewayConfig {
             rpc_timeout: Duration::from_secs(30),
             max_body_bytes: 1 << 20,
             max_tasks: 10_000,
+            hosted_types: None,
         }
+    }
+
+    /// Offers every agent type `source` names (asked at each card request and message), beside the configured
+    /// skills: an A2A client then discovers whatever the fleet hosts. Expose a fleet this way only when every
+    /// agent type in it may be called by the gateway's clients.
+    #[must_use]
+    pub fn hosted_types(
+        mut self,
+        source: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.hosted_types = Some(Arc::new(source));
+        self
+    }
+
+    /// The skills offered now: the configured ones, then each hosted agent type not configured.
+    fn offered(&self) -> Vec<Skill> {
+        let mut skills = self.skills.clone();
+        if let Some(source) = &self.hosted_types {
+            for agent_type in source() {
+                if !skills.iter().any(|s| s.agent_type == agent_type) {
+                    let description = format!("The fleet's agent type {agent_type}");
+                    skills.push(Skill::new(agent_type.clone(), agent_type, description));
+                }
+            }
+        }
+        skills
     }
 
     /// A gateway configured by the `gateway` section (skills, body limit, task count), reached at `public_url`
@@ -205,7 +239,6 @@ impl std::fmt::Debug for A2aGateway {
 pub(crate) struct Shared {
     runtime: Arc<dyn AgentRuntime>,
     config: GatewayConfig,
-    card: Value,
     tasks: Arc<TaskStore>,
     /// The task topic, when tasks are shared.
     journal: Option<Arc<Journal>>,
@@ -245,12 +278,10 @@ impl A2aGateway {
         tasks: Arc<TaskStore>,
         journal: Option<Arc<Journal>>,
     ) -> Self {
-        let card = agent_card(&config);
         Self {
             shared: Arc::new(Shared {
                 runtime,
                 config,
-                card,
                 tasks,
                 journal,
             }),
@@ -272,10 +303,10 @@ impl A2aGateway {
         }
     }
 
-    /// The agent card served at `/.well-known/agent-card.json`.
+    /// The agent card served at `/.well-known/agent-card.json` now.
     #[must_use]
-    pub fn card(&self) -> &Value {
-        &self.shared.card
+    pub fn card(&self) -> Value {
+        agent_card(&self.shared.config, &self.shared.config.offered())
     }
 
     /// The routes: `GET /.well-known/agent-card.json` (public), `POST /a2a/jsonrpc` and the HTTP+JSON binding
@@ -309,10 +340,10 @@ impl A2aGateway {
     }
 }
 
-/// The agent card of `config` (A2A 1.0: the JSON-RPC interface, bearer authentication, one skill per type).
-fn agent_card(config: &GatewayConfig) -> Value {
-    let skills: Vec<Value> = config
-        .skills
+/// The agent card of `config` offering `skills` (A2A 1.0: both interfaces, bearer authentication, one skill per
+/// type).
+fn agent_card(config: &GatewayConfig, skills: &[Skill]) -> Value {
+    let skills: Vec<Value> = skills
         .iter()
         .map(|skill| {
             json!({
@@ -347,7 +378,7 @@ fn agent_card(config: &GatewayConfig) -> Value {
 }
 
 async fn card(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(shared.card.clone())
+    Json(agent_card(&shared.config, &shared.config.offered()))
 }
 
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in constant time for a token of the right
@@ -531,8 +562,9 @@ pub(crate) fn start_task(
             "a task here ends with the agent's first answer; send a new message without taskId (the same contextId reaches the same agent)",
         ));
     }
+    let offered = shared.config.offered();
     let skill = pick_skill(
-        &shared.config.skills,
+        &offered,
         [params.metadata.as_ref(), message.metadata.as_ref()],
     )?;
     let mut text = Vec::new();
@@ -945,7 +977,7 @@ mod tests {
     fn the_card_declares_json_rpc_1_0_bearer_auth_and_a_skill_per_type() {
         let config = GatewayConfig::new("http://127.0.0.1:9/", "t")
             .skill(Skill::new("echo", "Echo", "echoes").example("hello"));
-        let card = agent_card(&config);
+        let card = agent_card(&config, &config.offered());
         assert_eq!(
             card["supportedInterfaces"][0]["url"],
             "http://127.0.0.1:9/a2a/jsonrpc"
@@ -961,5 +993,26 @@ mod tests {
             !format!("{config:?}").contains("\"t\""),
             "the token is not shown"
         );
+    }
+
+    #[test]
+    fn hosted_types_are_offered_beside_the_configured_skills() {
+        let config = GatewayConfig::new("http://127.0.0.1:9", "t")
+            .skill(Skill::new("echo", "Echo", "echoes"))
+            .hosted_types(|| vec!["echo".to_owned(), "planner".to_owned()]);
+        let offered = config.offered();
+        assert_eq!(
+            offered
+                .iter()
+                .map(|s| (s.agent_type.as_str(), s.name.as_str()))
+                .collect::<Vec<_>>(),
+            [("echo", "Echo"), ("planner", "planner")],
+            "a configured skill keeps its name"
+        );
+        let card = agent_card(&config, &offered);
+        assert_eq!(card["skills"][1]["id"], "planner");
+        let mut metadata = Map::new();
+        metadata.insert("skillId".into(), "planner".into());
+        assert!(pick_skill(&offered, [Some(&metadata), None]).is_ok());
     }
 }

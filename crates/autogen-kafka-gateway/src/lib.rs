@@ -35,5 +35,5 @@ mod tasks;
 pub mod wire;
 
 pub use error::GatewayError;
-pub use gateway::{A2aGateway, GatewayConfig, Skill};
+pub use gateway::{A2aGateway, GatewayConfig, HostedTypes, Skill};
 pub use messages::{A2aReply, A2aRequest};

@@ -367,6 +367,15 @@ impl KafkaWorkerAgentRuntime {
             .is_some_and(|r| r.is_hosted(agent_type))
     }
 
+    /// The agent types some live runtime of the fleet hosts, sorted (as this runtime currently sees the registry).
+    #[must_use]
+    pub fn hosted_types(&self) -> Vec<String> {
+        self.inner
+            .registry
+            .get()
+            .map_or_else(Vec::new, |r| r.hosted_types())
+    }
+
     /// The partitions of the request topic this replica owns for `agent_type` (empty when it hosts none of them).
     /// Agent ids whose key maps to one of them are served here.
     #[must_use]
