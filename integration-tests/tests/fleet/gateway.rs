@@ -99,26 +99,60 @@ fn message(text: &str, context: &str) -> Value {
     json!({"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": text}], "contextId": context}})
 }
 
+/// Two started runtimes of the fleet `config` describes: one hosting `helper`, one for gateways to call through;
+/// and what the helpers notice.
+async fn helper_fleet(
+    broker: &TestBroker,
+    config: &autogen_kafka::Config,
+) -> (
+    autogen_kafka::runtime::KafkaWorkerAgentRuntime,
+    autogen_kafka::runtime::KafkaWorkerAgentRuntime,
+    Arc<Seen>,
+) {
+    let seen = Arc::new(Seen::default());
+    let host = worker(broker, config.clone(), "host");
+    let helper_seen = Arc::clone(&seen);
+    host.register("helper", move |_| {
+        RoutedAgent::new(Helper {
+            seen: Arc::clone(&helper_seen),
+        })
+        .with_handler::<A2aRequest>()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let front = worker(broker, config.clone(), "gateway");
+    let (a, b) = tokio::join!(host.start(), front.start());
+    a.unwrap_or_else(|e| panic!("{e}"));
+    b.unwrap_or_else(|e| panic!("{e}"));
+    (host, front, seen)
+}
+
+/// Waits until a helper fell asleep on a `sleep` message.
+async fn wait_asleep(seen: &Seen) {
+    autogen_kafka_testing::eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async { seen.asleep.load(Ordering::SeqCst) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the handler never started: {e}"));
+}
+
+/// The JSON data of each server-sent event of `stream`.
+fn sse_events(stream: &str) -> Vec<Value> {
+    stream
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_the_gateway() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap_or_else(|e| panic!("{e}"));
         let config = worker_config(&broker, &unique_topic("gateway"));
-        let seen = Arc::new(Seen::default());
-        let host = worker(&broker, config.clone(), "host");
-        let helper_seen = Arc::clone(&seen);
-        host.register("helper", move |_| {
-            RoutedAgent::new(Helper {
-                seen: Arc::clone(&helper_seen),
-            })
-            .with_handler::<A2aRequest>()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let front = worker(&broker, config, "gateway");
-        let (a, b) = tokio::join!(host.start(), front.start());
-        a.unwrap_or_else(|e| panic!("{e}"));
-        b.unwrap_or_else(|e| panic!("{e}"));
+        let (host, front, seen) = helper_fleet(&broker, &config).await;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -218,11 +252,7 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
         )
         .await;
         assert_eq!(status, 200);
-        let events: Vec<Value> = stream
-            .lines()
-            .filter_map(|line| line.strip_prefix("data: "))
-            .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
-            .collect();
+        let events = sse_events(&stream);
         assert!(events.iter().all(|e| e["id"] == "s1"), "{events:?}");
         assert!(events[0]["result"]["task"]["id"].is_string(), "the task comes first: {events:?}");
         let artifact = events
@@ -261,13 +291,7 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        autogen_kafka_testing::eventually(
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async { seen.asleep.load(Ordering::SeqCst) },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("the handler never started: {e}"));
+        wait_asleep(&seen).await;
         let cancel = call(address, "CancelTask", json!({"id": running})).await;
         assert_eq!(
             cancel["result"]["status"]["state"], "TASK_STATE_CANCELED",
@@ -332,11 +356,7 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
         )
         .await;
         assert_eq!(status, 200);
-        let events: Vec<Value> = streamed
-            .lines()
-            .filter_map(|line| line.strip_prefix("data: "))
-            .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
-            .collect();
+        let events = sse_events(&streamed);
         assert!(events[0]["task"]["id"].is_string(), "{events:?}");
         let last = events.last().unwrap_or_else(|| panic!("no events"));
         assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{events:?}");
@@ -402,21 +422,7 @@ async fn gateway_replicas_share_tasks_on_a_topic_and_a_restarted_gateway_still_k
             .create_topic(&config.gateway.tasks_topic, 3)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let seen = Arc::new(Seen::default());
-        let host = worker(&broker, config.clone(), "host");
-        let helper_seen = Arc::clone(&seen);
-        host.register("helper", move |_| {
-            RoutedAgent::new(Helper {
-                seen: Arc::clone(&helper_seen),
-            })
-            .with_handler::<A2aRequest>()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let front = worker(&broker, config.clone(), "gateway");
-        let (a, b) = tokio::join!(host.start(), front.start());
-        a.unwrap_or_else(|e| panic!("{e}"));
-        b.unwrap_or_else(|e| panic!("{e}"));
+        let (host, front, seen) = helper_fleet(&broker, &config).await;
         let (first, stop_first, first_served) = shared_gateway(&front, &config, &broker).await;
         let (second, stop_second, second_served) = shared_gateway(&front, &config, &broker).await;
         let soon = |address, id: String, state: &'static str| async move {
@@ -449,13 +455,7 @@ async fn gateway_replicas_share_tasks_on_a_topic_and_a_restarted_gateway_still_k
             .unwrap_or_default()
             .to_owned();
         soon(second, running.clone(), "TASK_STATE_WORKING").await;
-        autogen_kafka_testing::eventually(
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async { seen.asleep.load(Ordering::SeqCst) },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("the handler never started: {e}"));
+        wait_asleep(&seen).await;
         // The second gateway answers once it read the end (within 5 s; on a loaded machine the task as it stood).
         let cancel = call(second, "CancelTask", json!({"id": running})).await;
         let state = cancel["result"]["status"]["state"].clone();
