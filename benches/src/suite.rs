@@ -737,20 +737,8 @@ impl Bench<'_> {
 
         // 3. Latency, one in flight, rounds alternating baseline and runtime.
         tracing::info!(samples = plan.latency_samples, "latency");
-        let rounds = plan.latency_rounds.max(1);
-        let chunk = LoadPlan {
-            in_flight: 1,
-            max_ops: plan.latency_samples.div_ceil(rounds),
-            max_time: plan.latency_time / u32::try_from(rounds).unwrap_or(1),
-            record_latency: true,
-            think_max_ms: plan.latency_think_max_ms,
-        };
-        let mut raw_latency = LoadOutcome::default();
-        let mut runtime_latency = LoadOutcome::default();
-        for _ in 0..rounds {
-            raw_latency.absorb(run_load(chunk, raw_op.clone()).await);
-            runtime_latency.absorb(run_load(chunk, runtime_op.clone()).await);
-        }
+        let (raw_latency, runtime_latency) =
+            alternating_latency(plan, plan.latency_samples, &raw_op, &runtime_op).await;
         let raw_summary = LatencySummary::from_samples(raw_latency.latencies);
         let runtime_summary = LatencySummary::from_samples(runtime_latency.latencies);
         let r = |a: f64, b: f64| ratio(a, b).map(round3);
@@ -1392,6 +1380,38 @@ where
         op,
     )
     .await
+}
+
+/// `samples` latency samples of each of two operations at one in flight, taken in `plan.latency_rounds` rounds that
+/// alternate `first` and `second`, so drifting machine load hits both alike.
+pub(crate) async fn alternating_latency<A, FA, EA, B, FB, EB>(
+    plan: &Plan,
+    samples: u64,
+    first: &A,
+    second: &B,
+) -> (LoadOutcome, LoadOutcome)
+where
+    A: Fn(u64) -> FA + Clone + Send + Sync + 'static,
+    FA: Future<Output = std::result::Result<(), EA>> + Send + 'static,
+    EA: std::fmt::Display + Send + 'static,
+    B: Fn(u64) -> FB + Clone + Send + Sync + 'static,
+    FB: Future<Output = std::result::Result<(), EB>> + Send + 'static,
+    EB: std::fmt::Display + Send + 'static,
+{
+    let rounds = plan.latency_rounds.max(1);
+    let chunk = LoadPlan {
+        in_flight: 1,
+        max_ops: samples.div_ceil(rounds),
+        max_time: plan.latency_time / u32::try_from(rounds).unwrap_or(1),
+        record_latency: true,
+        think_max_ms: plan.latency_think_max_ms,
+    };
+    let (mut a, mut b) = (LoadOutcome::default(), LoadOutcome::default());
+    for _ in 0..rounds {
+        a.absorb(run_load(chunk, first.clone()).await);
+        b.absorb(run_load(chunk, second.clone()).await);
+    }
+    (a, b)
 }
 
 /// The produce requests and records the `workers` reported last (their `status` lines), summed; `None` while one

@@ -27,12 +27,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Bench, BrokerCpu, CallFuture, READY_TIMEOUT, STOP_TIMEOUT, chain, ensure_warm, median_run,
-    wait_until,
+    Bench, BrokerCpu, CallFuture, READY_TIMEOUT, STOP_TIMEOUT, alternating_latency, chain,
+    ensure_warm, median_run, wait_until,
 };
 use crate::agents::{A2A_ECHO_TYPE, a2a_echo_agent};
 use crate::error::{BenchError, Result};
-use crate::load::{KeyChoice, LoadOutcome, LoadPlan, run_load};
+use crate::load::{KeyChoice, LoadPlan, run_load};
 use crate::procstat;
 use crate::raw::KEYS;
 use crate::report::{BrokerReport, GatewayReport, GatewayThroughput, ThroughputRun};
@@ -130,20 +130,8 @@ impl Bench<'_> {
 
         // Latency, one call in flight, rounds alternating direct and gateway.
         tracing::info!(samples = plan.gateway_latency_samples, "gateway latency");
-        let rounds = plan.latency_rounds.max(1);
-        let chunk = LoadPlan {
-            in_flight: 1,
-            max_ops: plan.gateway_latency_samples.div_ceil(rounds),
-            max_time: plan.latency_time / u32::try_from(rounds).unwrap_or(1),
-            record_latency: true,
-            think_max_ms: plan.latency_think_max_ms,
-        };
-        let mut direct_latency = LoadOutcome::default();
-        let mut gateway_latency = LoadOutcome::default();
-        for _ in 0..rounds {
-            direct_latency.absorb(run_load(chunk, direct.clone()).await);
-            gateway_latency.absorb(run_load(chunk, through.clone()).await);
-        }
+        let (mut direct_latency, mut gateway_latency) =
+            alternating_latency(plan, plan.gateway_latency_samples, &direct, &through).await;
         let first_error = direct_latency
             .first_error
             .take()
