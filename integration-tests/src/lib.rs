@@ -212,12 +212,40 @@ pub async fn echo_pair(
     broker: &TestBroker,
     fleet: &str,
 ) -> (Config, KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntime) {
+    hosting_pair(broker, fleet, "echo", |_| {
+        RoutedAgent::new(Echo {
+            runtime: "host".to_owned(),
+        })
+        .with_handler::<Ping>()
+    })
+    .await
+}
+
+/// A fresh fleet named after `fleet` on `broker` (topics of 3 partitions) with two started runtimes: `caller`,
+/// hosting nothing, and `host`, hosting `agent_type` made by `make`. Returns the fleet's configuration and the
+/// two runtimes.
+///
+/// # Panics
+///
+/// If a runtime cannot be built, registered or started (the test fails).
+pub async fn hosting_pair<A, F>(
+    broker: &TestBroker,
+    fleet: &str,
+    agent_type: &str,
+    make: F,
+) -> (Config, KafkaWorkerAgentRuntime, KafkaWorkerAgentRuntime)
+where
+    A: autogen_kafka::Agent,
+    F: Fn(autogen_kafka::AgentId) -> A + Send + Sync + 'static,
+{
     let fleet = autogen_kafka_testing::unique_topic(fleet);
     let config = worker_config(broker, &fleet);
     create_fleet_topics(broker, &config, 3).await;
     let caller = worker(broker, config.clone(), "caller");
     let host = worker(broker, config.clone(), "host");
-    register_echo(&host, "echo", "host").await;
+    host.register(agent_type, make)
+        .await
+        .unwrap_or_else(|error| panic!("registering {agent_type}: {error}"));
     let (a, b) = tokio::join!(caller.start(), host.start());
     a.unwrap_or_else(|error| panic!("starting the caller: {error}"));
     b.unwrap_or_else(|error| panic!("starting the host: {error}"));

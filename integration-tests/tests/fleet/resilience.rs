@@ -9,8 +9,8 @@ use autogen_kafka::{
     RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    CapturedLogs, Ping, Pong, create_fleet_topics, echo_pair, fleet_config, register_echo, worker,
-    worker_config, worker_for,
+    CapturedLogs, Ping, Pong, create_fleet_topics, echo_pair, fleet_config, hosting_pair,
+    register_echo, worker, worker_config, worker_for,
 };
 use autogen_kafka_testing::{BrokerKind, TestBroker, eventually, unique_topic};
 
@@ -122,24 +122,15 @@ impl Handler<Ping> for Recording {
 async fn the_callee_skips_requests_whose_deadline_passed() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let fleet = unique_topic("expired");
-        let config = worker_config(&broker, &fleet);
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
         let handled = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&handled);
-        host.register("slow", move |_| {
+        let (_, caller, host) = hosting_pair(&broker, "expired", "slow", move |_| {
             RoutedAgent::new(Recording {
                 handled: Arc::clone(&seen),
             })
             .with_handler::<Ping>()
         })
-        .await
-        .unwrap();
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        .await;
         let slow = AgentId::new("slow", "k").unwrap();
 
         // The first request keeps the agent busy for 1.5 s; the second, to the same agent id, waits behind it

@@ -8,8 +8,8 @@ use autogen_kafka::{
     Handler, HandlerError, MessageContext, RoutedAgent, SendOptions,
 };
 use autogen_kafka_integration_tests::{
-    Ping, Pong, create_fleet_topics, echo_pair, register_echo, subscribed_consumer, worker,
-    worker_config,
+    Ping, Pong, create_fleet_topics, echo_pair, hosting_pair, register_echo, subscribed_consumer,
+    worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::message::Headers as _;
@@ -307,24 +307,15 @@ async fn a_cancelled_rpc_cancels_the_remote_handler_and_a_request_cancelled_befo
  {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let fleet = unique_topic("cancel");
-        let config = worker_config(&broker, &fleet);
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let agent_log = Arc::clone(&log);
-        host.register("sleeper", move |_| {
+        let (config, caller, host) = hosting_pair(&broker, "cancel", "sleeper", move |_| {
             RoutedAgent::new(Sleeper {
                 log: Arc::clone(&agent_log),
             })
             .with_handler::<Ping>()
         })
-        .await
-        .unwrap();
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        .await;
         let logged = |entry: &str| log.lock().unwrap().iter().any(|e| e == entry);
         let sleep_rpc = |key: &str, ms: u32, token: Option<CancellationToken>| {
             let mut options = SendOptions::new();
