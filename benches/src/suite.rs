@@ -107,6 +107,30 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The unmeasured warm-up before a throughput run at `in_flight`.
+    #[must_use]
+    pub const fn warm_up(&self, in_flight: usize) -> LoadPlan {
+        LoadPlan {
+            in_flight,
+            max_ops: u64::MAX,
+            max_time: self.warmup_time,
+            record_latency: false,
+            think_max_ms: 0,
+        }
+    }
+
+    /// A measured throughput run at `in_flight`.
+    #[must_use]
+    pub const fn measured(&self, in_flight: usize) -> LoadPlan {
+        LoadPlan {
+            in_flight,
+            max_ops: self.throughput_max_ops,
+            max_time: self.throughput_time,
+            record_latency: true,
+            think_max_ms: 0,
+        }
+    }
+
     /// The plan for a broker of `kind`; `quick` shrinks every count (for a smoke run).
     #[must_use]
     pub fn for_broker(kind: BrokerKind, quick: bool) -> Self {
@@ -989,17 +1013,7 @@ impl Bench<'_> {
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         let plan = self.plan;
-        let _ = run_load(
-            LoadPlan {
-                in_flight,
-                max_ops: u64::MAX,
-                max_time: plan.warmup_time,
-                record_latency: false,
-                think_max_ms: 0,
-            },
-            op.clone(),
-        )
-        .await;
+        let _ = run_load(plan.warm_up(in_flight), op.clone()).await;
         let cpu = |pids: &[u32]| -> Option<Duration> {
             pids.iter()
                 .map(|&pid| procstat::sample(pid).ok().map(|s| s.cpu))
@@ -1026,17 +1040,7 @@ impl Bench<'_> {
                 }
             })
         };
-        let outcome = run_load(
-            LoadPlan {
-                in_flight,
-                max_ops: plan.throughput_max_ops,
-                max_time: plan.throughput_time,
-                record_latency: true,
-                think_max_ms: 0,
-            },
-            op,
-        )
-        .await;
+        let outcome = run_load(plan.measured(in_flight), op).await;
         sampling.store(false, Ordering::Relaxed);
         let _ = sampler.await;
         let callee_after = cpu(callee_pids);

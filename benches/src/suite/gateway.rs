@@ -32,7 +32,7 @@ use super::{
 };
 use crate::agents::{A2A_ECHO_TYPE, a2a_echo_agent};
 use crate::error::{BenchError, Result};
-use crate::load::{KeyChoice, LoadPlan, run_load};
+use crate::load::{KeyChoice, run_load};
 use crate::procstat;
 use crate::raw::KEYS;
 use crate::report::{BrokerReport, GatewayReport, GatewayThroughput, ThroughputRun};
@@ -185,30 +185,10 @@ impl Bench<'_> {
         F: Fn(u64) -> CallFuture + Clone + Send + Sync + 'static,
     {
         let plan = self.plan;
-        let _ = run_load(
-            LoadPlan {
-                in_flight,
-                max_ops: u64::MAX,
-                max_time: plan.warmup_time,
-                record_latency: false,
-                think_max_ms: 0,
-            },
-            op.clone(),
-        )
-        .await;
+        let _ = run_load(plan.warm_up(in_flight), op.clone()).await;
         let driver_before = self.driver_cpu();
         let broker_before = self.broker_cpu.read();
-        let outcome = run_load(
-            LoadPlan {
-                in_flight,
-                max_ops: plan.throughput_max_ops,
-                max_time: plan.throughput_time,
-                record_latency: true,
-                think_max_ms: 0,
-            },
-            op,
-        )
-        .await;
+        let outcome = run_load(plan.measured(in_flight), op).await;
         let driver_after = self.driver_cpu();
         let broker_after = self.broker_cpu.read();
         let elapsed = outcome.elapsed.as_secs_f64();
