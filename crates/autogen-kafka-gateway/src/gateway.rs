@@ -261,6 +261,23 @@ impl A2aGateway {
     /// # Errors
     ///
     /// [`GatewayError::TaskTopic`] when the topic cannot be created or read (within `runtime.startup_timeout_ms`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use autogen_kafka_admin::CreateMode;
+    /// use autogen_kafka_config::Config;
+    /// use autogen_kafka_gateway::{A2aGateway, GatewayConfig};
+    ///
+    /// # async fn demo(runtime: Arc<dyn autogen_kafka_core::AgentRuntime>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let fleet = Config::from_file("fleet.toml")?; // its [gateway] section names the skills and the task topic
+    /// let config = GatewayConfig::from_settings(&fleet.gateway, "https://agents.example.com", "a-long-random-token");
+    /// let gateway = A2aGateway::with_task_topic(runtime, config, &fleet, CreateMode::Admin).await?;
+    /// let listener = tokio::net::TcpListener::bind(&fleet.gateway.listen).await?;
+    /// gateway.serve(listener, tokio_util::sync::CancellationToken::new()).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn with_task_topic(
         runtime: Arc<dyn AgentRuntime>,
         config: GatewayConfig,
