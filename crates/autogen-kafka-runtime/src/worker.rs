@@ -188,8 +188,9 @@ impl KafkaWorkerAgentRuntimeBuilder {
             ),
             subscriptions: OnceLock::new(),
             pending: OnceLock::new(),
+            // Notices for requests not begun here (yet): a few times what the consumers may hold in flight.
             cancellations: Arc::new(RequestCancellations::new(
-                config.service.channel_capacity.max(1) * 10,
+                config.service.max_in_flight.max(1).saturating_mul(4),
             )),
             state,
             agents,
@@ -768,7 +769,8 @@ impl KafkaWorkerAgentRuntime {
         );
         let control = self.inner.control.clone();
         let request_id = request_id.to_owned();
-        tokio::spawn(
+        // Tracked: a graceful stop lets the notice go out (within its shutdown deadline).
+        self.inner.tracker.spawn(
             async move {
                 for record in records {
                     if let Err(error) = control.send(record).await {
