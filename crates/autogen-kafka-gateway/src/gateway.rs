@@ -797,20 +797,28 @@ async fn run(
     if let (Some(journal), Some(mut ended)) = (&shared.journal, tasks.get(&task_id)) {
         end(&mut ended);
         let written = async {
-            let ended = journal.write_task(&ended, deadline).await?.acknowledged();
-            if let Some(working) = working {
-                working?
-                    .acknowledged()
-                    .await
-                    .map_err(|e| journal.failed(e))?;
-            }
-            ended.await.map_err(|e| journal.failed(e))
+            let pending = journal.write_task(&ended, deadline).await?;
+            pending.acknowledged().await.map_err(|e| journal.failed(e))
         };
         if let Err(error) = written.await {
             tracing::warn!(
                 task_id, error = %error_text(&error),
                 "the task's end was not written to the task topic: other gateways will see it fail at its deadline"
             );
+        }
+        // The start matters only while the task runs; its end, written above, replaces it.
+        if let Some(working) = working {
+            let acknowledged = match working {
+                Ok(pending) => pending
+                    .acknowledged()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| journal.failed(e)),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = acknowledged {
+                tracing::debug!(task_id, error = %error_text(&error), "the task's start was not written to the task topic");
+            }
         }
     }
     tasks.update(&task_id, end);
