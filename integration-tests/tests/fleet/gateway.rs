@@ -127,6 +127,22 @@ async fn helper_fleet(
     (host, front, seen)
 }
 
+/// Stops a gateway served by `served` (its task topic closed), then the fleet's runtimes, if given.
+async fn stop_gateway(
+    stop: autogen_kafka::core::CancellationToken,
+    served: tokio::task::JoinHandle<Result<(), autogen_kafka_gateway::GatewayError>>,
+    runtimes: &[&autogen_kafka::runtime::KafkaWorkerAgentRuntime],
+) {
+    stop.cancel();
+    served
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for runtime in runtimes {
+        runtime.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 /// Waits until a helper fell asleep on a `sleep` message.
 async fn wait_asleep(seen: &Seen) {
     autogen_kafka_testing::eventually(
@@ -361,13 +377,7 @@ async fn an_a2a_client_discovers_calls_lists_and_cancels_fleet_agents_through_th
         let last = events.last().unwrap_or_else(|| panic!("no events"));
         assert_eq!(last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{events:?}");
 
-        stop.cancel();
-        served
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        front.stop().await.unwrap_or_else(|e| panic!("{e}"));
-        host.stop().await.unwrap_or_else(|e| panic!("{e}"));
+        stop_gateway(stop, served, &[&front, &host]).await;
     })
     .await
     .unwrap_or_else(|_| panic!("test timed out"));
@@ -474,11 +484,7 @@ async fn gateway_replicas_share_tasks_on_a_topic_and_a_restarted_gateway_still_k
         assert_eq!(state_at(first, &running).await.as_deref(), Some("TASK_STATE_CANCELED"));
 
         // The first gateway stops; a new one started on the topic knows both tasks.
-        stop_first.cancel();
-        first_served
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        stop_gateway(stop_first, first_served, &[]).await;
         let (third, stop_third, third_served) = shared_gateway(&front, &config, &broker).await;
         assert_eq!(state_at(third, &done_id).await.as_deref(), Some("TASK_STATE_COMPLETED"));
         assert_eq!(state_at(third, &running).await.as_deref(), Some("TASK_STATE_CANCELED"));
@@ -502,15 +508,8 @@ async fn gateway_replicas_share_tasks_on_a_topic_and_a_restarted_gateway_still_k
         let orphan = call(third, "CancelTask", json!({"id": "orphan-1"})).await;
         assert_eq!(orphan["error"]["code"], -32002, "{orphan}");
 
-        for (stop, served) in [(stop_second, second_served), (stop_third, third_served)] {
-            stop.cancel();
-            served
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        front.stop().await.unwrap_or_else(|e| panic!("{e}"));
-        host.stop().await.unwrap_or_else(|e| panic!("{e}"));
+        stop_gateway(stop_second, second_served, &[]).await;
+        stop_gateway(stop_third, third_served, &[&front, &host]).await;
     })
     .await
     .unwrap_or_else(|_| panic!("test timed out"));
