@@ -78,7 +78,7 @@ pub struct ProcessorStats {
 struct Dedupe {
     /// Request ids in the order they were handled, with when to forget each (Unix ms).
     order: VecDeque<(String, i64)>,
-    seen: HashMap<String, Option<OutboundRecord>>,
+    seen: HashMap<String, Option<Arc<OutboundRecord>>>,
 }
 
 impl Dedupe {
@@ -210,7 +210,7 @@ impl MessageProcessor {
     async fn process(
         self: Arc<Self>,
         record: InboundRecord,
-        request: RequestEvent,
+        mut request: RequestEvent,
         is_publish: bool,
     ) -> Result<Option<Acknowledgement>, HandleFailure> {
         let request_id = request.request_id.clone().unwrap_or_default();
@@ -284,8 +284,20 @@ impl MessageProcessor {
         let mut result = match &activation {
             Some(Err(error)) => Err(HandleFailure::new("activate", error_chain(error))),
             Some(Ok(_)) | None => {
-                self.call_agent(&record, &request, is_publish, deadline, now, cancellation)
-                    .await
+                // The payload moves to the agent; the answer needs the rest of the request.
+                let payload = request.payload.take().unwrap_or_default();
+                let remaining = deadline.map_or(self.settings.default_timeout, |deadline| {
+                    Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
+                });
+                self.call_agent(
+                    &record,
+                    &request,
+                    payload,
+                    is_publish,
+                    remaining,
+                    cancellation,
+                )
+                .await
             }
         };
         // The agent's state, if the record changed it, is saved before the answer leaves: what a caller saw is
@@ -334,9 +346,10 @@ impl MessageProcessor {
                 format!("sending the response failed: {}", error_chain(&error)),
             )
         };
+        let response = Arc::new(response);
         let pending = self
             .producer
-            .enqueue(&response)
+            .enqueue_shared(Arc::clone(&response))
             .await
             .map_err(produce_failed)?;
         self.remember(&request_id, Some(response), deadline);
@@ -352,9 +365,9 @@ impl MessageProcessor {
         &self,
         record: &InboundRecord,
         request: &RequestEvent,
+        payload: Vec<u8>,
         is_publish: bool,
-        deadline: Option<i64>,
-        now: i64,
+        remaining: Duration,
         cancellation: Option<CancellationToken>,
     ) -> Result<Option<AnyMessage>, HandleFailure> {
         let recipient: AgentId = request
@@ -380,11 +393,8 @@ impl MessageProcessor {
                 .payload_format
                 .clone()
                 .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned()),
-            request.payload.clone().unwrap_or_default(),
+            payload,
         ));
-        let remaining = deadline.map_or(self.settings.default_timeout, |deadline| {
-            Duration::from_millis(u64::try_from(deadline.saturating_sub(now)).unwrap_or(0))
-        });
         // A publication's handler sees the publication's id (as Python subscribers do); a request's, its request id.
         let message_id = if is_publish {
             request
@@ -519,7 +529,7 @@ impl MessageProcessor {
             "redelivered request recognised: not handled again"
         );
         if let Some(response) = cached
-            && let Err(error) = self.producer.send(response).await
+            && let Err(error) = self.producer.send_ref(&response).await
         {
             tracing::warn!(
                 error = &error as &dyn std::error::Error,
@@ -531,7 +541,12 @@ impl MessageProcessor {
 
     /// Remembers that `request_id` was handled, with its response, until `deadline` (Unix ms; the default RPC
     /// timeout from now when `None`).
-    fn remember(&self, request_id: &str, response: Option<OutboundRecord>, deadline: Option<i64>) {
+    fn remember(
+        &self,
+        request_id: &str,
+        response: Option<Arc<OutboundRecord>>,
+        deadline: Option<i64>,
+    ) {
         if request_id.is_empty() {
             return;
         }

@@ -228,7 +228,7 @@ const WRITER_YIELDS: usize = 4;
 
 /// A record on its way to the writer task.
 struct Outgoing {
-    record: OutboundRecord,
+    record: Arc<OutboundRecord>,
     acknowledged: oneshot::Sender<Acknowledgement>,
     deadline: tokio::time::Instant,
 }
@@ -428,37 +428,55 @@ impl EventProducer {
     /// [`StreamingError::Produce`] when the client rejects the record, [`StreamingError::ProduceTimeout`] when the
     /// queue stayed full until the send deadline.
     pub async fn enqueue(&self, record: &OutboundRecord) -> Result<PendingDelivery> {
-        let deadline = tokio::time::Instant::now() + self.send_timeout;
-        if let Some(writer) = &self.writer {
-            let (acknowledged, delivery) = oneshot::channel();
-            writer.waiting.fetch_add(1, Ordering::AcqRel);
-            let outgoing = Outgoing {
-                record: record.clone(),
-                acknowledged,
-                deadline,
-            };
-            return match tokio::time::timeout_at(deadline, writer.queue(&self.inner).send(outgoing))
-                .await
-            {
-                Ok(Ok(())) => Ok(PendingDelivery {
-                    delivery,
-                    topic: record.topic.clone(),
-                    deadline,
-                    after: self.send_timeout,
-                }),
-                Ok(Err(_closed)) => {
-                    writer.waiting.fetch_sub(1, Ordering::AcqRel);
-                    Err(StreamingError::Shutdown)
-                }
-                Err(_) => {
-                    writer.waiting.fetch_sub(1, Ordering::AcqRel);
-                    Err(StreamingError::ProduceTimeout {
-                        topic: record.topic.clone(),
-                        after: self.send_timeout,
-                    })
-                }
-            };
+        if self.writer.is_some() {
+            return self.enqueue_shared(Arc::new(record.clone())).await;
         }
+        self.enqueue_direct(record).await
+    }
+
+    /// As [`enqueue`](Self::enqueue), for a record the caller shares (for example one it keeps to send again): a
+    /// coalescing producer's writer task holds it without a copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue`](Self::enqueue).
+    pub async fn enqueue_shared(&self, record: Arc<OutboundRecord>) -> Result<PendingDelivery> {
+        let Some(writer) = &self.writer else {
+            return self.enqueue_direct(&record).await;
+        };
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        let (acknowledged, delivery) = oneshot::channel();
+        writer.waiting.fetch_add(1, Ordering::AcqRel);
+        let topic = record.topic.clone();
+        let outgoing = Outgoing {
+            record,
+            acknowledged,
+            deadline,
+        };
+        match tokio::time::timeout_at(deadline, writer.queue(&self.inner).send(outgoing)).await {
+            Ok(Ok(())) => Ok(PendingDelivery {
+                delivery,
+                topic,
+                deadline,
+                after: self.send_timeout,
+            }),
+            Ok(Err(_closed)) => {
+                writer.waiting.fetch_sub(1, Ordering::AcqRel);
+                Err(StreamingError::Shutdown)
+            }
+            Err(_) => {
+                writer.waiting.fetch_sub(1, Ordering::AcqRel);
+                Err(StreamingError::ProduceTimeout {
+                    topic,
+                    after: self.send_timeout,
+                })
+            }
+        }
+    }
+
+    /// Hands `record` to librdkafka from the calling task.
+    async fn enqueue_direct(&self, record: &OutboundRecord) -> Result<PendingDelivery> {
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
         loop {
             let (acknowledged, delivery) = oneshot::channel();
             match self.inner.send(base_record(record, acknowledged)) {

@@ -24,6 +24,8 @@ const PIN_TIMEOUT: Duration = Duration::from_secs(5);
 const TASKS_AFTER_ABORT: Duration = Duration::from_secs(1);
 /// How long one poll waits while a partition is paused, so it resumes soon after records finish.
 const PAUSED_POLL: Duration = Duration::from_millis(2);
+/// At most this many records are taken from the client between two checks of the bounds.
+const POLL_BATCH: usize = 64;
 
 /// State shared by the poll loop and the rebalance callbacks (both run on the poll thread).
 pub(crate) struct WorkerContext {
@@ -273,9 +275,10 @@ impl WorkerContext {
         let spent = budget.is_some_and(super::budget::InFlightBudget::is_spent);
         let room = budget.is_none_or(super::budget::InFlightBudget::has_room);
         let low = resume_below(self.window);
-        let mut pause = TopicPartitionList::new();
-        let mut resume = TopicPartitionList::new();
-        let mut seek = TopicPartitionList::new();
+        // Called before every poll: the client's lists are only built when a partition changes state.
+        let mut pause: Option<TopicPartitionList> = None;
+        let mut resume: Option<TopicPartitionList> = None;
+        let mut seek: Option<TopicPartitionList> = None;
         let mut any_paused = false;
         {
             let mut partitions = lock(&self.dispatcher.partitions);
@@ -283,13 +286,18 @@ impl WorkerContext {
                 let in_flight = state.offsets.in_flight();
                 if !state.paused && (spent || in_flight >= self.window) {
                     state.paused = true;
-                    pause.add_partition(&tp.topic, tp.partition);
+                    pause
+                        .get_or_insert_with(TopicPartitionList::new)
+                        .add_partition(&tp.topic, tp.partition);
                 } else if state.paused && room && in_flight < low {
                     state.paused = false;
-                    resume.add_partition(&tp.topic, tp.partition);
+                    resume
+                        .get_or_insert_with(TopicPartitionList::new)
+                        .add_partition(&tp.topic, tp.partition);
                     if let Some(next) = state.offsets.next_offset()
-                        && let Err(error) =
-                            seek.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(next))
+                        && let Err(error) = seek
+                            .get_or_insert_with(TopicPartitionList::new)
+                            .add_partition_offset(&tp.topic, tp.partition, Offset::Offset(next))
                     {
                         tracing::debug!(error = %error, "building the seek list failed");
                     }
@@ -297,7 +305,7 @@ impl WorkerContext {
                 any_paused |= state.paused;
             }
         }
-        if pause.count() > 0 {
+        if let Some(pause) = pause {
             self.stats
                 .paused
                 .fetch_add(pause.count() as u64, Ordering::Relaxed);
@@ -306,12 +314,12 @@ impl WorkerContext {
                 tracing::warn!(consumer = %self.name, error = %error, "pausing partitions failed");
             }
         }
-        if resume.count() > 0 {
+        if let Some(resume) = resume {
             tracing::debug!(consumer = %self.name, partitions = ?resume, "partitions resumed");
             if let Err(error) = consumer.resume(&resume) {
                 tracing::warn!(consumer = %self.name, error = %error, "resuming partitions failed");
             }
-            if seek.count() > 0
+            if let Some(seek) = seek
                 && let Err(error) = consumer.seek_partitions(seek, PIN_TIMEOUT)
             {
                 tracing::warn!(consumer = %self.name, error = %error, "seeking resumed partitions failed");
@@ -536,24 +544,44 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
         } else {
             ctx.poll_timeout
         };
-        match consumer.poll(wait) {
-            None => {}
-            Some(Err(error)) => {
-                tracing::warn!(consumer = %ctx.name, error = %error, "consumer error; the client retries on its own");
-            }
-            Some(Ok(message)) => {
-                if !ctx.is_new(&message) {
-                    continue;
+        // The records the client holds already are handed out back to back (each before the next poll, which may
+        // run a rebalance) until a bound is reached; then the partitions are paused and the commit timer checked.
+        let mut wait = wait;
+        for _ in 0..POLL_BATCH {
+            match consumer.poll(wait) {
+                None => break,
+                Some(Err(error)) => {
+                    tracing::warn!(consumer = %ctx.name, error = %error, "consumer error; the client retries on its own");
+                    break;
                 }
-                if let Some(prefix) = &ctx.key_prefix
-                    && !message.key().is_some_and(|key| key.starts_with(prefix))
-                {
-                    ctx.dispatcher
-                        .skipped(message.topic(), message.partition(), message.offset());
-                    continue;
+                Some(Ok(message)) => {
+                    wait = Duration::ZERO;
+                    if !ctx.is_new(&message) {
+                        continue;
+                    }
+                    if let Some(prefix) = &ctx.key_prefix
+                        && !message.key().is_some_and(|key| key.starts_with(prefix))
+                    {
+                        ctx.dispatcher.skipped(
+                            message.topic(),
+                            message.partition(),
+                            message.offset(),
+                        );
+                        continue;
+                    }
+                    let in_flight = ctx
+                        .dispatcher
+                        .dispatch(InboundRecord::from_borrowed(&message));
+                    let spent = ctx
+                        .dispatcher
+                        .budget
+                        .as_ref()
+                        .is_some_and(super::budget::InFlightBudget::is_spent);
+                    if spent || in_flight >= ctx.window {
+                        // A bound is reached: pause before reading on.
+                        break;
+                    }
                 }
-                ctx.dispatcher
-                    .dispatch(InboundRecord::from_borrowed(&message));
             }
         }
     }

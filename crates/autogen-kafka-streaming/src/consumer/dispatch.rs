@@ -122,9 +122,10 @@ impl Dispatcher {
             });
     }
 
-    /// Hands one record to its key's task, starting one when the key has none.
-    pub(crate) fn dispatch(self: &Arc<Self>, record: InboundRecord) {
-        let generation = {
+    /// Hands one record to its key's task, starting one when the key has none; returns the records now in flight
+    /// in its partition.
+    pub(crate) fn dispatch(self: &Arc<Self>, record: InboundRecord) -> usize {
+        let (generation, in_flight) = {
             let mut partitions = lock(&self.partitions);
             let tp = TopicPartition {
                 topic: record.topic.clone(),
@@ -136,7 +137,7 @@ impl Dispatcher {
                 paused: false,
             });
             state.offsets.started(record.offset);
-            state.generation
+            (state.generation, state.offsets.in_flight())
         };
         if let Some(budget) = &self.budget {
             budget.take();
@@ -154,6 +155,7 @@ impl Dispatcher {
                     .spawn_on(Arc::clone(self).run_key(key, job), &self.runtime);
             }
         }
+        in_flight
     }
 
     /// Marks a record the key filter skipped as done at once.
@@ -204,7 +206,8 @@ impl Dispatcher {
     }
 
     /// Runs the records of one key, in order, until none is queued. A record whose handler left an
-    /// acknowledgement to wait for is finished by a task of its own, so the key's next record starts at once.
+    /// acknowledgement to wait for is finished by a task of its own when a record of its key waits, so that record
+    /// starts at once; otherwise this task waits for the acknowledgement.
     async fn run_key(self: Arc<Self>, key: RecordKey, first: Job) {
         let mut job = first;
         loop {
@@ -229,42 +232,62 @@ impl Dispatcher {
                 }
                 Some(Step::Done(done)) => self.complete(&record, generation, done),
                 Some(Step::Acknowledging(acknowledgement)) => {
-                    let this = Arc::clone(&self);
+                    let Some(next) = self.next_of(&key) else {
+                        // Nothing queued behind it: this task waits for the acknowledgement itself (the key is
+                        // released already, so a record arriving meanwhile starts a task of its own).
+                        self.acknowledge(record, generation, acknowledgement)
+                            .instrument(span)
+                            .await;
+                        return;
+                    };
                     self.tasks.spawn_on(
-                        async move {
-                            let acknowledged = tokio::select! {
-                                biased;
-                                () = this.abort.cancelled() => None,
-                                acknowledged = acknowledgement => Some(acknowledged),
-                            };
-                            let done = match acknowledged {
-                                None => false,
-                                Some(Ok(())) => {
-                                    this.stats.handled.fetch_add(1, Ordering::Relaxed);
-                                    true
-                                }
-                                Some(Err(failure)) => this.dead_letter(&record, &failure).await,
-                            };
-                            this.complete(&record, generation, done);
-                        }
-                        .instrument(span),
+                        Arc::clone(&self)
+                            .acknowledge(record, generation, acknowledgement)
+                            .instrument(span),
                         &self.runtime,
                     );
+                    job = next;
+                    continue;
                 }
             }
-            let next = {
-                let mut queues = lock(&self.queues);
-                let next = queues.get_mut(&key).and_then(VecDeque::pop_front);
-                if next.is_none() {
-                    queues.remove(&key);
-                }
-                next
-            };
-            match next {
+            match self.next_of(&key) {
                 Some(queued) => job = queued,
                 None => return,
             }
         }
+    }
+
+    /// The next record queued behind `key`; with none, the key is released (its next record starts a new task).
+    fn next_of(&self, key: &RecordKey) -> Option<Job> {
+        let mut queues = lock(&self.queues);
+        let next = queues.get_mut(key).and_then(VecDeque::pop_front);
+        if next.is_none() {
+            queues.remove(key);
+        }
+        next
+    }
+
+    /// Waits for a handled record's acknowledgement, then reports the record done (or dead-letters it).
+    async fn acknowledge(
+        self: Arc<Self>,
+        record: InboundRecord,
+        generation: u64,
+        acknowledgement: Acknowledgement,
+    ) {
+        let acknowledged = tokio::select! {
+            biased;
+            () = self.abort.cancelled() => None,
+            acknowledged = acknowledgement => Some(acknowledged),
+        };
+        let done = match acknowledged {
+            None => false,
+            Some(Ok(())) => {
+                self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Some(Err(failure)) => self.dead_letter(&record, &failure).await,
+        };
+        self.complete(&record, generation, done);
     }
 
     /// Reports a record done (handled or dead-lettered) or abandoned.
