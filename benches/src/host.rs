@@ -1,4 +1,4 @@
-//! The scale benchmark's host process (`bench-worker host`, and `bench-host-jemalloc`, the same host with the
+//! The scale benchmark's host process (`bench-host-glibc`, and `bench-host-jemalloc`, the same host with the
 //! jemalloc allocator): the stateful `counter` type plus `types - 1` echo types (`echo1`, `echo2`, ..) that get no
 //! traffic, agents passivated after `idle ms` of idleness (0: never). It prints `ready ..` once started,
 //! `status active=.. [allocated=..]` every 250 ms (agents active; bytes the allocator has handed out and not got

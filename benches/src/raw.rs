@@ -118,8 +118,22 @@ fn assigned_consumer(settings: &Settings, topic: &str, group: &str) -> Result<St
     Ok(consumer)
 }
 
-fn group_consumer(settings: &Settings, topic: &str, group: &str) -> Result<Arc<StreamConsumer>> {
-    let consumer: StreamConsumer = client_config(&settings.consumer_properties(group)?)
+/// A group consumer of `topic`; with `statistics`, reporting librdkafka statistics as often as the runtime's request
+/// consumers do in the benchmark (the raw echo's, so both sides pay for them alike).
+fn group_consumer(
+    settings: &Settings,
+    topic: &str,
+    group: &str,
+    statistics: bool,
+) -> Result<Arc<StreamConsumer>> {
+    let mut config = client_config(&settings.consumer_properties(group)?);
+    if statistics {
+        config.set(
+            "statistics.interval.ms",
+            Settings::STATISTICS_INTERVAL_MS.to_string(),
+        );
+    }
+    let consumer: StreamConsumer = config
         .create()
         .map_err(|source| BenchError::raw("create consumer", source))?;
     consumer
@@ -175,7 +189,7 @@ impl RawEcho {
     ///
     /// [`BenchError::Raw`] when a client cannot be created or subscribed.
     pub fn start(settings: &Settings, request_topic: &str, group: &str) -> Result<Self> {
-        let consumer = group_consumer(settings, request_topic, group)?;
+        let consumer = group_consumer(settings, request_topic, group, true)?;
         let (producer, produced) = counted_producer(settings)?;
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(echo_loop(Arc::clone(&consumer), producer, stopped));
@@ -455,7 +469,7 @@ impl RawFanout {
         let mut consumers = Vec::new();
         for index in 0..subscribers {
             let group = format!("{topic}.subscriber-{index}");
-            let consumer = group_consumer(settings, topic, &group)?;
+            let consumer = group_consumer(settings, topic, &group, false)?;
             let board = Arc::new(TallyBoard::default());
             readers.push(tokio::spawn(count_loop(
                 Arc::clone(&consumer),

@@ -1,8 +1,9 @@
 //! The scale benchmarks behind `just bench-scale`: how a host's memory and CPU grow with the distinct agent ids it
 //! served (with and without passivation) and with the agent types it hosts.
 //!
-//! Each series runs a `bench-worker host` process (the stateful `counter` type, plus idle echo types for the
-//! types series) and a caller runtime in the driver, on one broker, and reads the host's `/proc` figures.
+//! Each series runs a `bench-host-glibc` or `bench-host-jemalloc` process (the stateful `counter` type, plus idle
+//! echo types for the types series) and a caller runtime in the driver, on one broker, and reads the host's
+//! `/proc` figures.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -422,7 +423,10 @@ impl Scale<'_> {
             source,
         })?;
         let (exe, mut args) = match allocator {
-            Allocator::Glibc => (self.env.worker_exe.clone(), vec!["host".to_owned()]),
+            Allocator::Glibc => (
+                self.env.worker_exe.with_file_name("bench-host-glibc"),
+                Vec::new(),
+            ),
             // Through env(1), to hand jemalloc its settings (it reads them before `main`): background
             // threads, freed pages returned after 1 s and at once to the system (no lazy MADV_FREE, which
             // the RSS would still count).

@@ -86,8 +86,9 @@ fn env_ms(name: &str, default: u64) -> u64 {
 }
 
 impl Settings {
-    /// How often librdkafka reports statistics to the runtime (every client) and to the raw echo's producer: the
-    /// produce requests per answer of a measured run come from the reports before and after it.
+    /// How often librdkafka reports statistics to the runtime (its consumers and data producer) and to the raw
+    /// echo's consumer and producer alike: the produce requests per answer of a measured run come from the reports
+    /// before and after it.
     pub const STATISTICS_INTERVAL_MS: u64 = 250;
 
     /// The settings used for a broker of `kind` at `bootstrap_servers`.

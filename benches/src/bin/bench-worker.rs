@@ -4,10 +4,6 @@
 //!   `echo` agent type, and with `relay` the `relay` type too (it asks `echo/<its own key>` through the runtime).
 //!   Prints `ready start_ms=.. build_ms=.. instance=..` once `start()` returned, and `assigned <partitions>`
 //!   whenever the request partitions of `echo` it owns change.
-//! - `bench-worker host <settings json> <fleet> <group> <name> <types> <idle ms>`: the scale benchmark's host:
-//!   the stateful `counter` type plus `types - 1` echo types (`echo1`, `echo2`, ..) that get no traffic, agents
-//!   passivated after `idle ms` of idleness (0: never). Prints `ready ..` once started; its `stats` line has
-//!   `active=..` (agents active when it was told to stop).
 //! - `bench-worker raw-echo <settings json> <request topic> <group>`: the raw rdkafka echo. Prints
 //!   `ready join_ms=..` once its consumer group assigned it partitions.
 //!
@@ -32,6 +28,11 @@ use autogen_kafka_bench::{
     BenchError, ECHO_TYPE, Produced, RELAY_TYPE, RawEcho, Result, echo_agent, relay_agent,
 };
 
+/// jemalloc, in every benchmark process that compares the runtime with the raw baseline (both sides alike):
+/// glibc's malloc cost the runtime's callee about a quarter of its CPU under load (docs/performance.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
@@ -39,10 +40,9 @@ async fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("callee") => callee(&args[1..]).await,
         Some("raw-echo") => raw_echo(&args[1..]).await,
-        Some("host") => autogen_kafka_bench::host::run(&args[1..], None).await,
         _ => Err(BenchError::WorkerArguments {
             detail: "usage: bench-worker callee <settings> <fleet> <group> <name> [relay] | raw-echo <settings> <topic> \
-                     <group> | host <settings> <fleet> <group> <name> <types> <idle ms>"
+                     <group>"
                 .to_owned(),
         }),
     };

@@ -36,6 +36,10 @@ struct Args {
     quick: bool,
 }
 
+/// jemalloc, like the workers: the driver runs the runtime's callers and the raw callers alike.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG").unwrap_or_else(|_| {
