@@ -368,9 +368,19 @@ pub struct GroupConsumer {
     topics: Vec<String>,
     token: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Resolves once the poll loop ended (offsets committed, group left), before the client is dropped.
+    stopped: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// How long a stop may take: the drain timeout, then committing and leaving the group.
+    stop_timeout: Duration,
     assignment: watch::Receiver<Vec<TopicPartition>>,
     stats: Arc<ConsumerStats>,
 }
+
+/// How long a stopped consumer's client may take to close before its thread is left behind (librdkafka can wait
+/// without end for a broker that is gone).
+const CLIENT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a stop may take beyond the drain timeout (the last commit, leaving the group, the record tasks' end).
+const STOP_MARGIN: Duration = Duration::from_secs(30);
 
 impl GroupConsumer {
     /// Creates the consumer, subscribes it and starts its poll thread.
@@ -402,15 +412,23 @@ impl GroupConsumer {
             assignment_tx,
         )?;
         let name = spec.name;
+        let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("ak-consumer-{name}"))
-            .spawn(move || context::poll_loop(&consumer))
+            .spawn(move || {
+                context::poll_loop(&consumer);
+                let _ = stopped_tx.send(());
+                // Closing the client may still wait on the broker: `shutdown` waits for it only so long.
+                drop(consumer);
+            })
             .map_err(StreamingError::SpawnThread)?;
         Ok(Self {
             name,
             topics: spec.topics,
             token,
             thread: Some(thread),
+            stopped: Some(stopped),
+            stop_timeout: spec.drain_timeout.saturating_add(STOP_MARGIN),
             assignment,
             stats,
         })
@@ -465,15 +483,32 @@ impl GroupConsumer {
     }
 
     /// Stops intake, lets the records read finish (up to the spec's drain timeout), gives up the rest (their tasks
-    /// are cancelled, their offsets not committed), commits, leaves the group and joins the poll thread.
+    /// are cancelled, their offsets not committed), commits, leaves the group and joins the poll thread. Bounded:
+    /// a poll loop that has not ended within the drain timeout plus 30 s, or a client that has not closed 10 s
+    /// after it, is logged and left behind, so a broker that went away never holds up a stop.
     pub async fn shutdown(mut self) {
         self.token.cancel();
-        if let Some(thread) = self.thread.take() {
-            let name = self.name.clone();
-            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
-                tracing::error!(consumer = %name, "consumer thread ended abnormally");
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        if let Some(stopped) = self.stopped.take()
+            && tokio::time::timeout(self.stop_timeout, stopped)
+                .await
+                .is_err()
+        {
+            tracing::error!(consumer = %self.name, after = ?self.stop_timeout, "the consumer did not stop in time; its thread is left behind");
+            return;
+        }
+        let closing = tokio::time::Instant::now();
+        while !thread.is_finished() {
+            if closing.elapsed() >= CLIENT_CLOSE_TIMEOUT {
+                tracing::warn!(consumer = %self.name, after = ?CLIENT_CLOSE_TIMEOUT, "the consumer's client did not close in time; its thread is left behind");
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if thread.join().is_err() {
+            tracing::error!(consumer = %self.name, "consumer thread ended abnormally");
         }
     }
 }

@@ -904,3 +904,38 @@ async fn a_periodic_commit_the_broker_refused_is_sent_again_while_nothing_moves(
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_after_the_broker_went_away_still_returns() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let topic = unique_topic("gone");
+        broker.create_topic(&topic, 2).await.unwrap();
+        let producer = producer(&broker);
+        produce_all(&producer, &topic, &[("k".into(), "v".into())]).await;
+        let recorder = Arc::new(Recorder::default());
+        let worker = GroupConsumer::start(
+            spec(&broker, "gone", &unique_group("gone"), &topic)
+                .drain_timeout(Duration::from_millis(500)),
+            Arc::new(Shared(Arc::clone(&recorder))),
+            None,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { recorder.total() == 1 },
+        )
+        .await
+        .unwrap();
+        drop(producer);
+        broker.shutdown().await.unwrap();
+        // The drain timeout plus the stop margin (30 s) plus the client's close bound (10 s), with room to spare.
+        tokio::time::timeout(Duration::from_secs(45), worker.shutdown())
+            .await
+            .expect("a stop returns although the broker is gone");
+    })
+    .await
+    .unwrap();
+}
