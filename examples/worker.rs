@@ -20,6 +20,11 @@ use autogen_kafka::{
 };
 use autogen_kafka_examples::{Add, Sum};
 
+/// jemalloc: under load glibc's malloc took about a quarter of the CPU of the threads that handle records
+/// (docs/performance.md, finding 12).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Adds numbers.
 struct Calculator;
 
