@@ -71,6 +71,33 @@ impl RecordHandler for Shared {
     }
 }
 
+/// A worker of `spec` that records what it handles (dead letters through `dead_letters`, when given).
+fn recording(
+    spec: ConsumerSpec,
+    dead_letters: Option<EventProducer>,
+) -> (GroupConsumer, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let worker = GroupConsumer::start(
+        spec,
+        Arc::new(Shared(Arc::clone(&recorder))),
+        dead_letters,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    (worker, recorder)
+}
+
+/// Waits (up to a minute) until `recorder` handled `total` records.
+async fn until_total(recorder: &Recorder, total: usize) {
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || async { recorder.total() == total },
+    )
+    .await
+    .unwrap();
+}
+
 async fn produce_all(producer: &EventProducer, topic: &str, records: &[(String, String)]) {
     for (key, value) in records {
         producer
@@ -93,21 +120,8 @@ async fn handles_every_record_in_key_order_and_commits() {
         produce_all(&producer, &topic, &records).await;
 
         let group = unique_group("ordered");
-        let recorder = Arc::new(Recorder::default());
-        let worker = GroupConsumer::start(
-            spec(&broker, "ordered", &group, &topic),
-            Arc::new(Shared(Arc::clone(&recorder))),
-            None,
-            &CancellationToken::new(),
-        )
-        .unwrap();
-        eventually(
-            Duration::from_secs(60),
-            Duration::from_millis(20),
-            || async { recorder.total() == 120 },
-        )
-        .await
-        .unwrap();
+        let (worker, recorder) = recording(spec(&broker, "ordered", &group, &topic), None);
+        until_total(&recorder, 120).await;
         let seen = recorder.seen.lock().unwrap().clone();
         for (key, values) in &seen {
             let mut sorted = values.clone();
@@ -170,14 +184,10 @@ async fn failing_and_panicking_records_go_to_the_dead_letter_topic_and_the_rest_
         records.insert(12, ("worse".into(), "panic".into()));
         produce_all(&producer, &topic, &records).await;
 
-        let recorder = Arc::new(Recorder::default());
-        let worker = GroupConsumer::start(
+        let (worker, recorder) = recording(
             spec(&broker, "poison", &unique_group("poison"), &topic).dead_letter_topic(dlq.clone()),
-            Arc::new(Shared(Arc::clone(&recorder))),
             Some(producer.clone()),
-            &CancellationToken::new(),
-        )
-        .unwrap();
+        );
         eventually(
             Duration::from_secs(60),
             Duration::from_millis(20),
@@ -282,14 +292,10 @@ async fn a_key_prefix_filter_skips_other_keys_and_still_commits_them() {
             .collect();
         produce_all(&producer, &topic, &records).await;
         let group = unique_group("prefix");
-        let recorder = Arc::new(Recorder::default());
-        let worker = GroupConsumer::start(
+        let (worker, recorder) = recording(
             spec(&broker, "prefix", &group, &topic).key_prefix("mine/"),
-            Arc::new(Shared(Arc::clone(&recorder))),
             None,
-            &CancellationToken::new(),
-        )
-        .unwrap();
+        );
         eventually(
             Duration::from_secs(60),
             Duration::from_millis(20),
@@ -862,21 +868,11 @@ async fn a_periodic_commit_the_broker_refused_is_sent_again_while_nothing_moves(
             )
             .await
             .unwrap();
-        let first = Arc::new(Recorder::default());
-        let a = GroupConsumer::start(
+        let (a, first) = recording(
             spec(&broker, "refused-a", &group, &topic).commit_refresh(Duration::from_millis(500)),
-            Arc::new(Shared(Arc::clone(&first))),
             None,
-            &CancellationToken::new(),
-        )
-        .unwrap();
-        eventually(
-            Duration::from_secs(60),
-            Duration::from_millis(20),
-            || async { first.total() == 20 },
-        )
-        .await
-        .unwrap();
+        );
+        until_total(&first, 20).await;
         // The commits of the 20 records went out and were refused; nothing new arrives from here on.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (broker_ref, group_ref, topic_ref) = (&broker, group.clone(), topic.clone());
@@ -913,22 +909,12 @@ async fn a_stop_after_the_broker_went_away_still_returns() {
         broker.create_topic(&topic, 2).await.unwrap();
         let producer = producer(&broker);
         produce_all(&producer, &topic, &[("k".into(), "v".into())]).await;
-        let recorder = Arc::new(Recorder::default());
-        let worker = GroupConsumer::start(
+        let (worker, recorder) = recording(
             spec(&broker, "gone", &unique_group("gone"), &topic)
                 .drain_timeout(Duration::from_millis(500)),
-            Arc::new(Shared(Arc::clone(&recorder))),
             None,
-            &CancellationToken::new(),
-        )
-        .unwrap();
-        eventually(
-            Duration::from_secs(60),
-            Duration::from_millis(20),
-            || async { recorder.total() == 1 },
-        )
-        .await
-        .unwrap();
+        );
+        until_total(&recorder, 1).await;
         drop(producer);
         broker.shutdown().await.unwrap();
         // The drain timeout plus the stop margin (30 s) plus the client's close bound (10 s), with room to spare.
