@@ -272,7 +272,7 @@ impl WorkerContext {
     /// bare resume waits for the fetcher's next periodic wake-up).
     fn regulate(&self, consumer: &BaseConsumer<Self>) -> bool {
         let budget = self.dispatcher.budget.as_ref();
-        let spent = budget.is_some_and(super::budget::InFlightBudget::is_spent);
+        let spent = self.dispatcher.budget_spent();
         let room = budget.is_none_or(super::budget::InFlightBudget::has_room);
         let low = resume_below(self.window);
         // Called before every poll: the client's lists are only built when a partition changes state.
@@ -539,14 +539,13 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
             break;
         }
         ctx.reread_gaps(consumer);
-        let wait = if ctx.regulate(consumer) {
+        let mut wait = if ctx.regulate(consumer) {
             PAUSED_POLL.min(ctx.poll_timeout)
         } else {
             ctx.poll_timeout
         };
         // The records the client holds already are handed out back to back (each before the next poll, which may
         // run a rebalance) until a bound is reached; then the partitions are paused and the commit timer checked.
-        let mut wait = wait;
         for _ in 0..POLL_BATCH {
             match consumer.poll(wait) {
                 None => break,
@@ -572,12 +571,7 @@ pub(crate) fn poll_loop(consumer: &BaseConsumer<WorkerContext>) {
                     let in_flight = ctx
                         .dispatcher
                         .dispatch(InboundRecord::from_borrowed(&message));
-                    let spent = ctx
-                        .dispatcher
-                        .budget
-                        .as_ref()
-                        .is_some_and(super::budget::InFlightBudget::is_spent);
-                    if spent || in_flight >= ctx.window {
+                    if in_flight >= ctx.window || ctx.dispatcher.budget_spent() {
                         // A bound is reached: pause before reading on.
                         break;
                     }

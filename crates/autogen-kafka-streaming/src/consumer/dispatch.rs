@@ -158,6 +158,11 @@ impl Dispatcher {
         in_flight
     }
 
+    /// Whether the runtime-wide in-flight budget (if any) is used up.
+    pub(crate) fn budget_spent(&self) -> bool {
+        self.budget.as_ref().is_some_and(InFlightBudget::is_spent)
+    }
+
     /// Marks a record the key filter skipped as done at once.
     pub(crate) fn skipped(&self, topic: &str, partition: i32, offset: i64) {
         let tp = TopicPartition {
