@@ -43,8 +43,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Test controls: [`set_compatible`](Self::set_compatible) (make checks fail and
 /// registrations of new versions answer 409), basic auth
 /// ([`SchemaRegistryStandInBuilder::with_basic_auth`]), [`fail_next`](Self::fail_next),
-/// [`fail_next_on`](Self::fail_next_on) and [`garble_next`](Self::garble_next) (fault
-/// injection), [`request_count`](Self::request_count),
+/// [`fail_next_on`](Self::fail_next_on), [`garble_next`](Self::garble_next) and
+/// [`delay_next`](Self::delay_next) (fault injection), [`request_count`](Self::request_count),
 /// and [`shutdown`](Self::shutdown) (dropping the stand-in also stops it).
 ///
 /// # Examples
@@ -279,6 +279,16 @@ impl SchemaRegistryStandIn {
         });
     }
 
+    /// Answers each of the next `count` requests normally, but only after `delay` (a slow registry). Replaces
+    /// any pending fault.
+    pub fn delay_next(&self, count: u32, delay: Duration) {
+        *self.shared.fault() = Some(Fault {
+            remaining: count,
+            kind: FaultKind::Delay(delay),
+            path_prefix: None,
+        });
+    }
+
     /// The subjects that have at least one version, sorted.
     #[must_use]
     pub fn subjects(&self) -> Vec<String> {
@@ -370,6 +380,7 @@ struct Fault {
 enum FaultKind {
     Status(StatusCode),
     Garbage,
+    Delay(Duration),
 }
 
 /// The registry's data: schemas by id (index + 1) and each subject's versions as ids.
@@ -558,6 +569,7 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
             )
                 .into_response();
         }
+        Some(FaultKind::Delay(delay)) => tokio::time::sleep(delay).await,
         None => {}
     }
     if let Some(expected) = &shared.expected_authorization {
@@ -1009,12 +1021,24 @@ mod tests {
             registry.fail_next(1, 503);
             let (status, _) = call(registry.url(), "GET", "/subjects", None).await;
             assert_eq!(status, 503);
+            registry.delay_next(1, Duration::from_secs(1));
+            let began = std::time::Instant::now();
+            let (status, _) = call(registry.url(), "GET", "/subjects", None).await;
+            assert_eq!(status, 401, "a delayed request is still served");
+            assert!(began.elapsed() >= Duration::from_secs(1));
+            let began = std::time::Instant::now();
+            let (status, _) = call(registry.url(), "GET", "/subjects", None).await;
+            assert_eq!(status, 401);
+            assert!(
+                began.elapsed() < Duration::from_secs(1),
+                "only the next request is delayed"
+            );
             let (status, body) = call(registry.url(), "GET", "/subjects", None).await;
             assert_eq!(
                 (status, parse(&body)["error_code"].clone()),
                 (401, json!(401))
             );
-            assert_eq!(registry.request_count(), 2);
+            assert_eq!(registry.request_count(), 4);
 
             let url = registry.url().to_owned();
             registry.shutdown().await;

@@ -10,10 +10,12 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use autogen_kafka::config::SerializationFormat;
 use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    Deliveries, Ping, Pong, create_fleet_topics, fleet_config, publish_news, records_in,
-    register_echo, subscribed_consumer, topic_creation, worker, worker_config,
+    CapturedLogs, Deliveries, Ping, Pong, assert_echo_answers, create_fleet_topics, fleet_config,
+    publish_news, records_in, register_echo, start_registry_fleet, subscribed_consumer,
+    topic_creation, worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -476,6 +478,61 @@ async fn fleet_cleanup_deletes_reply_topics_no_runtime_names_and_keeps_live_ones
             )));
         }
         live.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_slower_to_start_than_the_registry_expiry_is_not_taken_for_departed() {
+    let captured = CapturedLogs::install(tracing::Level::INFO);
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (broker, registry, config) =
+            start_registry_fleet("slow-start", SerializationFormat::Avro).await;
+        let survivor = worker(&broker, config.clone(), "survivor");
+        register_echo(&survivor, "echo", "survivor").await;
+        survivor.start().await.unwrap();
+
+        // The slow runtime's first Schema Registry request comes after its directory entry is written and is
+        // answered only after the entry's expiry, the clean-up grace and a few of the survivor's heartbeats.
+        let slow = worker(&broker, config.clone(), "slow");
+        register_echo(&slow, "slow_echo", "slow").await;
+        let runtime = &config.runtime;
+        let stall =
+            runtime.registry_expiry + runtime.cleanup_grace + runtime.registry_heartbeat * 4;
+        registry.delay_next(1, stall);
+        let began = std::time::Instant::now();
+        slow.start().await.unwrap();
+        assert!(began.elapsed() >= stall, "{:?}", began.elapsed());
+
+        // The survivor never took it for departed: nothing of it was cleaned up, its reply topic is there, and
+        // both call each other.
+        let departed = format!("departed={}", slow.instance_id());
+        assert!(
+            !captured.text().contains(&departed),
+            "a starting runtime was cleaned up:\n{}",
+            captured.text()
+        );
+        assert!(tokio::task::block_in_place(|| topic_exists(
+            &broker,
+            slow.reply_topic()
+        )));
+        assert!(survivor.is_hosted("slow_echo"));
+        assert_echo_answers(&slow, "survivor").await;
+        let pong: Pong = survivor
+            .send(
+                Ping {
+                    content: "hi".into(),
+                },
+                &AgentId::new("slow_echo", "k").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pong.content, "hi from slow_echo/k on slow");
+
+        slow.stop().await.unwrap();
+        survivor.stop().await.unwrap();
+        registry.shutdown().await;
     })
     .await
     .expect("test timed out");

@@ -50,8 +50,14 @@ async fn startup(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     // 1. Configuration validation happened in `build`. 2. Connection.
     connect(runtime).await?;
     tracing::info!(elapsed = ?begun.elapsed(), "broker reachable");
-    // 3. Topics and schemas.
+    // 3. Topics and schemas. The directory entry names the reply topic before the topic exists: a runtime that
+    // dies from here on leaves nothing the fleet does not know of, and the survivors clean up after the grace. It
+    // is renewed every heartbeat from now on: a start that outlasts the registry expiry (a slow registry, a long
+    // group join) must not look like a departure.
     ensure_topics(runtime).await?;
+    announce(inner).await?;
+    let _announcing = keep_announcing(runtime).drop_guard();
+    ensure_reply_topic(runtime).await?;
     let codecs = Arc::new(register_schemas(config, inner.format).await?);
     let _ = inner.codecs.set(Arc::clone(&codecs));
     tracing::info!(elapsed = ?begun.elapsed(), "topics and schemas ready");
@@ -157,16 +163,45 @@ async fn connect(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
 async fn ensure_topics(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
     let inner = &runtime.inner;
     let config = &inner.config;
-    let replication = config.kafka.replication_factor.max(1);
     let specs = crate::fleet_topic_specs(config, false);
-    crate::setup::ensure_topics(config, inner.create_mode, &specs, step_timeout(config)).await?;
-    // The directory entry names the reply topic before the topic exists: a runtime that dies from here on leaves
-    // nothing the fleet does not know of, and clean up after the grace.
-    announce(inner).await?;
+    crate::setup::ensure_topics(config, inner.create_mode, &specs, step_timeout(config)).await
+}
+
+async fn ensure_reply_topic(runtime: &KafkaWorkerAgentRuntime) -> Result<()> {
+    let inner = &runtime.inner;
+    let config = &inner.config;
     let reply = TopicSpec::new(inner.reply_topic.clone())
         .partitions(1)
-        .replication_factor(replication);
+        .replication_factor(config.kafka.replication_factor.max(1));
     crate::setup::ensure_topics(config, inner.create_mode, &[reply], step_timeout(config)).await
+}
+
+/// Renews this runtime's directory entry every heartbeat while it starts, until the returned token is cancelled
+/// (the heartbeats of a started runtime take over) or the runtime stops.
+fn keep_announcing(runtime: &KafkaWorkerAgentRuntime) -> tokio_util::sync::CancellationToken {
+    let weak = Arc::downgrade(&runtime.inner);
+    let token = runtime.inner.token.child_token();
+    let interval = runtime.inner.config.runtime.registry_heartbeat;
+    let ticks = token.clone();
+    runtime.inner.tracker.spawn(
+        async move {
+            while let Some(inner) = tick(&ticks, interval, &weak).await {
+                let announced = tokio::select! {
+                    biased;
+                    () = ticks.cancelled() => return,
+                    announced = announce(&inner) => announced,
+                };
+                if let Err(error) = announced {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "directory entry not renewed while starting"
+                    );
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    token
 }
 
 /// Tells the state store whether the state topic has as many partitions as `agent_type`'s request topic (then the
