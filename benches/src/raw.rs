@@ -86,7 +86,7 @@ impl ClientContext for Counted {
     }
 }
 
-/// The raw echo's producer: the runtime's producer settings, with statistics every
+/// The raw echo's and the raw caller's producer: the runtime's producer settings, with statistics every
 /// [`Settings::STATISTICS_INTERVAL_MS`] as the runtime's data producer has them.
 fn counted_producer(settings: &Settings) -> Result<(FutureProducer<Counted>, LastProduced)> {
     let mut config = client_config(&settings.producer_properties()?);
@@ -318,7 +318,8 @@ pub enum RawCallError {
 
 /// The raw caller: writes requests, matches answers from its reply topic.
 pub struct RawClient {
-    producer: FutureProducer,
+    producer: FutureProducer<Counted>,
+    produced: LastProduced,
     request_topic: String,
     reply_topic: String,
     waiters: Waiters,
@@ -344,13 +345,14 @@ impl RawClient {
     ///
     /// [`BenchError::Raw`] when a client cannot be created or assigned.
     pub fn start(settings: &Settings, request_topic: &str, reply_topic: &str) -> Result<Self> {
-        let producer = producer(settings)?;
+        let (producer, produced) = counted_producer(settings)?;
         let group = format!("raw-reply-reader.{reply_topic}");
         let consumer = assigned_consumer(settings, reply_topic, &group)?;
         let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
         let reader = tokio::spawn(reply_loop(consumer, Arc::clone(&waiters)));
         Ok(Self {
             producer,
+            produced,
             request_topic: request_topic.to_owned(),
             reply_topic: reply_topic.to_owned(),
             waiters,
@@ -397,6 +399,12 @@ impl RawClient {
             lock_waiters(&self.waiters).remove(&id);
         }
         outcome
+    }
+
+    /// The requests written and in how many produce requests, as the producer's last statistics counted them.
+    #[must_use]
+    pub fn produced(&self) -> Option<Produced> {
+        *self.produced.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stops the reply reader.

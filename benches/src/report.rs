@@ -147,6 +147,8 @@ pub struct ThroughputRun {
     /// Records per produce request the callee process(es) sent during the run (their answers), from librdkafka's
     /// statistics before and after it.
     pub callee_records_per_request: Option<f64>,
+    /// Records per produce request the caller sent during the run (its requests), counted the same way.
+    pub caller_records_per_request: Option<f64>,
     /// Largest resident set of the (first) callee process seen during the run.
     pub callee_max_rss_mib: Option<f64>,
     /// CPU used by the broker during the run, in % of one CPU (the mock cluster is one thread: near 100 % it
@@ -333,6 +335,10 @@ pub struct CpuReport {
     /// Produce requests per answer of the runtime relative to the raw echo's:
     /// `raw_records_per_request / runtime_records_per_request`.
     pub ratio_produce_requests: Option<f64>,
+    /// Records per produce request of the runtime's caller over the same run (its requests).
+    pub runtime_caller_records_per_request: Option<f64>,
+    /// The same for the raw caller.
+    pub raw_caller_records_per_request: Option<f64>,
 }
 
 /// One of the targets, judged on this broker.
@@ -639,6 +645,17 @@ impl BrokerReport {
                 opt(cpu.ratio_produce_requests, |r| {
                     format!("{r:.2}× the requests per answer")
                 }),
+            );
+            row(
+                format!(
+                    "Requests per produce request, caller ({} in flight)",
+                    cpu.in_flight
+                ),
+                opt(cpu.runtime_caller_records_per_request, |r| {
+                    format!("{r:.2}")
+                }),
+                opt(cpu.raw_caller_records_per_request, |r| format!("{r:.2}")),
+                "–".to_owned(),
             );
             row(
                 "CPU of an idle callee process, per second".to_owned(),

@@ -788,20 +788,32 @@ impl Bench<'_> {
             let mut raw_runs = Vec::new();
             let mut runtime_runs = Vec::new();
             let mut skewed_runs = Vec::new();
+            let raw_counts = || raw.produced();
+            let runtime_counts = || runtime_produced(&caller);
             for _ in 0..plan.throughput_repeats.max(1) {
                 raw_runs.push(
-                    self.throughput(in_flight, raw_op.clone(), &raw_workers)
+                    self.throughput(in_flight, raw_op.clone(), &raw_workers, &raw_counts)
                         .await,
                 );
                 runtime_runs.push(
-                    self.throughput(in_flight, runtime_op.clone(), &callee_workers)
-                        .await,
+                    self.throughput(
+                        in_flight,
+                        runtime_op.clone(),
+                        &callee_workers,
+                        &runtime_counts,
+                    )
+                    .await,
                 );
                 if skewed {
                     tracing::info!(in_flight, "throughput, skewed keys");
                     skewed_runs.push(
-                        self.throughput(in_flight, skewed_op.clone(), &callee_workers)
-                            .await,
+                        self.throughput(
+                            in_flight,
+                            skewed_op.clone(),
+                            &callee_workers,
+                            &runtime_counts,
+                        )
+                        .await,
                     );
                 }
             }
@@ -855,6 +867,8 @@ impl Bench<'_> {
                 last.runtime.caller_cpu_ms_per_1k,
                 last.raw.caller_cpu_ms_per_1k,
             ),
+            runtime_caller_records_per_request: last.runtime.caller_records_per_request,
+            raw_caller_records_per_request: last.raw.caller_records_per_request,
             runtime_records_per_request: last.runtime.callee_records_per_request,
             raw_records_per_request: last.raw.callee_records_per_request,
             ratio_produce_requests: both(
@@ -988,7 +1002,11 @@ impl Bench<'_> {
         tracing::info!(in_flight, "throughput, agent to agent");
         let mut runs = Vec::new();
         for _ in 0..plan.throughput_repeats.max(1) {
-            runs.push(self.throughput(in_flight, op.clone(), &[callee]).await);
+            let counts = || runtime_produced(&caller);
+            runs.push(
+                self.throughput(in_flight, op.clone(), &[callee], &counts)
+                    .await,
+            );
         }
         let uniform = report
             .rpc_throughput
@@ -1007,6 +1025,7 @@ impl Bench<'_> {
         in_flight: usize,
         op: F,
         callees: &[&WorkerProcess],
+        caller: &CallerCounts<'_>,
     ) -> ThroughputRun
     where
         F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
@@ -1022,6 +1041,7 @@ impl Bench<'_> {
         let callee_pids: Vec<u32> = callees.iter().map(|w| w.pid()).collect();
         let callee_pids = callee_pids.as_slice();
         let produced_before = produced(callees);
+        let caller_produced_before = caller();
         let callee_before = cpu(callee_pids);
         let caller_before = procstat::sample_self().ok().map(|s| s.cpu);
         let broker_before = self.broker_cpu.read();
@@ -1045,6 +1065,7 @@ impl Bench<'_> {
         let _ = sampler.await;
         let callee_after = cpu(callee_pids);
         let produced_after = produced(callees);
+        let caller_produced_after = caller();
         let caller_after = procstat::sample_self().ok().map(|s| s.cpu);
         let broker_after = self.broker_cpu.read();
         let seconds = outcome.window.as_secs_f64();
@@ -1081,6 +1102,10 @@ impl Bench<'_> {
             p99_ms: round3(summary.p99_ms),
             callee_cpu_ms_per_1k: per_1k(callee_before, callee_after),
             callee_records_per_request: records_per_request(produced_before, produced_after),
+            caller_records_per_request: records_per_request(
+                caller_produced_before,
+                caller_produced_after,
+            ),
             // With the mock cluster in this process, the driver's CPU is mostly the broker's.
             caller_cpu_ms_per_1k: if self.broker.kind() == BrokerKind::Mock {
                 None
@@ -1158,7 +1183,9 @@ impl Bench<'_> {
             let running: Vec<&WorkerProcess> = workers.iter().collect();
             let before: Vec<Option<Instant>> =
                 workers.iter().map(|w| w.state().assigned_at).collect();
-            let run = self.throughput(in_flight, op.clone(), &running).await;
+            let run = self
+                .throughput(in_flight, op.clone(), &running, &|| None)
+                .await;
             let changes = workers
                 .iter()
                 .zip(&before)
@@ -1429,6 +1456,17 @@ fn produced(workers: &[&WorkerProcess]) -> Option<Produced> {
         total.records += field("produced_records")?;
     }
     Some(total)
+}
+
+/// Reads what a caller has produced so far ([`Produced`]), `None` when it is not counted.
+type CallerCounts<'a> = dyn Fn() -> Option<Produced> + Sync + 'a;
+
+/// What a runtime has produced so far, from its data producer's statistics.
+fn runtime_produced(runtime: &KafkaWorkerAgentRuntime) -> Option<Produced> {
+    runtime.produce_counts().map(|counts| Produced {
+        requests: counts.requests,
+        records: counts.records,
+    })
 }
 
 /// Records per produce request between two [`produced`] readings.

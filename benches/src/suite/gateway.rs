@@ -223,6 +223,7 @@ impl Bench<'_> {
             p99_ms: round3(summary.p99_ms),
             callee_cpu_ms_per_1k: None,
             callee_records_per_request: None,
+            caller_records_per_request: None,
             caller_cpu_ms_per_1k: driver_cpu_ms_per_1k,
             callee_max_rss_mib: None,
             broker_cpu_percent,
