@@ -308,6 +308,64 @@ async fn one_directory_record_per_heartbeat_keeps_every_registration_alive_and_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_removed_by_a_survivor_is_written_again_by_its_live_runtime() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let broker = TestBroker::start().await.unwrap();
+        let config = worker_config(&broker, &unique_topic("resubscribe"));
+        create_fleet_topics(&broker, &config, 3).await;
+        let caller = worker(&broker, config.clone(), "caller");
+        let host = worker(&broker, config.clone(), "host");
+        register_echo(&host, "echo", "host").await;
+        let (a, b) = tokio::join!(caller.start(), host.start());
+        a.unwrap();
+        b.unwrap();
+        let subscription = TypeSubscription::new("news", "echo").unwrap();
+        let id = subscription.id().to_owned();
+        host.add_subscription(subscription.into()).await.unwrap();
+
+        // A survivor that took the host for dead (a stall past expiry and grace) tombstones the subscription, as
+        // the clean-up does. The host's next heartbeat writes it again: the topic then holds the subscription
+        // twice (added, written again) around the tombstone, and the caller's view has it.
+        let topic = &config.runtime.subscription_topic;
+        let producer: FutureProducer = broker.producer_config().create().unwrap();
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(topic).key(&id),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        let reader = subscribed_consumer(&broker, "subscription-reader", topic);
+        let (mut removed, mut added) = (false, 0);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !(removed && added >= 2) {
+                let record = reader.recv().await.unwrap();
+                if record.key() == Some(id.as_bytes()) {
+                    match record.payload() {
+                        None => removed = true,
+                        Some(_) => added += 1,
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the removed subscription is written again");
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || async { caller.knows_subscription(&id) && host.knows_subscription(&id) },
+        )
+        .await
+        .expect("both views hold the subscription again");
+
+        caller.stop().await.unwrap();
+        host.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_ends_within_one_shutdown_timeout_while_a_handler_is_stuck() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
