@@ -41,6 +41,36 @@ fn spawn_subscribed_worker(
     (child, instance.clone(), subscription.clone())
 }
 
+/// Writes a tombstone for `key` to `topic`, as a survivor's clean-up does, and waits until the topic holds the
+/// tombstone and two values for `key`: the one written at start and the one its live runtime wrote again. Read back
+/// rather than counted (Tansu's watermarks may trail a partition's last write); the tombstone may sit in another
+/// partition (this producer's partitioner), so the order is not checked.
+async fn tombstone_then_see_it_written_again(broker: &TestBroker, topic: &str, key: &str) {
+    let producer: FutureProducer = broker.producer_config().create().unwrap();
+    producer
+        .send(
+            FutureRecord::<str, [u8]>::to(topic).key(key),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let reader = subscribed_consumer(broker, "tombstone-reader", topic);
+    let (mut removed, mut values) = (false, 0);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !(removed && values >= 2) {
+            let record = reader.recv().await.unwrap();
+            if record.key() == Some(key.as_bytes()) {
+                match record.payload() {
+                    None => removed = true,
+                    Some(_) => values += 1,
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{key} in {topic} was not written again after its tombstone"));
+}
+
 /// Whether `topic` exists on the broker.
 fn topic_exists(broker: &TestBroker, topic: &str) -> bool {
     let consumer: BaseConsumer = broker.consumer_config("topic-probe").create().unwrap();
@@ -262,33 +292,8 @@ async fn one_directory_record_per_heartbeat_keeps_every_registration_alive_and_a
         );
 
         // A survivor that took the host for dead removes one registration: the host writes it again.
-        let producer: FutureProducer = broker.producer_config().create().unwrap();
         let key = format!("echo_b@{}", host.instance_id());
-        producer
-            .send(
-                FutureRecord::<str, [u8]>::to(registry_topic).key(&key),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        // Read back from the topic (Tansu's watermarks may trail a partition's last write, so the records are
-        // read, not counted): the tombstone, and the registration twice, at start and written again. The
-        // tombstone may sit in another partition (this producer's partitioner), so their order is not checked.
-        let reader = subscribed_consumer(&broker, "registry-reader", registry_topic);
-        let (mut removed, mut registered) = (false, 0);
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while !(removed && registered >= 2) {
-                let record = reader.recv().await.unwrap();
-                if record.key() == Some(key.as_bytes()) {
-                    match record.payload() {
-                        None => removed = true,
-                        Some(_) => registered += 1,
-                    }
-                }
-            }
-        })
-        .await
-        .expect("the removed registration is written again");
+        tombstone_then_see_it_written_again(&broker, registry_topic, &key).await;
         eventually(
             Duration::from_secs(30),
             Duration::from_millis(50),
@@ -326,30 +331,7 @@ async fn a_subscription_removed_by_a_survivor_is_written_again_by_its_live_runti
         // A survivor that took the host for dead (a stall past expiry and grace) tombstones the subscription, as
         // the clean-up does. The host's next heartbeat writes it again: the topic then holds the subscription
         // twice (added, written again) around the tombstone, and the caller's view has it.
-        let topic = &config.runtime.subscription_topic;
-        let producer: FutureProducer = broker.producer_config().create().unwrap();
-        producer
-            .send(
-                FutureRecord::<str, [u8]>::to(topic).key(&id),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        let reader = subscribed_consumer(&broker, "subscription-reader", topic);
-        let (mut removed, mut added) = (false, 0);
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while !(removed && added >= 2) {
-                let record = reader.recv().await.unwrap();
-                if record.key() == Some(id.as_bytes()) {
-                    match record.payload() {
-                        None => removed = true,
-                        Some(_) => added += 1,
-                    }
-                }
-            }
-        })
-        .await
-        .expect("the removed subscription is written again");
+        tombstone_then_see_it_written_again(&broker, &config.runtime.subscription_topic, &id).await;
         eventually(
             Duration::from_secs(30),
             Duration::from_millis(50),
