@@ -329,8 +329,8 @@ async fn a_subscription_removed_by_a_survivor_is_written_again_by_its_live_runti
         host.add_subscription(subscription.into()).await.unwrap();
 
         // A survivor that took the host for dead (a stall past expiry and grace) tombstones the subscription, as
-        // the clean-up does. The host's next heartbeat writes it again: the topic then holds the subscription
-        // twice (added, written again) around the tombstone, and the caller's view has it.
+        // the clean-up does. The host's next heartbeat writes it again: the topic then holds the tombstone and
+        // the subscription twice (added, written again), and both views have it.
         tombstone_then_see_it_written_again(&broker, &config.runtime.subscription_topic, &id).await;
         eventually(
             Duration::from_secs(30),
