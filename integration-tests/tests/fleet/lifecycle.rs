@@ -13,9 +13,9 @@ use std::time::Duration;
 use autogen_kafka::config::SerializationFormat;
 use autogen_kafka::{AgentId, AgentRuntime, AgentRuntimeExt, TypeSubscription};
 use autogen_kafka_integration_tests::{
-    CapturedLogs, Deliveries, Ping, Pong, assert_echo_answers, create_fleet_topics, fleet_config,
-    publish_news, records_in, register_echo, start_registry_fleet, subscribed_consumer,
-    topic_creation, worker, worker_config,
+    CapturedLogs, Deliveries, Ping, Pong, assert_echo_answers, create_fleet_topics, echo_pair,
+    fleet_config, publish_news, records_in, register_echo, start_registry_fleet,
+    subscribed_consumer, topic_creation, worker, worker_config,
 };
 use autogen_kafka_testing::rdkafka::Message as _;
 use autogen_kafka_testing::rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -316,14 +316,7 @@ async fn one_directory_record_per_heartbeat_keeps_every_registration_alive_and_a
 async fn a_subscription_removed_by_a_survivor_is_written_again_by_its_live_runtime() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let broker = TestBroker::start().await.unwrap();
-        let config = worker_config(&broker, &unique_topic("resubscribe"));
-        create_fleet_topics(&broker, &config, 3).await;
-        let caller = worker(&broker, config.clone(), "caller");
-        let host = worker(&broker, config.clone(), "host");
-        register_echo(&host, "echo", "host").await;
-        let (a, b) = tokio::join!(caller.start(), host.start());
-        a.unwrap();
-        b.unwrap();
+        let (config, caller, host) = echo_pair(&broker, "resubscribe").await;
         let subscription = TypeSubscription::new("news", "echo").unwrap();
         let id = subscription.id().to_owned();
         host.add_subscription(subscription.into()).await.unwrap();
